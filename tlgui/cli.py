@@ -1,0 +1,393 @@
+"""The command line: ``tlgui scan | train | models | weights | sample``.
+
+Every failure ends with one line on stderr saying what is wrong and a non-zero exit status;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 130
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line."""
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", nargs="*", metavar="DATA",
+                   help="one folder with a sub-folder per class, or several folders, one per class")
+    p.add_argument("--sample", action="store_true",
+                   help="use the built-in sample data set (drawn shapes, made on first use)")
+    p.add_argument("--test", metavar="DIR", help="a separate test folder with the same classes")
+    p.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
+                   help="fraction of each class held out for validation (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the split and training")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="tlgui",
+        description="Transfer learning on your own images. Without a command, the window opens.",
+    )
+    parser.add_argument("--version", action="version", version=f"tlgui {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("scan", help="check image folders and print the scan report")
+    _add_data_args(p)
+    p.add_argument("--all-skipped", action="store_true", help="list every skipped file")
+
+    p = sub.add_parser("train", help="fine-tune a pretrained backbone on image folders")
+    _add_data_args(p)
+    p.add_argument("--model", default="vgg16", help="backbone (see 'tlgui models'; default vgg16)")
+    p.add_argument("--weights", default="imagenet", metavar="imagenet|none|FILE",
+                   help="starting weights: ImageNet, random (none), a .pth file or a tlgui "
+                        "checkpoint / run folder")
+    p.add_argument("--strategy", default="frozen", choices=("frozen", "partial", "full"),
+                   help="frozen backbone (feature extraction), fine-tune the last blocks, or all")
+    p.add_argument("--trainable-blocks", type=int, default=1, metavar="N",
+                   help="with --strategy partial: how many of the last blocks train (default 1)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default 1e-3)")
+    p.add_argument("--backbone-lr-factor", type=float, default=0.1, metavar="F",
+                   help="backbone learning rate = F × head learning rate (default 0.1)")
+    p.add_argument("--dropout", type=float, default=0.5, metavar="P",
+                   help="dropout probability in the new head (default 0.5)")
+    p.add_argument("--hidden", type=int, default=256,
+                   help="hidden width of the new head; 0 for a single linear layer")
+    p.add_argument("--compare-dropout", action="store_true",
+                   help="train the model with and without dropout side by side")
+    p.add_argument("--image-size", type=int, metavar="PX",
+                   help="network input size; smaller is faster (default: the weights' own)")
+    p.add_argument("--augment", action="store_true", help="random crops, flips and colour jitter")
+    p.add_argument("--schedule", default="cosine", choices=("cosine", "step", "none"))
+    p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+                   help="stop a run after this many epochs without a better validation accuracy")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--workers", type=int, default=-1, help="data-loading processes (-1: auto)")
+    p.add_argument("--no-download", action="store_true",
+                   help="never download weights; fail if they are not cached")
+    p.add_argument("--no-feature-cache", action="store_true",
+                   help="run the frozen backbone every epoch instead of caching its features")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<date-time>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the training in --out from its last complete epoch")
+
+    sub.add_parser("models", help="list the backbones, their figures and whether weights are cached")
+
+    p = sub.add_parser("weights", help="download ImageNet weights or import a weights file")
+    wsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    w = wsub.add_parser("download", help="download a backbone's ImageNet weights into the cache")
+    w.add_argument("model")
+    w = wsub.add_parser("import", help="copy a file of the official ImageNet weights into the cache")
+    w.add_argument("model")
+    w.add_argument("file")
+
+    p = sub.add_parser("sample", help="write the sample data set into a folder")
+    p.add_argument("folder", nargs="?", help="where to write it (default: print the cached copy)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    handler = {"scan": cmd_scan, "train": cmd_train, "models": cmd_models,
+               "weights": cmd_weights, "sample": cmd_sample}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("tlgui: interrupted", file=sys.stderr)
+        return EXIT_STOPPED
+    except Exception as e:
+        if args.debug:
+            raise
+        print(f"tlgui: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _one_line(e: BaseException) -> str:
+    from .core.data import DatasetError
+    from .core.weights import WeightsError
+
+    text = str(e).strip()
+    # An error raised inside a data-loading worker arrives wrapped in its traceback.
+    if "Original Traceback" in text:
+        text = text.splitlines()[-1].split(": ", 1)[-1]
+    if isinstance(e, (CliError, DatasetError, WeightsError, ValueError)) and text:
+        return text.splitlines()[0]
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror or text}"
+    return f"{type(e).__name__}: {text.splitlines()[0] if text else 'unexpected error'}"
+
+
+def _data_paths(args) -> list[str]:
+    if args.sample:
+        if args.data:
+            raise CliError("give either DATA folders or --sample, not both")
+        from .core.sample import ensure_sample_data
+
+        return [str(ensure_sample_data())]
+    if not args.data:
+        raise CliError("no data: give one or more image folders, or --sample")
+    return args.data
+
+
+def _scan(args, quiet: bool = False):
+    from .core.data import scan
+
+    progress = None if quiet or not sys.stderr.isatty() else _progress_printer("checking files")
+    report = scan(_data_paths(args), test_folder=args.test, progress=progress)
+    if progress:
+        print(file=sys.stderr)
+    return report
+
+
+def _progress_printer(label: str):
+    def show(done: int, total: int) -> None:
+        print(f"\r{label}: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_scan(args) -> int:
+    from .core.data import split
+
+    report = _scan(args)
+    data_split = split(report.items, args.val_fraction, args.seed)
+    train_counts = _counts(data_split.train, len(report.classes))
+    val_counts = _counts(data_split.val, len(report.classes))
+    test_counts = report.test_counts()
+    width = max([len(c) for c in report.classes] + [5])
+    header = f"{'class':<{width}}  images  train  val"
+    print(header + ("  test" if test_counts else ""))
+    for i, name in enumerate(report.classes):
+        line = f"{name:<{width}}  {report.counts()[i]:>6}  {train_counts[i]:>5}  {val_counts[i]:>3}"
+        if test_counts:
+            line += f"  {test_counts[i]:>4}"
+        print(line)
+    total = f"{'total':<{width}}  {len(report.items):>6}  {len(data_split.train):>5}  " \
+            f"{len(data_split.val):>3}"
+    print(total + (f"  {len(report.test_items):>4}" if test_counts else ""))
+    warning = report.imbalance_warning()
+    if warning:
+        print(f"warning: {warning}")
+    if report.skipped:
+        print(f"\nskipped {len(report.skipped)} file(s):")
+        shown = report.skipped if args.all_skipped else report.skipped[:50]
+        for s in shown:
+            print(f"  {s.path}: {s.reason}")
+        if len(shown) < len(report.skipped):
+            print(f"  … and {len(report.skipped) - len(shown)} more (--all-skipped lists them)")
+    problems = report.problems()
+    for problem in problems:
+        print(f"tlgui: error: {problem}", file=sys.stderr)
+    return EXIT_ERROR if problems else 0
+
+
+def _counts(items, n):
+    counts = [0] * n
+    for it in items:
+        counts[it.label] += 1
+    return counts
+
+
+def cmd_train(args) -> int:
+    from .core.control import RunControl
+    from .core.training import TrainConfig, Trainer
+    from .core.weights import resolve_source
+
+    if args.resume and not args.out:
+        raise CliError("--resume needs --out RUN_DIR")
+    report = _scan(args)
+    config = TrainConfig(
+        model=args.model,
+        weights=resolve_source(args.weights),
+        strategy=args.strategy,
+        trainable_blocks=args.trainable_blocks,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        backbone_lr_factor=args.backbone_lr_factor,
+        dropout=args.dropout,
+        hidden=args.hidden,
+        compare_dropout=args.compare_dropout,
+        image_size=args.image_size,
+        augment=args.augment,
+        schedule=args.schedule,
+        early_stopping=args.early_stopping,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        device=args.device,
+        workers=args.workers,
+        feature_cache=not args.no_feature_cache,
+        allow_download=not args.no_download,
+    )
+    from .core.registry import backbone_info
+
+    backbone_info(config.model)  # an unknown model fails here, before any work
+    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    if not args.resume and (out / "summary.json").exists():
+        raise CliError(f"{out}: already holds a finished run; choose another --out or --resume")
+    for w in [report.imbalance_warning()] + [f"skipped {s.path}: {s.reason}"
+                                              for s in report.skipped[:10]]:
+        if w:
+            print(f"warning: {w}", file=sys.stderr)
+    if len(report.skipped) > 10:
+        print(f"warning: … {len(report.skipped) - 10} more skipped ('tlgui scan' lists them)",
+              file=sys.stderr)
+
+    control = RunControl()
+    printer = _TrainPrinter()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):
+        if control.stop_requested:
+            raise KeyboardInterrupt
+        print("\nstopping after this batch (Ctrl+C again to abort)…", file=sys.stderr)
+        control.stop()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        trainer = Trainer(config, report, out, on_event=printer, control=control,
+                          resume=args.resume)
+        summary = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    _print_summary(summary, out)
+    return EXIT_STOPPED if summary["status"] == "stopped" else 0
+
+
+class _TrainPrinter:
+    """Prints training events: one line per epoch and run, a live line on a terminal."""
+
+    def __init__(self):
+        self.tty = sys.stderr.isatty()
+        self.stage = None
+
+    def __call__(self, event) -> None:
+        from .core import events as ev
+
+        if isinstance(event, ev.LogMessage):
+            self._line(event.text)
+        elif isinstance(event, ev.TrainingStarted):
+            cache = ("; backbone features computed once and reused every epoch"
+                     if event.feature_cache else "")
+            self._line(f"training {' and '.join(event.runs)}: {event.train_size} training and "
+                       f"{event.val_size} validation images, {event.epochs} epochs{cache}")
+        elif isinstance(event, ev.StageProgress):
+            if self.tty:
+                eta = f", {_duration(event.eta_seconds)} left" if event.eta_seconds else ""
+                print(f"\r{event.message}: {event.done}/{event.total}{eta}   ", end="",
+                      file=sys.stderr, flush=True)
+            elif self.stage != (event.stage, event.message):
+                print(f"{event.message}…", file=sys.stderr, flush=True)
+            self.stage = (event.stage, event.message)
+            if self.tty and event.done >= event.total:
+                print(file=sys.stderr)
+        elif isinstance(event, ev.BatchFinished) and self.tty:
+            losses = " ".join(f"{k} {v:.3f}" for k, v in event.losses.items())
+            print(f"\repoch {event.epoch}/{event.epochs} batch {event.batch}/{event.batches} "
+                  f"loss {losses}, {_duration(event.eta_seconds)} left   ",
+                  end="", file=sys.stderr, flush=True)
+        elif isinstance(event, ev.EpochFinished):
+            best = " *" if event.improved else ""
+            self._line(
+                f"epoch {event.epoch:>3}/{event.epochs} {event.run:<16} "
+                f"train acc {event.train_acc:6.1%} loss {event.train_loss:.3f} | "
+                f"val acc {event.val_acc:6.1%} loss {event.val_loss:.3f} | "
+                f"{event.seconds:.1f} s, {_duration(event.eta_seconds)} left{best}"
+            )
+
+    def _line(self, text: str) -> None:
+        if self.tty:
+            print("\r\033[K", end="", file=sys.stderr)
+        print(text, flush=True)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    print(f"\n{summary['status']}: {summary['model']} on {len(summary['classes'])} classes")
+    for name, r in summary["runs"].items():
+        gap = "–" if r["train_val_gap"] is None else f"{r['train_val_gap'] * 100:+.1f} pts"
+        line = (f"  {name:<16} best val {_pct(r['best_val_acc'])} (epoch {r['best_epoch']}), "
+                f"last val {_pct(r['last_val_acc'])}, train {_pct(r['last_train_acc'])} "
+                f"(train−val gap {gap})")
+        if r["test_acc"] is not None:
+            line += f", test {_pct(r['test_acc'])}"
+        print(line)
+    print(f"run folder: {out}")
+
+
+def cmd_models(args) -> int:
+    from .core.registry import backbone_info, backbone_names
+    from .core.weights import cached_path, is_cached
+
+    print(f"{'model':<20} {'params':>8} {'input':>5} {'top-1':>6} {'weights':>8}  cached")
+    for name in backbone_names():
+        info = backbone_info(name)
+        cached = "yes" if is_cached(name) else "no (download or import)"
+        print(f"{name:<20} {info.num_params / 1e6:>7.1f}M {info.crop_size:>5} "
+              f"{info.imagenet_top1:>5.1f}% {info.weights_mb:>6.0f}MB  {cached}")
+    print(f"\nweights cache: {cached_path(backbone_names()[0]).parent}")
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from .core.control import RunControl
+    from .core.weights import download_imagenet, import_imagenet_file
+
+    if args.action == "import":
+        target = import_imagenet_file(args.model, args.file)
+        print(f"imported {args.file} as {target}")
+        return 0
+    control = RunControl()
+    previous = signal.signal(signal.SIGINT, lambda *a: control.stop())
+    try:
+        target = download_imagenet(
+            args.model, progress=_progress_printer(f"downloading {args.model}"), cancel=control
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(f"\nsaved {target}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .core.sample import ensure_sample_data
+
+    folder = ensure_sample_data(os.path.abspath(args.folder) if args.folder else None)
+    print(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Which compute devices this machine has, and the choice among them."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """``(id, description)`` for every usable device, best first; CPU is always last."""
+    devices = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            devices.append((f"cuda:{i}", torch.cuda.get_device_name(i)))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append(("mps", "Apple GPU (Metal)"))
+    devices.append(("cpu", f"CPU ({os.cpu_count() or 1} cores)"))
+    return devices
+
+
+def select_device(choice: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; otherwise the named device, if it exists."""
+    ids = [d for d, _ in available_devices()]
+    if choice == "auto":
+        return torch.device(ids[0])
+    wanted = "cuda:0" if choice == "cuda" else choice
+    if wanted not in ids:
+        raise ValueError(
+            f"device '{choice}' is not available on this machine (available: {', '.join(ids)})"
+        )
+    return torch.device(wanted)
+
+
+def describe(device: torch.device) -> str:
+    for dev_id, text in available_devices():
+        if dev_id == str(device) or (device.type == "cuda" and dev_id == f"cuda:{device.index}"):
+            return f"{dev_id} — {text}"
+    return str(device)

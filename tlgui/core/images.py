@@ -1,0 +1,167 @@
+"""Reading user images: a cheap validity probe for scanning and a robust RGB loader.
+
+The probe reads the header (and, for the common formats, the last bytes of the file) so that
+scanning thousands of photos never decodes them in full; the loader applies EXIF orientation
+and turns every PIL mode (palette, grayscale, CMYK, 16-bit, alpha) into 8-bit RGB.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Smallest side, in pixels, of an image we accept for training.
+MIN_SIDE = 16
+
+#: Images with more pixels than this are refused as possible decompression bombs.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+# The marker each format ends with; a file that lacks it is decoded to confirm truncation.
+_TRAILERS = {
+    "JPEG": b"\xff\xd9",
+    "PNG": b"IEND\xaeB`\x82",
+    "GIF": b"\x3b",
+}
+# Formats that have no cheap end-of-file check: decode them to be sure they are whole.
+_DECODE_TO_VERIFY = {"TIFF", "WEBP", "BMP", "ICO", "PPM", "TGA", "SGI", "PCX", "DDS", "JPEG2000"}
+
+
+class ImageLoadError(Exception):
+    """An image file that cannot be used; the message names the file and the reason."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+    def __reduce__(self):  # keep the two-argument form picklable across DataLoader workers
+        return (type(self), (self.path, self.reason))
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the probe learned: a format and size, or the reason the file is unusable."""
+
+    ok: bool
+    reason: str = ""
+    format: str = ""
+    width: int = 0
+    height: int = 0
+
+
+def probe_image(path: str, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXELS) -> ProbeResult:
+    """Check that ``path`` is a usable image without decoding it fully (where that is safe)."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        return ProbeResult(False, f"cannot read ({e.strerror or e})")
+    if size == 0:
+        return ProbeResult(False, "empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                fmt = im.format or ""
+                width, height = im.size
+                if width * height > max_pixels:
+                    return _bomb(width, height, max_pixels)
+                if min(width, height) < min_side:
+                    return ProbeResult(
+                        False,
+                        f"too small ({width}×{height} px; at least {min_side} px a side needed)",
+                    )
+                if not _looks_complete(path, fmt, size):
+                    im.load()  # raises on a truncated or corrupt file
+    except PermissionError:
+        return ProbeResult(False, "cannot read (permission denied)")
+    except UnidentifiedImageError:
+        return ProbeResult(False, "not an image (no known image format)")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return ProbeResult(False, f"decompression bomb (more than {max_pixels:,} pixels)")
+    except OSError as e:
+        text = str(e)
+        if "truncated" in text:
+            return ProbeResult(False, "truncated image (the file ends too early)")
+        return ProbeResult(False, f"corrupt image ({text})")
+    except (ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as e:
+        # PIL plugins raise these on malformed headers.
+        return ProbeResult(False, f"corrupt image ({type(e).__name__}: {e})")
+    return ProbeResult(True, format=fmt, width=width, height=height)
+
+
+def _bomb(width: int, height: int, max_pixels: int) -> ProbeResult:
+    return ProbeResult(
+        False,
+        f"decompression bomb ({width}×{height} = {width * height:,} pixels, "
+        f"limit {max_pixels:,})",
+    )
+
+
+def _looks_complete(path: str, fmt: str, size: int) -> bool:
+    """True when the file's last bytes show it was written to the end."""
+    if fmt in _DECODE_TO_VERIFY:
+        return False
+    trailer = _TRAILERS.get(fmt)
+    if trailer is None:
+        return False
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 64))
+        tail = f.read().rstrip(b"\x00\r\n ")
+    return tail.endswith(trailer)
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any PIL image mode to 8-bit RGB (alpha composited over white)."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        a = np.asarray(im, dtype=np.float32)
+        if im.mode == "F":
+            lo, hi = float(a.min()), float(a.max())
+            a = (a - lo) / (hi - lo or 1.0) * 255.0
+        elif im.mode.startswith("I;16") or a.max() > 255:
+            a = a / 257.0  # 16-bit range to 8-bit
+        return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if (im.mode == "P" and "transparency" in im.info) or im.mode in ("RGBA", "LA", "PA", "RGBa"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def load_rgb(path: str, draft_size: int | None = None) -> Image.Image:
+    """Open ``path`` as an upright 8-bit RGB image.
+
+    ``draft_size`` lets JPEG decode at a reduced scale that still covers that many pixels on the
+    short side, which makes loading large photos for small network inputs several times faster.
+    Raises :class:`ImageLoadError` naming the file on any failure.
+    """
+    try:
+        with Image.open(path) as im:
+            if draft_size and im.format == "JPEG":
+                w, h = im.size
+                scale = draft_size / max(1, min(w, h))
+                im.draft("RGB", (int(w * scale) + 1, int(h * scale) + 1))
+            im = ImageOps.exif_transpose(im)
+            im.load()
+            return to_rgb(im)
+    except ImageLoadError:
+        raise
+    except Exception as e:  # PIL raises many kinds; the caller needs one with the path
+        raise ImageLoadError(path, _describe(e)) from e
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, FileNotFoundError):
+        return "file not found (was it moved or deleted?)"
+    if isinstance(e, PermissionError):
+        return "cannot read (permission denied)"
+    if isinstance(e, UnidentifiedImageError):
+        return "not an image (no known image format)"
+    if "truncated" in str(e):
+        return "truncated image (the file ends too early)"
+    return f"cannot decode ({type(e).__name__}: {e})"

@@ -1,0 +1,243 @@
+"""A pretrained torchvision backbone cut into blocks, with a new classifier head on top.
+
+``TransferNet`` = ``blocks`` (the backbone's stages) -> ``neck`` (pooling, flatten) -> ``head``.
+The first ``frozen_blocks`` blocks are frozen; when all are, the neck is frozen too. The frozen
+part (the *stem*) is deterministic, so its outputs can be computed once and cached.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .registry import BACKBONES, backbone_info
+from .weights import (
+    CHECKPOINT_FORMAT,
+    WeightsError,
+    check_fits,
+    load_imagenet_state,
+    read_state_dict,
+)
+
+STRATEGIES = ("frozen", "partial", "full")
+
+
+def _split_backbone(name: str, model: nn.Module) -> tuple[list[nn.Module], nn.Module, int]:
+    """(blocks, neck, feature dimension) of a torchvision classification model."""
+    family = BACKBONES[name][0]
+    flatten = nn.Flatten(1)
+    if family == "vgg":
+        blocks, current = [], []
+        for layer in model.features:
+            current.append(layer)
+            if isinstance(layer, nn.MaxPool2d):  # a VGG block ends at its pooling layer
+                blocks.append(nn.Sequential(*current))
+                current = []
+        dim = model.classifier[0].in_features
+        return blocks, nn.Sequential(model.avgpool, flatten), dim
+    if family == "resnet":
+        stem = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool)
+        blocks = [stem, model.layer1, model.layer2, model.layer3, model.layer4]
+        return blocks, nn.Sequential(model.avgpool, flatten), model.fc.in_features
+    if family in ("mobilenet", "efficientnet"):
+        linear = next(m for m in model.classifier if isinstance(m, nn.Linear))
+        return list(model.features), nn.Sequential(model.avgpool, flatten), linear.in_features
+    raise ValueError(f"no block layout for {name}")
+
+
+def make_head(in_features: int, num_classes: int, dropout: float, hidden: int) -> nn.Sequential:
+    """The new classifier: [Linear -> ReLU ->] Dropout -> Linear."""
+    if hidden > 0:
+        return nn.Sequential(
+            nn.Linear(in_features, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_classes))
+
+
+class TransferNet(nn.Module):
+    """A backbone's blocks, its pooling neck and a new head; the first blocks may be frozen."""
+
+    def __init__(self, name: str, blocks, neck: nn.Module, head: nn.Module, feature_dim: int):
+        super().__init__()
+        self.name = name
+        self.blocks = nn.Sequential(*blocks)
+        self.neck = neck
+        self.head = head
+        self.feature_dim = feature_dim
+        self.frozen_blocks = 0
+
+    # -- freezing ---------------------------------------------------------------------------
+    @property
+    def num_blocks(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def fully_frozen(self) -> bool:
+        return self.frozen_blocks == self.num_blocks
+
+    def set_frozen_blocks(self, count: int) -> None:
+        """Freeze the first ``count`` blocks (and the neck when all are frozen)."""
+        self.frozen_blocks = max(0, min(count, self.num_blocks))
+        for i, block in enumerate(self.blocks):
+            block.requires_grad_(i >= self.frozen_blocks)
+        self.neck.requires_grad_(not self.fully_frozen)
+        self.head.requires_grad_(True)
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        # Frozen blocks always run in inference mode: batch-norm statistics stay ImageNet's
+        # and their output does not depend on the batch, which is what makes caching valid.
+        for block in self.blocks[: self.frozen_blocks]:
+            block.eval()
+        return self
+
+    # -- forward ---------------------------------------------------------------------------
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen part's output (the input itself when nothing is frozen)."""
+        for block in self.blocks[: self.frozen_blocks]:
+            x = block(x)
+        if self.fully_frozen:
+            x = self.neck(x)
+        return x
+
+    def from_stem(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits from the stem's output."""
+        for block in self.blocks[self.frozen_blocks :]:
+            z = block(z)
+        if not self.fully_frozen:
+            z = self.neck(z)
+        return self.head(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.neck(self.blocks(x)))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled backbone features (the head's input)."""
+        return self.neck(self.blocks(x))
+
+    # -- parameters --------------------------------------------------------------------------
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, frozen) parameter counts."""
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in self.parameters() if not p.requires_grad)
+        return trainable, frozen
+
+    def parameter_groups(self, head_lr: float, backbone_lr: float) -> list[dict]:
+        """Optimizer groups: the head at ``head_lr``, trainable backbone parts at ``backbone_lr``."""
+        head = [p for p in self.head.parameters() if p.requires_grad]
+        backbone = [
+            p
+            for module in (self.blocks, self.neck)
+            for p in module.parameters()
+            if p.requires_grad
+        ]
+        groups = [{"params": head, "lr": head_lr, "name": "head"}]
+        if backbone:
+            groups.append({"params": backbone, "lr": backbone_lr, "name": "backbone"})
+        return groups
+
+    def set_dropout(self, p: float) -> None:
+        """Set the head's dropout probability."""
+        for module in self.head.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = p
+
+    def dropout(self) -> float:
+        return next((m.p for m in self.head.modules() if isinstance(m, nn.Dropout)), 0.0)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a TransferNet (stored in checkpoints)."""
+
+    name: str
+    num_classes: int
+    dropout: float = 0.5
+    hidden: int = 256
+    strategy: str = "frozen"
+    trainable_blocks: int = 1
+
+    def frozen_blocks(self, num_blocks: int) -> int:
+        if self.strategy == "frozen":
+            return num_blocks
+        if self.strategy == "full":
+            return 0
+        if self.strategy == "partial":
+            return num_blocks - max(1, min(self.trainable_blocks, num_blocks))
+        raise ValueError(f"unknown strategy '{self.strategy}'; choose one of {STRATEGIES}")
+
+
+def build_model(
+    spec: ModelSpec,
+    weights: str = "imagenet",
+    allow_download: bool = True,
+    progress=None,
+    cancel=None,
+) -> TransferNet:
+    """Build ``spec`` starting from ``weights``: 'imagenet', 'none', a .pth file, or a checkpoint.
+
+    Raises :class:`~tlgui.core.weights.WeightsError` with a clear message when the weights
+    cannot be had or do not fit the architecture.
+    """
+    from torchvision.models import get_model
+
+    info = backbone_info(spec.name)
+    tv_model = get_model(spec.name, weights=None)
+    checkpoint = None
+    if weights == "imagenet":
+        state = load_imagenet_state(spec.name, allow_download, progress, cancel)
+        _load_backbone(tv_model, state, spec.name, f"ImageNet weights of {spec.name}")
+    elif weights != "none":
+        state = read_state_dict(weights)
+        check_fits(spec.name, state, weights)
+        if state.get("format") == CHECKPOINT_FORMAT:
+            checkpoint = state
+        else:
+            _load_backbone(tv_model, state, spec.name, weights)
+    blocks, neck, dim = _split_backbone(info.name, tv_model)
+    net = TransferNet(spec.name, blocks, neck, make_head(dim, spec.num_classes, spec.dropout,
+                                                          spec.hidden), dim)
+    if checkpoint is not None:
+        _load_checkpoint_backbone(net, checkpoint, weights)
+    net.set_frozen_blocks(spec.frozen_blocks(net.num_blocks))
+    return net
+
+
+def _load_backbone(tv_model: nn.Module, state: dict, name: str, source: str) -> None:
+    head = "fc." if BACKBONES[name][0] == "resnet" else "classifier."
+    own = tv_model.state_dict()
+    state = {k: v for k, v in state.items() if not k.startswith(head) and k in own}
+    missing = [k for k in own if not k.startswith(head) and k not in state]
+    if missing:
+        raise WeightsError(f"{source}: {len(missing)} backbone weights missing (e.g. {missing[0]})")
+    try:
+        tv_model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        raise WeightsError(f"{source}: does not fit {name} ({e})") from e
+
+
+def _load_checkpoint_backbone(net: TransferNet, checkpoint: dict, source: str) -> None:
+    if checkpoint["spec"]["name"] != net.name:
+        raise WeightsError(
+            f"{source}: is a {checkpoint['spec']['name']} model, not {net.name}; "
+            f"choose {checkpoint['spec']['name']} to start from it"
+        )
+    state = {k: v for k, v in checkpoint["model"].items() if not k.startswith("head.")}
+    missing, _ = net.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("head.")]
+    if missing:
+        raise WeightsError(f"{source}: {len(missing)} backbone weights missing (e.g. {missing[0]})")
+
+
+def twin_without_dropout(net: TransferNet) -> TransferNet:
+    """An exact copy of ``net`` (same initial weights) whose head has no dropout."""
+    twin = copy.deepcopy(net)
+    twin.set_dropout(0.0)
+    return twin

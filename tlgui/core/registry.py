@@ -1,0 +1,94 @@
+"""The backbones tlgui offers, described from torchvision's own weights metadata."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: name -> (family, one-line advice). Order is the order people see.
+BACKBONES: dict[str, tuple[str, str]] = {
+    "vgg16": ("vgg", "simple and accurate; the recommended first choice to see transfer learning"),
+    "vgg16_bn": ("vgg", "VGG-16 with batch normalisation; trains a little more easily"),
+    "vgg19": ("vgg", "a deeper VGG; slightly more accurate, slower"),
+    "resnet18": ("resnet", "small residual network; fast on a laptop CPU"),
+    "resnet50": ("resnet", "deeper, heavier and more accurate residual network"),
+    "mobilenet_v3_small": ("mobilenet", "tiny and fast, for weak hardware; a little less accurate"),
+    "mobilenet_v3_large": ("mobilenet", "small and fast, good accuracy for its size"),
+    "efficientnet_b0": ("efficientnet", "best accuracy per computation of the list"),
+}
+
+
+class UnknownBackbone(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """What a person needs to choose a backbone; figures from torchvision's metadata."""
+
+    name: str
+    family: str
+    advice: str
+    weights_name: str
+    url: str
+    num_params: int
+    imagenet_top1: float
+    imagenet_top5: float
+    weights_mb: float
+    crop_size: int
+    resize_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str
+    min_size: int
+
+    @property
+    def weights_file(self) -> str:
+        """The file name torch hub caches these ImageNet weights under."""
+        return os.path.basename(self.url)
+
+
+def backbone_names() -> list[str]:
+    return list(BACKBONES)
+
+
+@lru_cache(maxsize=None)
+def backbone_info(name: str) -> BackboneInfo:
+    """Describe backbone ``name`` from its DEFAULT torchvision weights."""
+    if name not in BACKBONES:
+        raise UnknownBackbone(
+            f"unknown model '{name}'; choose one of: {', '.join(BACKBONES)}"
+        )
+    from torchvision.models import get_model_weights
+
+    family, advice = BACKBONES[name]
+    weights = get_model_weights(name).DEFAULT
+    meta = weights.meta
+    preset = weights.transforms()
+    metrics = meta["_metrics"]["ImageNet-1K"]
+    return BackboneInfo(
+        name=name,
+        family=family,
+        advice=advice,
+        weights_name=str(weights),
+        url=weights.url,
+        num_params=int(meta["num_params"]),
+        imagenet_top1=float(metrics["acc@1"]),
+        imagenet_top5=float(metrics["acc@5"]),
+        weights_mb=float(meta["_file_size"]),
+        crop_size=int(preset.crop_size[0]),
+        resize_size=int(preset.resize_size[0]),
+        mean=tuple(preset.mean),
+        std=tuple(preset.std),
+        interpolation=preset.interpolation.value,
+        min_size=int(max(meta["min_size"])),
+    )
+
+
+def imagenet_weights(name: str):
+    """The torchvision weights enum member tlgui uses for ``name``."""
+    from torchvision.models import get_model_weights
+
+    backbone_info(name)  # validates the name
+    return get_model_weights(name).DEFAULT

@@ -1,0 +1,655 @@
+"""The trainer: plain Python, no Qt. It reports events through one callback and honours a
+:class:`~tlgui.core.control.RunControl` (pause, resume, stop) at every batch.
+
+With ``compare_dropout`` the same model is trained twice in lockstep, with and without
+dropout, from the same initial weights on the same batches. The frozen part of the backbone
+(the *stem*) runs once per batch for both, and, when augmentation is off, once per image for
+the whole training: its outputs are cached, so later epochs only train the head.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import events as ev
+from .control import Cancelled, RunControl
+from .data import ImageItem, ScanReport, split
+from .device import describe, select_device
+from .models import ModelSpec, TransferNet, build_model, twin_without_dropout
+from .paths import atomic_torch_save, atomic_write_json, atomic_write_text
+from .preprocess import ImageDataset, Preprocessing, preprocessing_for
+from .weights import CHECKPOINT_FORMAT, WeightsError
+
+SCHEDULES = ("cosine", "step", "none")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training; stored as ``config.json`` in the run folder."""
+
+    model: str = "vgg16"
+    weights: str = "imagenet"
+    strategy: str = "frozen"
+    trainable_blocks: int = 1
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    backbone_lr_factor: float = 0.1
+    weight_decay: float = 1e-4
+    dropout: float = 0.5
+    hidden: int = 256
+    compare_dropout: bool = False
+    image_size: int | None = None
+    augment: bool = False
+    schedule: str = "cosine"
+    early_stopping: int = 0
+    val_fraction: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    workers: int = -1
+    feature_cache: bool = True
+    allow_download: bool = True
+
+    def validate(self) -> None:
+        checks = [
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.batch_size >= 1, "batch size must be at least 1"),
+            (self.lr > 0, "learning rate must be positive"),
+            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
+            (self.hidden >= 0, "hidden width must be 0 or more"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.early_stopping >= 0, "early-stopping patience must be 0 (off) or more"),
+            (not self.compare_dropout or self.dropout > 0,
+             "the dropout comparison needs a dropout above 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def model_spec(self, num_classes: int, dropout: float | None = None) -> ModelSpec:
+        return ModelSpec(
+            name=self.model,
+            num_classes=num_classes,
+            dropout=self.dropout if dropout is None else dropout,
+            hidden=self.hidden,
+            strategy=self.strategy,
+            trainable_blocks=self.trainable_blocks,
+        )
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    seconds: float
+
+
+@dataclass
+class RunState:
+    """One model being trained: the one with dropout, the one without, or the only one."""
+
+    name: str
+    dropout: float
+    model: TransferNet
+    optimizer: torch.optim.Optimizer | None = None
+    history: list[EpochRecord] = field(default_factory=list)
+    best_val_acc: float = -1.0
+    best_val_loss: float = math.inf
+    best_epoch: int = -1
+    epochs_without_gain: int = 0
+    active: bool = True
+    stop_reason: str = ""
+    test_acc: float | None = None
+
+
+@dataclass
+class TrainingStats:
+    """Counters that show where the time went (used by tests and the benchmark)."""
+
+    stem_images: int = 0
+    feature_seconds: float = 0.0
+    train_seconds: float = 0.0
+
+
+def run_names(config: TrainConfig) -> list[tuple[str, float]]:
+    if config.compare_dropout:
+        return [("with_dropout", config.dropout), ("without_dropout", 0.0)]
+    return [("model", config.dropout)]
+
+
+def schedule_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """The learning-rate multiplier for ``epoch`` (0-based) of ``epochs``."""
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+    if schedule == "step":
+        return 0.1 ** (epoch // max(1, math.ceil(epochs / 3)))
+    return 1.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Train one model, or the with/without-dropout pair, on a scanned data set.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    report : ScanReport
+        The scanned data set; ``report.test_items`` are evaluated with the best weights.
+    out_dir : path or None
+        The run folder for checkpoints, metrics and ``summary.json``; None writes nothing.
+    on_event : callable, optional
+        Receives the event records of :mod:`tlgui.core.events`, in the training thread.
+    control : RunControl, optional
+        Pause/resume/stop flags, honoured at every batch.
+    resume : bool
+        Continue from ``out_dir``'s last complete epoch.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        report: ScanReport,
+        out_dir: str | os.PathLike | None = None,
+        on_event: Callable[[object], None] | None = None,
+        control: RunControl | None = None,
+        resume: bool = False,
+    ):
+        config.validate()
+        report.require_trainable()
+        self.config = config
+        self.report = report
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.on_event = on_event or (lambda event: None)
+        self.control = control or RunControl()
+        self.resume = resume
+        self.stats = TrainingStats()
+        self.runs: list[RunState] = []
+        self.device = select_device(config.device)
+        self.preprocessing: Preprocessing = preprocessing_for(config.model, config.image_size)
+        self._last_batch_event = 0.0
+
+    # -- public ----------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Train and return the summary (also written to ``summary.json``)."""
+        cfg = self.config
+        seed_everything(cfg.seed)
+        data_split = split(self.report.items, cfg.val_fraction, cfg.seed)
+        if not data_split.train:
+            raise ValueError("no training images after the split")
+        self._log(f"device: {describe(self.device)}")
+        self._build_runs()
+        start_epoch = self._restore() if self.resume else 0
+        self._write_run_files(data_split)
+        trainable, frozen = self.runs[0].model.parameter_counts()
+        use_cache = cfg.feature_cache and self.runs[0].model.frozen_blocks > 0
+        self.on_event(ev.TrainingStarted(
+            runs=tuple(r.name for r in self.runs),
+            dropouts=tuple(r.dropout for r in self.runs),
+            epochs=cfg.epochs,
+            start_epoch=start_epoch,
+            train_size=len(data_split.train),
+            val_size=len(data_split.val),
+            device=describe(self.device),
+            trainable_params=trainable,
+            frozen_params=frozen,
+            feature_cache=use_cache and not cfg.augment,
+        ))
+        status = "finished"
+        try:
+            self._train(data_split.train, data_split.val, start_epoch, use_cache)
+            if self.control.stop_requested:
+                status = "stopped"
+            elif self.report.test_items:
+                self._evaluate_test(self.report.test_items)
+        except Cancelled:
+            status = "stopped"
+        summary = self._summary(status, data_split)
+        if self.out_dir:
+            atomic_write_json(self.out_dir / "summary.json", summary)
+        self.on_event(ev.TrainingFinished(status=status, summary=summary))
+        return summary
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _build_runs(self) -> None:
+        cfg = self.config
+        spec = cfg.model_spec(len(self.report.classes))
+
+        def download_progress(done: int, total: int) -> None:
+            self.on_event(ev.StageProgress("download", done, total, "downloading ImageNet weights"))
+
+        torch.manual_seed(cfg.seed)  # the head's initial weights depend on the seed alone
+        model = build_model(spec, cfg.weights, cfg.allow_download, download_progress, self.control)
+        model.to(self.device)
+        names = run_names(cfg)
+        models = [model] + [twin_without_dropout(model) for _ in names[1:]]
+        for (name, dropout), net in zip(names, models):
+            net.set_dropout(dropout)
+            groups = net.parameter_groups(cfg.lr, cfg.lr * cfg.backbone_lr_factor)
+            for g in groups:
+                g["initial_lr"] = g["lr"]
+            optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+            self.runs.append(RunState(name, dropout, net, optimizer))
+        trainable, frozen = model.parameter_counts()
+        self._log(
+            f"{cfg.model}: {model.frozen_blocks} of {model.num_blocks} blocks frozen; "
+            f"{trainable:,} trainable and {frozen:,} frozen parameters"
+        )
+
+    def _restore(self) -> int:
+        """Load each run's last complete epoch; return the epoch to continue from."""
+        if not self.out_dir:
+            raise ValueError("resuming needs the run folder")
+        start = None
+        for run in self.runs:
+            last = self.out_dir / run.name / "last.pt"
+            if not last.is_file():
+                raise WeightsError(f"{last}: no checkpoint to resume from")
+            ckpt = torch.load(last, map_location="cpu", weights_only=True)
+            if ckpt.get("classes") != self.report.classes:
+                raise WeightsError(
+                    f"{last}: was trained on classes {ckpt.get('classes')}, "
+                    f"the data now has {self.report.classes}"
+                )
+            best = self.out_dir / run.name / "best.pt"
+            if best.is_file():  # frozen parts live in best.pt; last.pt holds the trained ones
+                run.model.load_state_dict(
+                    torch.load(best, map_location="cpu", weights_only=True)["model"]
+                )
+            run.model.load_state_dict(ckpt["trainable_state"], strict=False)
+            run.optimizer.load_state_dict(ckpt["optimizer"])
+            run.history = [EpochRecord(**r) for r in ckpt["history"]]
+            run.best_val_acc = ckpt["best_val_acc"]
+            run.best_val_loss = ckpt["best_val_loss"]
+            run.best_epoch = ckpt["best_epoch"]
+            run.epochs_without_gain = ckpt["epochs_without_gain"]
+            run.active = ckpt["active"]
+            run.stop_reason = ckpt.get("stop_reason", "")
+            start = ckpt["epoch"] + 1 if start is None else min(start, ckpt["epoch"] + 1)
+        self._log(f"resuming at epoch {start + 1}")
+        return start or 0
+
+    def _write_run_files(self, data_split) -> None:
+        if not self.out_dir:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.out_dir / "config.json", {
+            **asdict(self.config),
+            "data": self.report.class_folders,
+            "test_folder": self.report.test_folder,
+        })
+        atomic_write_json(self.out_dir / "classes.json", {
+            "classes": self.report.classes,
+            "train_counts": _counts(data_split.train, len(self.report.classes)),
+            "val_counts": _counts(data_split.val, len(self.report.classes)),
+            "preprocessing": self.preprocessing.to_dict(),
+        })
+
+    # -- data ------------------------------------------------------------------------------
+    def _loader(self, items: list[ImageItem], train: bool, epoch: int = 0):
+        cfg = self.config
+        transform = (self.preprocessing.train_transform(cfg.augment) if train
+                     else self.preprocessing.eval_transform())
+        dataset = ImageDataset(items, transform, draft_size=self.preprocessing.resize_size)
+        workers = cfg.workers if cfg.workers >= 0 else _auto_workers(self.device)
+        generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            shuffle=train,
+            generator=generator,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def _stem_batches(self, items, train: bool, epoch: int = 0) -> Iterator[tuple]:
+        """Yield ``(stem output, labels)`` batches from images, honouring pause and stop."""
+        model = self.runs[0].model
+        for x, y in self._loader(items, train, epoch):
+            if self.control.checkpoint():
+                raise Cancelled
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            if model.frozen_blocks:
+                with torch.inference_mode(), self._autocast():
+                    x = model.stem(x)
+                x = x.clone()  # leave inference mode: the trainable part needs autograd
+                self.stats.stem_images += len(y)
+            yield x, y
+
+    def _cache(self, items: list[ImageItem], what: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the frozen stem over ``items`` once; keep the outputs (half precision)."""
+        started = time.perf_counter()
+        feats, labels = [], []
+        done = 0
+        for z, y in self._stem_batches(items, train=False):
+            feats.append(z.to(torch.float16))
+            labels.append(y)
+            done += len(y)
+            elapsed = time.perf_counter() - started
+            self.on_event(ev.StageProgress(
+                "features", done, len(items), f"computing backbone features ({what})",
+                eta_seconds=elapsed / done * (len(items) - done),
+            ))
+        self.stats.feature_seconds += time.perf_counter() - started
+        return torch.cat(feats), torch.cat(labels)
+
+    def _cached_batches(self, feats, labels, shuffle: bool, epoch: int):
+        n = len(labels)
+        if shuffle:
+            generator = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
+            order = torch.randperm(n, generator=generator).to(labels.device)
+        else:
+            order = torch.arange(n, device=labels.device)
+        for start in range(0, n, self.config.batch_size):
+            if self.control.checkpoint():
+                raise Cancelled
+            idx = order[start : start + self.config.batch_size]
+            yield feats[idx].float(), labels[idx]
+
+    # -- training --------------------------------------------------------------------------
+    def _train(self, train_items, val_items, start_epoch: int, use_cache: bool) -> None:
+        cfg = self.config
+        train_cache = val_cache = None
+        if use_cache:
+            val_cache = self._cache(val_items, "validation") if val_items else None
+            if not cfg.augment:
+                train_cache = self._cache(train_items, "training")
+        batches = math.ceil(len(train_items) / cfg.batch_size)
+        epoch_times: list[float] = []
+        scaler = self._grad_scaler()
+        for epoch in range(start_epoch, cfg.epochs):
+            active = [r for r in self.runs if r.active]
+            if not active:
+                break
+            started = time.perf_counter()
+            torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout masks and augmentation
+            factor = schedule_factor(cfg.schedule, epoch, cfg.epochs)
+            for run in active:
+                for group in run.optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] * factor
+                run.model.train()
+            sums = {r.name: [0.0, 0, 0] for r in active}  # loss sum, correct, seen
+            source = (self._cached_batches(*train_cache, shuffle=True, epoch=epoch)
+                      if train_cache else self._stem_batches(train_items, True, epoch))
+            for b, (z, y) in enumerate(source, 1):
+                if len(y) < 2:  # batch norm cannot train on a batch of one
+                    continue
+                for run in active:
+                    loss, correct = self._step(run, z, y, scaler)
+                    s = sums[run.name]
+                    s[0] += loss * len(y)
+                    s[1] += correct
+                    s[2] += len(y)
+                self._batch_event(epoch, b, batches, sums, started, epoch_times)
+            if self.control.stop_requested:
+                return
+            train_seconds = time.perf_counter() - started
+            self.stats.train_seconds += train_seconds
+            val = self._evaluate(active, val_items, val_cache)
+            seconds = time.perf_counter() - started
+            epoch_times.append(seconds)
+            eta = _mean(epoch_times) * (cfg.epochs - epoch - 1)
+            for run in active:
+                loss_sum, correct, seen = sums[run.name]
+                val_loss, val_acc = val[run.name]
+                record = EpochRecord(
+                    epoch=epoch + 1,
+                    train_loss=loss_sum / seen,
+                    train_acc=correct / seen,
+                    val_loss=val_loss,
+                    val_acc=val_acc,
+                    lr=run.optimizer.param_groups[0]["lr"],
+                    seconds=seconds,
+                )
+                run.history.append(record)
+                improved = self._track_best(run, record)
+                self._save(run, epoch, improved)
+                self.on_event(ev.EpochFinished(
+                    run=run.name, epoch=epoch + 1, epochs=cfg.epochs,
+                    train_loss=record.train_loss, train_acc=record.train_acc,
+                    val_loss=record.val_loss, val_acc=record.val_acc, lr=record.lr,
+                    seconds=seconds, eta_seconds=eta, improved=improved,
+                ))
+                if run.stop_reason:
+                    self._log(f"{run.name}: {run.stop_reason}")
+
+    def _step(self, run: RunState, z, y, scaler) -> tuple[float, int]:
+        with self._autocast():
+            logits = run.model.from_stem(z)
+            loss = nn.functional.cross_entropy(logits, y)
+        run.optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(run.optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            run.optimizer.step()
+        return loss.item(), int((logits.argmax(1) == y).sum())
+
+    @torch.no_grad()
+    def _evaluate(self, runs, items, cache) -> dict[str, tuple[float, float]]:
+        """Validation loss and accuracy of each run (the stem runs once for all)."""
+        for run in runs:
+            run.model.eval()
+        totals = {r.name: [0.0, 0] for r in runs}
+        seen = 0
+        if cache is not None:
+            source = self._cached_batches(*cache, shuffle=False, epoch=0)
+        elif items:
+            source = self._stem_batches(items, train=False)
+        else:
+            source = iter(())
+        for z, y in source:
+            seen += len(y)
+            for run in runs:
+                with self._autocast():
+                    logits = run.model.from_stem(z)
+                totals[run.name][0] += float(
+                    nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
+                totals[run.name][1] += int((logits.argmax(1) == y).sum())
+        if seen == 0:
+            return {r.name: (math.nan, math.nan) for r in runs}
+        return {name: (loss / seen, correct / seen) for name, (loss, correct) in totals.items()}
+
+    def _track_best(self, run: RunState, record: EpochRecord) -> bool:
+        acc = record.val_acc if not math.isnan(record.val_acc) else record.train_acc
+        loss = record.val_loss if not math.isnan(record.val_loss) else record.train_loss
+        improved = acc > run.best_val_acc or (acc == run.best_val_acc and loss < run.best_val_loss)
+        if improved:
+            run.best_val_acc, run.best_val_loss, run.best_epoch = acc, loss, record.epoch
+            run.epochs_without_gain = 0
+        else:
+            run.epochs_without_gain += 1
+            patience = self.config.early_stopping
+            if patience and run.epochs_without_gain >= patience:
+                run.active = False
+                run.stop_reason = (
+                    f"stopped early after epoch {record.epoch}: no better validation accuracy "
+                    f"for {patience} epochs"
+                )
+        return improved
+
+    def _evaluate_test(self, items: list[ImageItem]) -> None:
+        """Test accuracy of each run with its best weights."""
+        for run in self.runs:
+            best = self.out_dir / run.name / "best.pt" if self.out_dir else None
+            if best and best.is_file():
+                state = torch.load(best, map_location="cpu", weights_only=True)["model"]
+                run.model.load_state_dict(state)
+        cache = None
+        if self.runs[0].model.frozen_blocks:
+            cache = self._cache(items, "test")
+        results = self._evaluate(self.runs, items, cache)
+        for run in self.runs:
+            run.test_acc = results[run.name][1]
+            self._log(f"{run.name}: test accuracy {run.test_acc:.1%}")
+
+    # -- saving ----------------------------------------------------------------------------
+    def checkpoint_dict(self, run: RunState, epoch: int) -> dict:
+        """A self-contained checkpoint of ``run`` (model weights and what they mean)."""
+        model = run.model
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": 1,
+            "run": run.name,
+            "epoch": epoch,
+            "spec": asdict(self.config.model_spec(len(self.report.classes), run.dropout)),
+            "classes": list(self.report.classes),
+            "preprocessing": self.preprocessing.to_dict(),
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "val_acc": run.best_val_acc,
+            "config": asdict(self.config),
+        }
+
+    def _save(self, run: RunState, epoch: int, improved: bool) -> None:
+        if not self.out_dir:
+            return
+        folder = self.out_dir / run.name
+        folder.mkdir(parents=True, exist_ok=True)
+        if improved:
+            atomic_torch_save(self.checkpoint_dict(run, epoch), folder / "best.pt")
+        # last.pt holds only what training changes; the frozen weights are in best.pt.
+        trainable = _trainable_state(run.model)
+        atomic_torch_save({
+            "format": "tlgui-resume",
+            "epoch": epoch,
+            "classes": list(self.report.classes),
+            "trainable_state": trainable,
+            "optimizer": run.optimizer.state_dict(),
+            "history": [asdict(r) for r in run.history],
+            "best_val_acc": run.best_val_acc,
+            "best_val_loss": run.best_val_loss,
+            "best_epoch": run.best_epoch,
+            "epochs_without_gain": run.epochs_without_gain,
+            "active": run.active,
+            "stop_reason": run.stop_reason,
+        }, folder / "last.pt")
+        atomic_write_text(folder / "metrics.csv", _metrics_csv(run.history))
+
+    def _summary(self, status: str, data_split) -> dict:
+        runs = {}
+        for run in self.runs:
+            last = run.history[-1] if run.history else None
+            runs[run.name] = {
+                "dropout": run.dropout,
+                "epochs_completed": len(run.history),
+                "best_val_acc": run.best_val_acc if run.best_epoch > 0 else None,
+                "best_epoch": run.best_epoch if run.best_epoch > 0 else None,
+                "last_val_acc": last.val_acc if last else None,
+                "last_train_acc": last.train_acc if last else None,
+                "train_val_gap": (last.train_acc - last.val_acc) if last else None,
+                "test_acc": run.test_acc,
+                "early_stopped": bool(run.stop_reason),
+                "checkpoint": str(self.out_dir / run.name / "best.pt") if self.out_dir else None,
+            }
+        return {
+            "status": status,
+            "model": self.config.model,
+            "weights": self.config.weights,
+            "strategy": self.config.strategy,
+            "device": str(self.device),
+            "classes": list(self.report.classes),
+            "train_size": len(data_split.train),
+            "val_size": len(data_split.val),
+            "test_size": len(self.report.test_items or []),
+            "runs": runs,
+        }
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _autocast(self):
+        if self.device.type == "cuda" and self.config.amp:
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast("cpu", enabled=False)
+
+    def _grad_scaler(self):
+        cuda_fp16 = (self.device.type == "cuda" and self.config.amp
+                     and not torch.cuda.is_bf16_supported())
+        return torch.amp.GradScaler("cuda") if cuda_fp16 else None
+
+    def _batch_event(self, epoch, batch, batches, sums, started, epoch_times) -> None:
+        now = time.perf_counter()
+        # Throttled: a listener (the GUI) needs a few updates a second, not one per batch.
+        if batch != batches and now - self._last_batch_event < 0.1:
+            return
+        self._last_batch_event = now
+        elapsed = now - started
+        per_epoch = _mean(epoch_times) if epoch_times else elapsed / batch * batches
+        eta = max(0.0, per_epoch - elapsed) + per_epoch * (self.config.epochs - epoch - 1)
+        losses = {name: s[0] / s[2] for name, s in sums.items() if s[2]}
+        self.on_event(ev.BatchFinished(
+            epoch=epoch + 1, epochs=self.config.epochs, batch=batch, batches=batches,
+            losses=losses, eta_seconds=eta,
+        ))
+
+    def _log(self, text: str) -> None:
+        self.on_event(ev.LogMessage(text))
+
+
+def _trainable_state(model: TransferNet) -> dict:
+    """Parameters that train, and the buffers of the modules that are not frozen."""
+    frozen = {id(p) for p in model.parameters() if not p.requires_grad}
+    state = {}
+    frozen_prefixes = tuple(f"blocks.{i}." for i in range(model.frozen_blocks))
+    for key, value in model.state_dict(keep_vars=True).items():
+        if id(value) in frozen or key.startswith(frozen_prefixes):
+            continue
+        state[key] = value.detach().cpu().clone()
+    return state
+
+
+def _counts(items, n):
+    counts = [0] * n
+    for it in items:
+        counts[it.label] += 1
+    return counts
+
+
+def _auto_workers(device: torch.device) -> int:
+    cpus = os.cpu_count() or 1
+    if device.type == "cuda":
+        return min(8, max(0, cpus - 1))
+    return min(2, cpus // 4)  # on CPU the model itself uses every core
+
+
+def _mean(values) -> float:
+    return sum(values) / len(values)
+
+
+def _metrics_csv(history: list[EpochRecord]) -> str:
+    out = io.StringIO()
+    fields = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for record in history:
+        writer.writerow(asdict(record))
+    return out.getvalue()
+
+
+def load_summary(run_dir: str | os.PathLike) -> dict:
+    with open(Path(run_dir) / "summary.json", encoding="utf-8") as f:
+        return json.load(f)
