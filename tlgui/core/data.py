@@ -137,9 +137,10 @@ def is_junk(name: str) -> bool:
     return name.startswith(".") or name.lower() in JUNK_NAMES
 
 
-def _walk_files(folder: str, visited: set[tuple[int, int]]) -> list[str]:
-    """Every non-junk file below ``folder``, following symlinks but never around a cycle."""
+def _walk_files(folder: str, visited: set[tuple[int, int]]) -> tuple[list[str], list[str]]:
+    """(files, broken links) below ``folder``, following symlinks but never around a cycle."""
     files: list[str] = []
+    broken: list[str] = []
     stack = [folder]
     while stack:
         current = stack.pop()
@@ -162,10 +163,12 @@ def _walk_files(folder: str, visited: set[tuple[int, int]]) -> list[str]:
                     stack.append(entry.path)
                 elif entry.is_file(follow_symlinks=True):
                     files.append(entry.path)
+                elif entry.is_symlink() and not os.path.exists(entry.path):
+                    broken.append(entry.path)
             except OSError:
                 continue
     files.sort()
-    return files
+    return files, sorted(broken)
 
 
 def _subfolders(root: str) -> list[str]:
@@ -243,8 +246,11 @@ def scan(
     names, folders, loose = class_folders_for(paths)
     visited: set[tuple[int, int]] = set()
     jobs: list[tuple[str, int, str]] = []  # (path, label, key)
+    broken: list[str] = []
     for label, (name, folder) in enumerate(zip(names, folders)):
-        for path in _walk_files(folder, visited):
+        files, dangling = _walk_files(folder, visited)
+        broken += dangling
+        for path in files:
             rel = os.path.relpath(path, folder).replace(os.sep, "/")
             jobs.append((path, label, f"{name}/{rel}"))
 
@@ -259,11 +265,14 @@ def scan(
                     f"{folder}: the test folder has a class '{name}' that the training data "
                     f"lacks (classes: {', '.join(names)})"
                 )
-            for path in _walk_files(folder, set()):
+            files, dangling = _walk_files(folder, set())
+            broken += dangling
+            for path in files:
                 rel = os.path.relpath(path, folder).replace(os.sep, "/")
                 test_jobs.append((path, index[name], f"{name}/{rel}"))
 
     skipped = [SkippedFile(p, "not inside a class folder") for p in loose]
+    skipped += [SkippedFile(p, "broken link (it points to a missing file)") for p in broken]
     all_jobs = jobs + test_jobs
     results = _probe_all([j[0] for j in all_jobs], progress, min_side, max_pixels, threads)
     items, test_items = [], []

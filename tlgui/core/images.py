@@ -79,6 +79,9 @@ def probe_image(path: str, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXEL
     except PermissionError:
         return ProbeResult(False, "cannot read (permission denied)")
     except UnidentifiedImageError:
+        fmt = sniff_format(path)
+        if fmt:
+            return ProbeResult(False, f"corrupt image (a damaged {fmt} file)")
         return ProbeResult(False, "not an image (no known image format)")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return ProbeResult(False, f"decompression bomb (more than {max_pixels:,} pixels)")
@@ -91,6 +94,28 @@ def probe_image(path: str, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXEL
         # PIL plugins raise these on malformed headers.
         return ProbeResult(False, f"corrupt image ({type(e).__name__}: {e})")
     return ProbeResult(True, format=fmt, width=width, height=height)
+
+
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF8", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def sniff_format(path: str) -> str | None:
+    """The image format a file's first bytes claim, even when PIL cannot open it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
 
 
 def _bomb(width: int, height: int, max_pixels: int) -> ProbeResult:

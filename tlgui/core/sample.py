@@ -1,8 +1,8 @@
 """The built-in sample data set: procedurally drawn shapes, made on first use, no download.
 
-Four classes of outlined or filled shapes in random colours, sizes, positions and rotations,
-on noisy, gradient backgrounds with a few distracting strokes, so that the task is easy for a
-pretrained network yet leaves room to over-fit.
+Four classes of light shapes, filled or outlined, in random colours, sizes, positions and
+rotations, on dark noisy gradients, some crossed by a distracting stroke: easy for a pretrained
+network, learnable from scratch by a small one, and still with room to over-fit.
 """
 
 from __future__ import annotations
@@ -64,21 +64,21 @@ def ensure_sample_data(
 
 
 def draw_sample(shape: str, rng: random.Random, size: int = IMAGE_SIZE) -> Image.Image:
-    """Draw one image of ``shape`` (one of :data:`CLASSES`)."""
+    """Draw one image of ``shape`` (one of :data:`CLASSES`): a light shape on a dark ground."""
     scale = 4  # draw large, then downsample, for smooth edges
     s = size * scale
     im = _background(rng, s)
     draw = ImageDraw.Draw(im)
-    for _ in range(rng.randint(0, 3)):  # distracting strokes
+    if rng.random() < 0.4:  # a distracting stroke
         pts = [(rng.uniform(0, s), rng.uniform(0, s)) for _ in range(2)]
-        draw.line(pts, fill=_colour(rng), width=rng.randint(2, 6) * scale)
-    radius = rng.uniform(0.18, 0.38) * s
+        draw.line(pts, fill=_colour(rng, 70, 150), width=rng.randint(2, 4) * scale)
+    radius = rng.uniform(0.22, 0.4) * s
     cx = rng.uniform(radius, s - radius)
     cy = rng.uniform(radius, s - radius)
     angle = rng.uniform(0, 2 * math.pi)
-    colour = _colour(rng)
-    filled = rng.random() < 0.6
-    width = rng.randint(3, 7) * scale
+    colour = _colour(rng, 150, 255)
+    filled = rng.random() < 0.7
+    width = rng.randint(4, 8) * scale
     if shape == "circle":
         rx, ry = radius, radius * rng.uniform(0.85, 1.0)
         box = [cx - rx, cy - ry, cx + rx, cy + ry]
@@ -93,7 +93,7 @@ def draw_sample(shape: str, rng: random.Random, size: int = IMAGE_SIZE) -> Image
         else:
             draw.line(points + points[:1], fill=colour, width=width, joint="curve")
     im = im.resize((size, size), Image.LANCZOS)
-    return im.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.8)))
+    return im.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.7)))
 
 
 def _polygon(shape, cx, cy, radius, angle):
@@ -114,15 +114,15 @@ def _polygon(shape, cx, cy, radius, angle):
     ]
 
 
-def _colour(rng: random.Random) -> tuple[int, int, int]:
-    return tuple(rng.randint(0, 255) for _ in range(3))
+def _colour(rng: random.Random, low: int = 0, high: int = 255) -> tuple[int, int, int]:
+    return tuple(rng.randint(low, high) for _ in range(3))
 
 
 def _background(rng: random.Random, s: int) -> Image.Image:
-    a, b = np.array(_colour(rng), np.float32), np.array(_colour(rng), np.float32)
+    a, b = (np.array(_colour(rng, 0, 100), np.float32) for _ in range(2))
     theta = rng.uniform(0, 2 * math.pi)
     yy, xx = np.mgrid[0:s, 0:s] / (s - 1) - 0.5
     t = np.clip((xx * math.cos(theta) + yy * math.sin(theta)) / math.sqrt(0.5) + 0.5, 0, 1)
     im = Image.fromarray((a + (b - a) * t[..., None]).astype(np.uint8), "RGB")
     noise = Image.effect_noise((s // 8, s // 8), rng.uniform(10, 40)).resize((s, s))
-    return Image.blend(im, Image.merge("RGB", [noise] * 3), 0.25)
+    return Image.blend(im, Image.merge("RGB", [noise] * 3), 0.12)

@@ -1,0 +1,291 @@
+"""Scanning image folders: formats, modes, junk, every kind of bad file, and folder layouts."""
+
+import hashlib
+import io
+import os
+import stat
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tlgui.core.data import DatasetError, scan
+from tlgui.core.images import ImageLoadError, load_rgb, probe_image
+
+
+def rgb(size=(40, 30), colour=(200, 30, 30)):
+    return Image.new("RGB", size, colour)
+
+
+def save(im, path, fmt=None, **kw):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    im.save(path, format=fmt, **kw)
+    return path
+
+
+def jpeg_bytes(im=None, **kw):
+    buf = io.BytesIO()
+    (im or rgb()).save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def messy(tmp_path):
+    """A root with two classes holding good images of many kinds and every kind of bad file."""
+    root = tmp_path / "data"
+    cats, dogs = root / "cats", root / "dogs"
+    good = {
+        save(rgb(), str(cats / "a.jpg")),
+        save(rgb(), str(cats / "b.png")),
+        save(rgb().convert("P"), str(cats / "c.gif")),
+        save(rgb(), str(cats / "d.bmp")),
+        save(rgb(), str(cats / "e.tiff")),
+        save(rgb(), str(cats / "f.webp")),
+        save(rgb(), str(cats / "png_named.jpg"), fmt="PNG"),  # content, not extension
+        save(rgb(), str(cats / "no_extension"), fmt="JPEG"),
+        save(rgb().convert("L"), str(cats / "gray.png")),
+        save(rgb().convert("CMYK"), str(cats / "cmyk.jpg")),
+        save(Image.new("RGBA", (40, 30), (0, 0, 255, 0)), str(cats / "alpha.png")),
+        save(Image.fromarray(np.full((30, 40), 60000, np.uint16)), str(cats / "deep16.png")),
+        save(rgb(), str(cats / "nested" / "deeper" / "g.jpg")),
+        save(rgb(), str(dogs / "h.jpg")),
+        save(rgb(), str(dogs / "i.jpg")),
+    }
+    # OS junk: skipped silently.
+    (cats / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (cats / "Thumbs.db").write_bytes(b"junk")
+    (cats / "._a.jpg").write_bytes(b"\0\5\26\7resource fork")
+    save(rgb(), str(cats / ".hidden.png"))
+    # Bad files: reported with a reason.
+    bad = {}
+    (dogs / "empty.jpg").write_bytes(b"")
+    bad["empty.jpg"] = "empty"
+    data = jpeg_bytes(rgb((200, 200)))
+    (dogs / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    bad["truncated.jpg"] = "truncated"
+    buf = io.BytesIO()
+    rgb((200, 200)).save(buf, "PNG")
+    (dogs / "truncated.png").write_bytes(buf.getvalue()[:-40])
+    bad["truncated.png"] = "truncated"
+    (dogs / "corrupt.jpg").write_bytes(data[:200] + os.urandom(2000) + b"\xff\xd9")
+    bad["corrupt.jpg"] = "corrupt"
+    (dogs / "notes.txt").write_text("not a picture")
+    bad["notes.txt"] = "not an image"
+    save(rgb((8, 8)), str(dogs / "tiny.png"))
+    bad["tiny.png"] = "too small"
+    # A real decompression bomb: 10,000 × 10,000 pixels in a few kilobytes.
+    save(Image.new("1", (10_000, 10_000)), str(dogs / "bomb.png"))
+    bad["bomb.png"] = "decompression bomb"
+    os.symlink(dogs / "missing.jpg", dogs / "dangling.jpg")
+    bad["dangling.jpg"] = "broken link"
+    # A symlink cycle inside a class folder.
+    os.symlink(cats, cats / "nested" / "loop")
+    return root, good, bad
+
+
+def test_scan_keeps_every_good_image_and_reports_every_bad_one(messy):
+    root, good, bad = messy
+    report = scan([str(root)])
+    assert report.classes == ["cats", "dogs"]
+    assert {it.path for it in report.items} == good
+    reasons = {os.path.basename(s.path): s.reason for s in report.skipped}
+    assert set(reasons) == set(bad), reasons
+    for name, word in bad.items():
+        assert word in reasons[name], (name, reasons[name])
+    assert report.counts() == [13, 2]
+    assert report.problems() == []
+
+
+def test_images_in_nested_folders_belong_to_the_class(messy):
+    root, _, _ = messy
+    report = scan([str(root)])
+    nested = [it for it in report.items if "deeper" in it.path]
+    assert len(nested) == 1 and report.classes[nested[0].label] == "cats"
+    assert nested[0].key == "cats/nested/deeper/g.jpg"
+
+
+def test_scan_never_changes_the_data_folder(messy):
+    root, _, _ = messy
+
+    def snapshot():
+        state = {}
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in dirnames + filenames:
+                p = os.path.join(dirpath, name)
+                st = os.lstat(p)
+                digest = None
+                if stat.S_ISREG(st.st_mode):
+                    digest = hashlib.sha1(open(p, "rb").read()).hexdigest()
+                state[p] = (st.st_mode, st.st_size, st.st_mtime_ns, digest)
+        return state
+
+    before = snapshot()
+    for dirpath, _, filenames in os.walk(root):  # read-only, as a user's archive may be
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chmod(p, 0o444)
+    before = snapshot()
+    scan([str(root)])
+    assert snapshot() == before
+
+
+def test_unreadable_file_is_reported(tmp_path, monkeypatch):
+    save(rgb(), str(tmp_path / "a" / "ok.jpg"))
+    secret = save(rgb(), str(tmp_path / "a" / "secret.jpg"))
+    save(rgb(), str(tmp_path / "b" / "ok.jpg"))
+    real_open = Image.open
+
+    def guarded(path, *args, **kwargs):
+        if str(path) == secret:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", guarded)
+    report = scan([str(tmp_path)])
+    assert [(os.path.basename(s.path), s.reason) for s in report.skipped] == [
+        ("secret.jpg", "cannot read (permission denied)")
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_file_without_read_permission_is_reported(tmp_path):
+    save(rgb(), str(tmp_path / "a" / "ok.jpg"))
+    p = save(rgb(), str(tmp_path / "a" / "secret.jpg"))
+    save(rgb(), str(tmp_path / "b" / "ok.jpg"))
+    os.chmod(p, 0)
+    report = scan([str(tmp_path)])
+    assert "permission denied" in report.skipped[0].reason
+
+
+def test_several_folders_are_one_class_each(tmp_path):
+    save(rgb(), str(tmp_path / "x" / "roses" / "1.jpg"))
+    save(rgb(), str(tmp_path / "y" / "tulips" / "sub" / "2.jpg"))
+    report = scan([str(tmp_path / "x" / "roses"), str(tmp_path / "y" / "tulips")])
+    assert report.classes == ["roses", "tulips"]
+    assert report.counts() == [1, 1]
+
+
+def test_test_folder_maps_classes_by_name(tmp_path):
+    for c in ("a", "b"):
+        save(rgb(), str(tmp_path / "train" / c / "1.jpg"))
+    save(rgb(), str(tmp_path / "test" / "b" / "1.jpg"))
+    report = scan([str(tmp_path / "train")], test_folder=str(tmp_path / "test"))
+    assert [report.classes[it.label] for it in report.test_items] == ["b"]
+    save(rgb(), str(tmp_path / "test" / "zebra" / "1.jpg"))
+    with pytest.raises(DatasetError, match="class 'zebra' that the training data lacks"):
+        scan([str(tmp_path / "train")], test_folder=str(tmp_path / "test"))
+
+
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ({"only/1.jpg": True}, "at least two classes"),
+        ({"a/1.jpg": True, "b/bad.txt": False}, "class 'b' has no usable image"),
+    ],
+)
+def test_untrainable_data_is_a_clear_error(tmp_path, layout, message):
+    for rel, ok in layout.items():
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if ok:
+            rgb().save(p)
+        else:
+            p.write_text("text")
+    report = scan([str(tmp_path)])
+    with pytest.raises(DatasetError, match=message):
+        report.require_trainable()
+
+
+def test_folder_errors_name_the_folder(tmp_path):
+    with pytest.raises(DatasetError, match="no such folder"):
+        scan([str(tmp_path / "nope")])
+    save(rgb(), str(tmp_path / "flat" / "1.jpg"))
+    with pytest.raises(DatasetError, match="has no class sub-folders"):
+        scan([str(tmp_path / "flat")])
+    save(rgb(), str(tmp_path / "p" / "cats" / "1.jpg"))
+    save(rgb(), str(tmp_path / "q" / "cats" / "1.jpg"))
+    with pytest.raises(DatasetError, match="share the name 'cats'"):
+        scan([str(tmp_path / "p" / "cats"), str(tmp_path / "q" / "cats")])
+
+
+def test_loose_files_in_the_root_are_reported(tmp_path):
+    save(rgb(), str(tmp_path / "a" / "1.jpg"))
+    save(rgb(), str(tmp_path / "b" / "1.jpg"))
+    save(rgb(), str(tmp_path / "stray.jpg"))
+    report = scan([str(tmp_path)])
+    assert [s.reason for s in report.skipped] == ["not inside a class folder"]
+
+
+def test_imbalance_warning(tmp_path):
+    for i in range(9):
+        save(rgb(), str(tmp_path / "many" / f"{i}.jpg"))
+    for i in range(2):
+        save(rgb(), str(tmp_path / "few" / f"{i}.jpg"))
+    report = scan([str(tmp_path)])
+    assert "imbalanced" in report.imbalance_warning()
+    assert "'few' only 2" in report.imbalance_warning()
+    save(rgb(), str(tmp_path / "few" / "2.jpg"))
+    save(rgb(), str(tmp_path / "few" / "3.jpg"))
+    assert scan([str(tmp_path)]).imbalance_warning() is None
+
+
+def test_without_classes_renumbers_and_keeps_folders(tmp_path):
+    for c in ("a", "b", "c"):
+        save(rgb(), str(tmp_path / c / "1.jpg"))
+    report = scan([str(tmp_path)]).without_classes(["b"])
+    assert report.classes == ["a", "c"]
+    assert sorted(it.label for it in report.items) == [0, 1]
+    assert (tmp_path / "b" / "1.jpg").exists()
+
+
+def test_probe_limits_are_configurable(tmp_path):
+    p = save(rgb((100, 100)), str(tmp_path / "x.png"))
+    assert probe_image(p).ok
+    assert "decompression bomb" in probe_image(p, max_pixels=5000).reason
+    assert "too small" in probe_image(p, min_side=200).reason
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+def test_load_applies_exif_orientation(tmp_path):
+    im = rgb((40, 20))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    p = save(im, str(tmp_path / "rotated.jpg"), exif=exif)
+    assert load_rgb(p).size == (20, 40)
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "RGBA", "LA", "I;16", "I", "F", "1"])
+def test_every_mode_loads_as_rgb(tmp_path, mode):
+    if mode == "I;16":
+        im = Image.fromarray(np.full((20, 20), 65535, np.uint16))
+        path = save(im, str(tmp_path / "x.png"))
+        loaded = load_rgb(path)
+        assert loaded.getpixel((0, 0)) == (255, 255, 255)  # scaled, not clipped garbage
+    else:
+        im = rgb((20, 20)).convert(mode)
+        fmt = "TIFF"
+        path = save(im, str(tmp_path / "x.tif"), fmt=fmt)
+        loaded = load_rgb(path)
+    assert loaded.mode == "RGB" and loaded.size == (20, 20)
+
+
+def test_transparent_pixels_become_white(tmp_path):
+    p = save(Image.new("RGBA", (20, 20), (0, 0, 0, 0)), str(tmp_path / "clear.png"))
+    assert load_rgb(p).getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_draft_decoding_keeps_enough_pixels(tmp_path):
+    p = save(rgb((800, 600)), str(tmp_path / "big.jpg"))
+    small = load_rgb(p, draft_size=100)
+    assert min(small.size) >= 100 and small.size[0] < 800
+
+
+def test_load_error_names_the_file(tmp_path):
+    p = tmp_path / "broken.jpg"
+    data = jpeg_bytes(rgb((300, 300)))
+    p.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ImageLoadError) as info:
+        load_rgb(str(p))
+    assert str(p) in str(info.value) and "truncated" in str(info.value)
