@@ -85,13 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the training in --out from its last complete epoch")
 
-    sub.add_parser("models", help="list the backbones, their figures and whether weights are cached")
+    sub.add_parser("models", help="list the backbones and whether their weights are cached")
 
     p = sub.add_parser("weights", help="download ImageNet weights or import a weights file")
     wsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     w = wsub.add_parser("download", help="download a backbone's ImageNet weights into the cache")
     w.add_argument("model")
-    w = wsub.add_parser("import", help="copy a file of the official ImageNet weights into the cache")
+    w = wsub.add_parser("import", help="copy the official ImageNet weights file into the cache")
     w.add_argument("model")
     w.add_argument("file")
 

@@ -114,7 +114,8 @@ class ScanReport:
         def relabel(items):
             if items is None:
                 return None
-            return [ImageItem(it.path, remap[it.label], it.key) for it in items if it.label in remap]
+            return [ImageItem(it.path, remap[it.label], it.key)
+                    for it in items if it.label in remap]
 
         return ScanReport(
             classes=[self.classes[i] for i in keep],

@@ -87,7 +87,7 @@ def probe_image(path: str, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXEL
         return ProbeResult(False, f"decompression bomb (more than {max_pixels:,} pixels)")
     except OSError as e:
         text = str(e)
-        if "truncated" in text:
+        if "truncated" in text.lower():
             return ProbeResult(False, "truncated image (the file ends too early)")
         return ProbeResult(False, f"corrupt image ({text})")
     except (ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as e:
@@ -187,6 +187,6 @@ def _describe(e: Exception) -> str:
         return "cannot read (permission denied)"
     if isinstance(e, UnidentifiedImageError):
         return "not an image (no known image format)"
-    if "truncated" in str(e):
+    if "truncated" in str(e).lower():
         return "truncated image (the file ends too early)"
     return f"cannot decode ({type(e).__name__}: {e})"

@@ -130,7 +130,7 @@ class TransferNet(nn.Module):
         return trainable, frozen
 
     def parameter_groups(self, head_lr: float, backbone_lr: float) -> list[dict]:
-        """Optimizer groups: the head at ``head_lr``, trainable backbone parts at ``backbone_lr``."""
+        """Optimizer groups: the head at ``head_lr``, the trainable backbone at ``backbone_lr``."""
         head = [p for p in self.head.parameters() if p.requires_grad]
         backbone = [
             p

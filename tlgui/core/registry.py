@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 #: name -> (family, one-line advice). Order is the order people see.
 BACKBONES: dict[str, tuple[str, str]] = {
@@ -53,7 +53,7 @@ def backbone_names() -> list[str]:
     return list(BACKBONES)
 
 
-@lru_cache(maxsize=None)
+@cache
 def backbone_info(name: str) -> BackboneInfo:
     """Describe backbone ``name`` from its DEFAULT torchvision weights."""
     if name not in BACKBONES:

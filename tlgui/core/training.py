@@ -200,7 +200,7 @@ class Trainer:
         if not data_split.train:
             raise ValueError("no training images after the split")
         self._log(f"device: {describe(self.device)}")
-        self._build_runs()
+        self.prepare()
         start_epoch = self._restore() if self.resume else 0
         self._write_run_files(data_split)
         trainable, frozen = self.runs[0].model.parameter_counts()
@@ -231,6 +231,11 @@ class Trainer:
             atomic_write_json(self.out_dir / "summary.json", summary)
         self.on_event(ev.TrainingFinished(status=status, summary=summary))
         return summary
+
+    def prepare(self) -> None:
+        """Build the model(s) and optimizers (loading or downloading weights); run() calls it."""
+        if not self.runs:
+            self._build_runs()
 
     # -- set-up ----------------------------------------------------------------------------
     def _build_runs(self) -> None:

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from .control import Cancelled, CancelFlag
+from .control import CancelFlag, Cancelled
 from .registry import BACKBONES, backbone_info, imagenet_weights
 
 # torch hub's convention: "<name>-<first hex digits of sha256>.pth"
