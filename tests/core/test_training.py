@@ -201,3 +201,21 @@ def test_bad_settings_are_refused(tiny):
         Trainer(fast_config(compare_dropout=True, dropout=0.0), tiny)
     with pytest.raises(ValueError, match="not available"):
         Trainer(fast_config(device="cuda:7"), tiny)
+
+
+def test_best_checkpoint_holds_the_best_epoch(tiny, tmp_path):
+    from tlgui.core.models import load_trained
+    from tlgui.core.preprocess import ImageDataset, Preprocessing
+
+    config = fast_config(epochs=5, lr=3e-3, feature_cache=False)
+    summary = Trainer(config, tiny, tmp_path / "run").run()
+    best = summary["runs"]["model"]
+    net, checkpoint = load_trained(tmp_path / "run" / "model" / "best.pt")
+    assert checkpoint["epoch"] + 1 == best["best_epoch"]
+    assert checkpoint["classes"] == tiny.classes
+    val = split(tiny.items, config.val_fraction, config.seed).val
+    transform = Preprocessing.from_dict(checkpoint["preprocessing"]).eval_transform()
+    x, y = zip(*(ImageDataset(val, transform)[i] for i in range(len(val))))
+    with torch.no_grad():
+        accuracy = (net(torch.stack(x)).argmax(1) == torch.stack(y)).float().mean().item()
+    assert accuracy == pytest.approx(best["best_val_acc"])

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 import torch
 
 
+@lru_cache(maxsize=1)
 def available_devices() -> list[tuple[str, str]]:
     """``(id, description)`` for every usable device, best first; CPU is always last."""
     devices = []
@@ -22,6 +24,8 @@ def available_devices() -> list[tuple[str, str]]:
 
 def select_device(choice: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU; otherwise the named device, if it exists."""
+    if choice == "cpu":  # no need to probe the GPU drivers (slow to load)
+        return torch.device("cpu")
     ids = [d for d, _ in available_devices()]
     if choice == "auto":
         return torch.device(ids[0])
@@ -34,6 +38,8 @@ def select_device(choice: str = "auto") -> torch.device:
 
 
 def describe(device: torch.device) -> str:
+    if device.type == "cpu":
+        return f"cpu — CPU ({os.cpu_count() or 1} cores)"
     for dev_id, text in available_devices():
         if dev_id == str(device) or (device.type == "cuda" and dev_id == f"cuda:{device.index}"):
             return f"{dev_id} — {text}"

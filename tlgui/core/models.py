@@ -189,21 +189,28 @@ def build_model(
     from torchvision.models import get_model
 
     info = backbone_info(spec.name)
-    tv_model = get_model(spec.name, weights=None)
     checkpoint = None
-    if weights == "imagenet":
-        state = load_imagenet_state(spec.name, allow_download, progress, cancel)
-        _load_backbone(tv_model, state, spec.name, f"ImageNet weights of {spec.name}")
-    elif weights != "none":
-        state = read_state_dict(weights)
-        check_fits(spec.name, state, weights)
+    if weights == "none":
+        tv_model = get_model(spec.name, weights=None)
+    else:
+        if weights == "imagenet":
+            state = load_imagenet_state(spec.name, allow_download, progress, cancel)
+            source = f"ImageNet weights of {spec.name}"
+        else:
+            state = read_state_dict(weights)
+            check_fits(spec.name, state, weights)
+            source = weights
+        # Built on the meta device: no time is spent initialising weights about to be replaced
+        # (VGG's ImageNet classifier alone holds over 100 million of them).
+        with torch.device("meta"):
+            tv_model = get_model(spec.name, weights=None)
         if state.get("format") == CHECKPOINT_FORMAT:
             checkpoint = state
         else:
-            _load_backbone(tv_model, state, spec.name, weights)
+            _load_backbone(tv_model, state, spec.name, source)
     blocks, neck, dim = _split_backbone(info.name, tv_model)
-    net = TransferNet(spec.name, blocks, neck, make_head(dim, spec.num_classes, spec.dropout,
-                                                          spec.hidden), dim)
+    head = make_head(dim, spec.num_classes, spec.dropout, spec.hidden)
+    net = TransferNet(spec.name, blocks, neck, head, dim)
     if checkpoint is not None:
         _load_checkpoint_backbone(net, checkpoint, weights)
     net.set_frozen_blocks(spec.frozen_blocks(net.num_blocks))
@@ -218,7 +225,7 @@ def _load_backbone(tv_model: nn.Module, state: dict, name: str, source: str) -> 
     if missing:
         raise WeightsError(f"{source}: {len(missing)} backbone weights missing (e.g. {missing[0]})")
     try:
-        tv_model.load_state_dict(state, strict=False)
+        tv_model.load_state_dict(state, strict=False, assign=True)
     except RuntimeError as e:
         raise WeightsError(f"{source}: does not fit {name} ({e})") from e
 
@@ -230,7 +237,7 @@ def _load_checkpoint_backbone(net: TransferNet, checkpoint: dict, source: str) -
             f"choose {checkpoint['spec']['name']} to start from it"
         )
     state = {k: v for k, v in checkpoint["model"].items() if not k.startswith("head.")}
-    missing, _ = net.load_state_dict(state, strict=False)
+    missing, _ = net.load_state_dict(state, strict=False, assign=True)
     missing = [k for k in missing if not k.startswith("head.")]
     if missing:
         raise WeightsError(f"{source}: {len(missing)} backbone weights missing (e.g. {missing[0]})")
@@ -241,3 +248,21 @@ def twin_without_dropout(net: TransferNet) -> TransferNet:
     twin = copy.deepcopy(net)
     twin.set_dropout(0.0)
     return twin
+
+
+def load_trained(path) -> tuple[TransferNet, dict]:
+    """A trained model from a tlgui ``best.pt`` (in eval mode), and the checkpoint's contents."""
+    from torchvision.models import get_model
+
+    checkpoint = read_state_dict(path)
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise WeightsError(f"{path}: not a tlgui checkpoint")
+    spec = ModelSpec(**checkpoint["spec"])
+    with torch.device("meta"):  # every weight comes from the file
+        tv_model = get_model(spec.name, weights=None)
+        blocks, neck, dim = _split_backbone(spec.name, tv_model)
+        head = make_head(dim, spec.num_classes, spec.dropout, spec.hidden)
+    net = TransferNet(spec.name, blocks, neck, head, dim)
+    net.load_state_dict(checkpoint["model"], assign=True)
+    net.set_frozen_blocks(spec.frozen_blocks(net.num_blocks))
+    return net.eval(), checkpoint

@@ -35,6 +35,10 @@ from .weights import CHECKPOINT_FORMAT, WeightsError
 
 SCHEDULES = ("cosine", "step", "none")
 
+#: best.pt is rewritten at most this often while training (and always when training ends), so
+#: a fast training does not spend its time writing a large backbone again and again.
+BEST_CHECKPOINT_INTERVAL = 30.0
+
 
 @dataclass
 class TrainConfig:
@@ -114,6 +118,8 @@ class RunState:
     best_val_acc: float = -1.0
     best_val_loss: float = math.inf
     best_epoch: int = -1
+    best_state: dict | None = None  #: trainable weights of the best epoch, in memory
+    best_unsaved: bool = False  #: best_state is newer than best.pt
     epochs_without_gain: int = 0
     active: bool = True
     stop_reason: str = ""
@@ -222,10 +228,12 @@ class Trainer:
             self._train(data_split.train, data_split.val, start_epoch, use_cache)
             if self.control.stop_requested:
                 status = "stopped"
-            elif self.report.test_items:
-                self._evaluate_test(self.report.test_items)
         except Cancelled:
             status = "stopped"
+        finally:
+            self._flush_best()  # also when training fails: keep the best weights found
+        if status == "finished" and self.report.test_items:
+            self._evaluate_test(self.report.test_items)
         summary = self._summary(status, data_split)
         if self.out_dir:
             atomic_write_json(self.out_dir / "summary.json", summary)
@@ -236,6 +244,7 @@ class Trainer:
         """Build the model(s) and optimizers (loading or downloading weights); run() calls it."""
         if not self.runs:
             self._build_runs()
+        self._last_best_flush = -math.inf  # the first best.pt is written at once
 
     # -- set-up ----------------------------------------------------------------------------
     def _build_runs(self) -> None:
@@ -283,6 +292,7 @@ class Trainer:
                 run.model.load_state_dict(
                     torch.load(best, map_location="cpu", weights_only=True)["model"]
                 )
+                run.best_state = _trainable_state(run.model)
             run.model.load_state_dict(ckpt["trainable_state"], strict=False)
             run.optimizer.load_state_dict(ckpt["optimizer"])
             run.history = [EpochRecord(**r) for r in ckpt["history"]]
@@ -501,10 +511,8 @@ class Trainer:
     def _evaluate_test(self, items: list[ImageItem]) -> None:
         """Test accuracy of each run with its best weights."""
         for run in self.runs:
-            best = self.out_dir / run.name / "best.pt" if self.out_dir else None
-            if best and best.is_file():
-                state = torch.load(best, map_location="cpu", weights_only=True)["model"]
-                run.model.load_state_dict(state)
+            if run.best_state is not None:
+                run.model.load_state_dict(run.best_state, strict=False)
         cache = None
         if self.runs[0].model.frozen_blocks:
             cache = self._cache(items, "test")
@@ -531,14 +539,17 @@ class Trainer:
         }
 
     def _save(self, run: RunState, epoch: int, improved: bool) -> None:
+        trainable = _trainable_state(run.model)
+        if improved:
+            run.best_state = trainable
+            run.best_unsaved = True
         if not self.out_dir:
             return
         folder = self.out_dir / run.name
         folder.mkdir(parents=True, exist_ok=True)
-        if improved:
-            atomic_torch_save(self.checkpoint_dict(run, epoch), folder / "best.pt")
+        if time.monotonic() - self._last_best_flush >= BEST_CHECKPOINT_INTERVAL:
+            self._flush_best()
         # last.pt holds only what training changes; the frozen weights are in best.pt.
-        trainable = _trainable_state(run.model)
         atomic_torch_save({
             "format": "tlgui-resume",
             "epoch": epoch,
@@ -554,6 +565,18 @@ class Trainer:
             "stop_reason": run.stop_reason,
         }, folder / "last.pt")
         atomic_write_text(folder / "metrics.csv", _metrics_csv(run.history))
+
+    def _flush_best(self) -> None:
+        """Write best.pt for every run whose best weights are newer than the file."""
+        self._last_best_flush = time.monotonic()
+        if not self.out_dir:
+            return
+        for run in self.runs:
+            if run.best_unsaved:
+                checkpoint = self.checkpoint_dict(run, run.best_epoch - 1)
+                checkpoint["model"].update(run.best_state)
+                atomic_torch_save(checkpoint, self.out_dir / run.name / "best.pt")
+                run.best_unsaved = False
 
     def _summary(self, status: str, data_split) -> dict:
         runs = {}
