@@ -59,7 +59,7 @@ def reference_loop(data_dir, preprocessing, epochs, dropout, batch_size, augment
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            for x, y in val:
+            for x, _ in val:
                 model(x)
     return time.perf_counter() - started
 
