@@ -122,13 +122,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(e: BaseException) -> str:
     from .core.data import DatasetError
+    from .core.images import ImageLoadError
     from .core.weights import WeightsError
 
     text = str(e).strip()
     # An error raised inside a data-loading worker arrives wrapped in its traceback.
     if "Original Traceback" in text:
-        text = text.splitlines()[-1].split(": ", 1)[-1]
-    if isinstance(e, (CliError, DatasetError, WeightsError, ValueError)) and text:
+        return text.splitlines()[-1].split(": ", 1)[-1]
+    if isinstance(e, (CliError, DatasetError, WeightsError, ImageLoadError, ValueError)) and text:
         return text.splitlines()[0]
     if isinstance(e, OSError) and e.filename:
         return f"{e.filename}: {e.strerror or text}"

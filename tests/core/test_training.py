@@ -1,6 +1,7 @@
 """The trainer, driven directly (no threads unless the test is about threads)."""
 
 import json
+import os
 import threading
 
 import pytest
@@ -219,3 +220,19 @@ def test_best_checkpoint_holds_the_best_epoch(tiny, tmp_path):
     with torch.no_grad():
         accuracy = (net(torch.stack(x)).argmax(1) == torch.stack(y)).float().mean().item()
     assert accuracy == pytest.approx(best["best_val_acc"])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_image_gone_since_the_scan_is_a_clear_error(tmp_path, workers):
+    from tlgui.cli import _one_line
+    from tlgui.core.images import ImageLoadError
+
+    root = ensure_sample_data(tmp_path / "shapes", images_per_class=6)
+    report = scan([str(root)])
+    gone = report.items[3].path
+    os.remove(gone)
+    with pytest.raises(Exception) as info:
+        Trainer(fast_config(epochs=1, workers=workers), report).run()
+    assert _one_line(info.value) == f"{gone}: file not found (was it moved or deleted?)"
+    if workers == 0:
+        assert isinstance(info.value, ImageLoadError)

@@ -196,6 +196,7 @@ class Trainer:
         self.device = select_device(config.device)
         self.preprocessing: Preprocessing = preprocessing_for(config.model, config.image_size)
         self._last_batch_event = 0.0
+        self._loaders: dict = {}
 
     # -- public ----------------------------------------------------------------------------
     def run(self) -> dict:
@@ -324,20 +325,27 @@ class Trainer:
 
     # -- data ------------------------------------------------------------------------------
     def _loader(self, items: list[ImageItem], train: bool, epoch: int = 0):
+        """One DataLoader per item list, kept across epochs so its worker processes are
+        started once; its generator is re-seeded each epoch for a reproducible order."""
         cfg = self.config
-        transform = (self.preprocessing.train_transform(cfg.augment) if train
-                     else self.preprocessing.eval_transform())
-        dataset = ImageDataset(items, transform, draft_size=self.preprocessing.resize_size)
-        workers = cfg.workers if cfg.workers >= 0 else _auto_workers(self.device)
-        generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        return torch.utils.data.DataLoader(
-            dataset,
-            batch_size=cfg.batch_size,
-            shuffle=train,
-            generator=generator,
-            num_workers=workers,
-            pin_memory=self.device.type == "cuda",
-        )
+        key = (id(items), train)
+        if key not in self._loaders:
+            transform = (self.preprocessing.train_transform(cfg.augment) if train
+                         else self.preprocessing.eval_transform())
+            dataset = ImageDataset(items, transform, draft_size=self.preprocessing.resize_size)
+            workers = cfg.workers if cfg.workers >= 0 else _auto_workers(self.device)
+            self._loaders[key] = torch.utils.data.DataLoader(
+                dataset,
+                batch_size=cfg.batch_size,
+                shuffle=train,
+                generator=torch.Generator(),
+                num_workers=workers,
+                persistent_workers=workers > 0,
+                pin_memory=self.device.type == "cuda",
+            )
+        loader = self._loaders[key]
+        loader.generator.manual_seed(cfg.seed * 1000 + epoch)
+        return loader
 
     def _stem_batches(self, items, train: bool, epoch: int = 0) -> Iterator[tuple]:
         """Yield ``(stem output, labels)`` batches from images, honouring pause and stop."""
