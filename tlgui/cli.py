@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tlgui {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--sample", action="store_true",
+                        help="open the window with the built-in sample data set loaded")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("scan", help="check image folders and print the scan report")
@@ -104,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        from .gui.app import main as gui_main
+
+        return gui_main(sample=args.sample)
     handler = {"scan": cmd_scan, "train": cmd_train, "models": cmd_models,
                "weights": cmd_weights, "sample": cmd_sample}[args.command]
     try:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .control import CancelFlag, Cancelled
 from .images import MAX_PIXELS, MIN_SIDE, probe_image
 
 #: File and folder names that operating systems leave behind; skipped without a word.
@@ -127,6 +128,21 @@ class ScanReport:
         )
 
 
+    def renamed(self, names: Sequence[str]) -> ScanReport:
+        """A copy whose classes are called ``names`` (in class order); the folders keep theirs,
+        and so does the split, which hashes the folder names."""
+        names = [n.strip() for n in names]
+        if len(names) != len(self.classes):
+            raise DatasetError(f"expected {len(self.classes)} class names, got {len(names)}")
+        if any(not n for n in names):
+            raise DatasetError("a class name cannot be empty")
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise DatasetError(f"two classes cannot share the name '{duplicates[0]}'")
+        return ScanReport(list(names), list(self.class_folders), self.items, list(self.skipped),
+                          self.test_items, self.test_folder)
+
+
 @dataclass(frozen=True)
 class Split:
     train: list[ImageItem]
@@ -237,11 +253,13 @@ def scan(
     min_side: int = MIN_SIDE,
     max_pixels: int = MAX_PIXELS,
     threads: int = 8,
+    cancel: CancelFlag | None = None,
 ) -> ScanReport:
     """Scan image folders into a :class:`ScanReport`.
 
-    ``progress(done, total)`` is called as files are checked. Files are recognised by their
-    content, not their extension; each unusable one is reported with its reason.
+    ``progress(done, total)`` is called as files are checked; setting ``cancel`` stops the scan
+    with :class:`~tlgui.core.control.Cancelled`. Files are recognised by their content, not
+    their extension; each unusable one is reported with its reason.
     Raises :class:`DatasetError` when the folders themselves are unusable.
     """
     names, folders, loose = class_folders_for(paths)
@@ -275,7 +293,8 @@ def scan(
     skipped = [SkippedFile(p, "not inside a class folder") for p in loose]
     skipped += [SkippedFile(p, "broken link (it points to a missing file)") for p in broken]
     all_jobs = jobs + test_jobs
-    results = _probe_all([j[0] for j in all_jobs], progress, min_side, max_pixels, threads)
+    results = _probe_all([j[0] for j in all_jobs], progress, min_side, max_pixels, threads,
+                         cancel)
     items, test_items = [], []
     for i, ((path, label, key), result) in enumerate(zip(all_jobs, results)):
         if not result.ok:
@@ -294,7 +313,7 @@ def scan(
     )
 
 
-def _probe_all(paths, progress, min_side, max_pixels, threads):
+def _probe_all(paths, progress, min_side, max_pixels, threads, cancel=None):
     total = len(paths)
     if progress:
         progress(0, total)
@@ -306,6 +325,8 @@ def _probe_all(paths, progress, min_side, max_pixels, threads):
             pool.map(lambda p: probe_image(p, min_side, max_pixels), paths, chunksize=16), 1
         ):
             results.append(result)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("scan cancelled")
             if progress and (done % step == 0 or done == total):
                 progress(done, total)
     return results

@@ -266,3 +266,32 @@ def load_trained(path) -> tuple[TransferNet, dict]:
     net.load_state_dict(checkpoint["model"], assign=True)
     net.set_frozen_blocks(spec.frozen_blocks(net.num_blocks))
     return net.eval(), checkpoint
+
+
+def block_names(name: str, count: int) -> list[str]:
+    """Readable names of a backbone's blocks."""
+    family = BACKBONES[name][0]
+    if family == "vgg":
+        return [f"conv{i + 1}" for i in range(count)]
+    if family == "resnet":
+        return ["stem"] + [f"layer{i}" for i in range(1, count)]
+    return [f"stage{i}" for i in range(count)]
+
+
+def block_layout(spec: ModelSpec) -> list[tuple[str, int, bool]]:
+    """``(block name, parameters, frozen)`` for each block and the head, without building any
+    weights (the model is laid out on the meta device, which takes milliseconds)."""
+    from torchvision.models import get_model
+
+    with torch.device("meta"):
+        tv_model = get_model(spec.name, weights=None)
+        blocks, neck, dim = _split_backbone(spec.name, tv_model)
+        head = make_head(dim, spec.num_classes, spec.dropout, spec.hidden)
+    frozen = spec.frozen_blocks(len(blocks))
+    names = block_names(spec.name, len(blocks))
+    rows = [
+        (names[i], sum(p.numel() for p in block.parameters()), i < frozen)
+        for i, block in enumerate(blocks)
+    ]
+    rows.append(("new head", sum(p.numel() for p in head.parameters()), False))
+    return rows

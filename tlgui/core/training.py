@@ -15,6 +15,7 @@ import json
 import math
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -341,6 +342,10 @@ class Trainer:
                 generator=torch.Generator(),
                 num_workers=workers,
                 persistent_workers=workers > 0,
+                # Forking a process that runs other threads (a GUI) can deadlock the child.
+                multiprocessing_context=(
+                    "spawn" if workers and threading.current_thread() is not
+                    threading.main_thread() else None),
                 pin_memory=self.device.type == "cuda",
             )
         loader = self._loaders[key]

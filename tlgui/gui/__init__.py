@@ -1,0 +1,1 @@
+"""The desktop application (Qt). It presents the core; it computes nothing itself."""

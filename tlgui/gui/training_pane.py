@@ -1,0 +1,326 @@
+"""Step 3, training: settings, start / pause / stop, progress with time left, live curves of the
+runs with and without dropout, a summary and a log."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import events as ev
+from .plots import RUN_COLOURS, RUN_LABELS, CurvesView
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class TrainingPane(QWidget):
+    """Training settings and live results. Start/pause/stop requests go out as signals; the
+    main window owns the :class:`~tlgui.gui.training_controller.TrainingController`."""
+
+    start_requested = Signal()
+    pause_requested = Signal()
+    resume_requested = Signal()
+    stop_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.device = QComboBox()
+        self.device.addItem("Auto", "auto")
+        self.epochs = _spin(1, 1000, 10)
+        self.batch_size = _spin(1, 1024, 32)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(1e-5, 1.0)
+        self.lr.setSingleStep(1e-4)
+        self.lr.setValue(1e-3)
+        self.backbone_lr = QDoubleSpinBox()
+        self.backbone_lr.setRange(0.001, 1.0)
+        self.backbone_lr.setDecimals(3)
+        self.backbone_lr.setSingleStep(0.05)
+        self.backbone_lr.setValue(0.1)
+        self.backbone_lr.setPrefix("× ")
+        self.backbone_lr.setToolTip("Backbone learning rate = this × head learning rate "
+                                    "(only for blocks that train)")
+        self.schedule = QComboBox()
+        for text, value in (("Cosine decay", "cosine"), ("Step (÷10 twice)", "step"),
+                            ("Constant", "none")):
+            self.schedule.addItem(text, value)
+        self.augment = QCheckBox("Augment (random crops, flips, colour)")
+        self.augment.setToolTip("Helps against over-fitting; the backbone then runs every epoch")
+        self.early_stopping = _spin(0, 100, 0)
+        self.early_stopping.setSpecialValueText("off")
+        self.early_stopping.setSuffix(" epochs without gain")
+        self.image_size = _spin(0, 512, 0)
+        self.image_size.setSingleStep(16)
+        self.image_size.setSpecialValueText("backbone default (224 px)")
+        self.image_size.setSuffix(" px")
+        self.image_size.setToolTip("Smaller images train faster on weak machines")
+        self.compare = QCheckBox("Compare with and without dropout")
+        self.compare.setChecked(True)
+        self.compare.setToolTip("Train the same model twice, side by side: one with the head's "
+                                "dropout, one without")
+
+        form = QFormLayout()
+        form.addRow("Device", self.device)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Backbone rate", self.backbone_lr)
+        form.addRow("Schedule", self.schedule)
+        form.addRow("Early stopping", self.early_stopping)
+        form.addRow("Image size", self.image_size)
+        form.addRow(self.augment)
+        form.addRow(self.compare)
+        self.settings_box = QGroupBox("Settings")
+        self.settings_box.setLayout(form)
+
+        self.start_button = QPushButton("Start Training")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start_requested)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self._on_pause_clicked)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #b00020;")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.pause_button)
+        buttons.addWidget(self.stop_button)
+
+        self.step_progress = QProgressBar()
+        self.step_progress.setFormat("")
+        self.run_progress = QProgressBar()
+        self.run_progress.setFormat("")
+        self.step_label = QLabel("Ready.")
+        self.run_label = QLabel("")
+
+        left = QVBoxLayout()
+        left.addWidget(self.settings_box)
+        left.addLayout(buttons)
+        left.addWidget(self.problem)
+        left.addWidget(self.step_label)
+        left.addWidget(self.step_progress)
+        left.addWidget(self.run_label)
+        left.addWidget(self.run_progress)
+        left.addStretch()
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        left_widget.setMaximumWidth(380)
+
+        self.curves = CurvesView()
+        self.summary = QLabel("Curves appear here as each epoch ends: solid lines are "
+                              "validation accuracy, dashed lines training accuracy.")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setPlaceholderText("What happened appears here.")
+        right = QSplitter(Qt.Orientation.Vertical)
+        plots = QWidget()
+        plots_layout = QVBoxLayout(plots)
+        plots_layout.setContentsMargins(0, 0, 0, 0)
+        plots_layout.addWidget(self.curves, 1)
+        plots_layout.addWidget(self.summary)
+        right.addWidget(plots)
+        right.addWidget(self.log)
+        right.setStretchFactor(0, 4)
+        right.setStretchFactor(1, 1)
+
+        layout = QHBoxLayout(self)
+        layout.addWidget(left_widget)
+        layout.addWidget(right, 1)
+        self._started_at = None
+        self.set_state("idle")
+
+    # -- settings ----------------------------------------------------------------------------
+    def set_devices(self, devices) -> None:
+        """Offer Auto and each device this machine has."""
+        current = self.device.currentData()
+        self.device.clear()
+        best = devices[0][1] if devices else "CPU"
+        self.device.addItem(f"Auto — {best}", "auto")
+        for dev_id, text in devices:
+            self.device.addItem(f"{dev_id} — {text}", dev_id)
+        index = self.device.findData(current)
+        self.device.setCurrentIndex(max(0, index))
+
+    def settings(self) -> dict:
+        """The training half of a TrainConfig."""
+        return {
+            "device": self.device.currentData(),
+            "epochs": self.epochs.value(),
+            "batch_size": self.batch_size.value(),
+            "lr": self.lr.value(),
+            "backbone_lr_factor": self.backbone_lr.value(),
+            "schedule": self.schedule.currentData(),
+            "augment": self.augment.isChecked(),
+            "early_stopping": self.early_stopping.value(),
+            "image_size": self.image_size.value() or None,
+            "compare_dropout": self.compare.isChecked(),
+        }
+
+    def apply_settings(self, s: dict) -> None:
+        for key, widget in (("epochs", self.epochs), ("batch_size", self.batch_size),
+                            ("early_stopping", self.early_stopping)):
+            if key in s:
+                widget.setValue(int(s[key]))
+        if "image_size" in s:
+            self.image_size.setValue(int(s["image_size"] or 0))
+        for key, widget in (("lr", self.lr), ("backbone_lr_factor", self.backbone_lr)):
+            if key in s:
+                widget.setValue(float(s[key]))
+        for key, widget in (("augment", self.augment), ("compare_dropout", self.compare)):
+            if key in s:
+                widget.setChecked(s[key] in (True, "true", "1", 1))
+        for key, combo in (("schedule", self.schedule), ("device", self.device)):
+            index = combo.findData(s.get(key))
+            if index >= 0:
+                combo.setCurrentIndex(index)
+
+    def set_problem(self, text: str) -> None:
+        """Why training cannot start now ('' when it can)."""
+        self.problem.setText(text)
+        self._can_start = not text
+        self.set_state(self._state)
+
+    # -- state -------------------------------------------------------------------------------
+    def set_state(self, state: str) -> None:
+        """idle, preparing, running, paused or stopping."""
+        self._state = state
+        busy = state != "idle"
+        self.start_button.setEnabled(not busy and getattr(self, "_can_start", True))
+        self.pause_button.setEnabled(state in ("running", "paused", "preparing"))
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.stop_button.setEnabled(state in ("running", "paused", "preparing"))
+        self.settings_box.setEnabled(not busy)
+
+    def _on_pause_clicked(self) -> None:
+        if self._state == "paused":
+            self.resume_requested.emit()
+        else:
+            self.pause_requested.emit()
+
+    # -- events from the trainer -------------------------------------------------------------
+    def reset(self, runs) -> None:
+        self.curves.reset(runs)
+        self.summary.setText("")
+        self.step_progress.setValue(0)
+        self.run_progress.setValue(0)
+        self._started_at = time.monotonic()
+
+    @Slot(object)
+    def on_training_started(self, event: ev.TrainingStarted) -> None:
+        self.reset(event.runs)
+        self.run_progress.setRange(0, event.epochs * 1000)
+        self.run_progress.setValue(event.start_epoch * 1000)
+        self.run_label.setText(f"Epoch {event.start_epoch + 1} of {event.epochs}")
+        self.add_log(
+            f"training {' and '.join(RUN_LABELS.get(r, r) for r in event.runs)} on "
+            f"{event.train_size} images, validating on {event.val_size}; "
+            f"{event.trainable_params:,} trainable and {event.frozen_params:,} frozen "
+            f"parameters on {event.device}"
+            + ("; backbone features are computed once and reused" if event.feature_cache
+               else ""))
+
+    @Slot(object)
+    def on_stage_progressed(self, event: ev.StageProgress) -> None:
+        self.step_progress.setRange(0, max(event.total, 1))
+        self.step_progress.setValue(event.done)
+        left = f" — {duration(event.eta_seconds)} left" if event.eta_seconds else ""
+        self.step_label.setText(f"{event.message[0].upper()}{event.message[1:]}: "
+                                f"{event.done} of {event.total}{left}")
+
+    @Slot(object)
+    def on_batch_finished(self, event: ev.BatchFinished) -> None:
+        self.step_progress.setRange(0, event.batches)
+        self.step_progress.setValue(event.batch)
+        self.step_label.setText(f"Epoch {event.epoch}: batch {event.batch} of {event.batches}")
+        done = (event.epoch - 1) * 1000 + int(1000 * event.batch / event.batches)
+        self.run_progress.setValue(done)
+        self.run_label.setText(f"Epoch {event.epoch} of {event.epochs} — "
+                               f"{duration(event.eta_seconds)} left")
+
+    @Slot(object)
+    def on_epoch_finished(self, event: ev.EpochFinished) -> None:
+        self.curves.add_epoch(event)
+        self.run_progress.setValue(event.epoch * 1000)
+        self.run_label.setText(f"Epoch {event.epoch} of {event.epochs} done — "
+                               f"{duration(event.eta_seconds)} left")
+        self.add_log(
+            f"epoch {event.epoch}/{event.epochs} {RUN_LABELS.get(event.run, event.run)}: "
+            f"train {event.train_acc:.1%} (loss {event.train_loss:.3f}), "
+            f"validation {event.val_acc:.1%} (loss {event.val_loss:.3f}), "
+            f"{event.seconds:.1f} s" + (" — best so far" if event.improved else ""))
+
+    @Slot(dict)
+    def on_training_finished(self, summary: dict) -> None:
+        self.summary.setText(summary_html(summary))
+        self.step_label.setText("Stopped." if summary["status"] == "stopped" else "Finished.")
+        if summary["status"] != "stopped":
+            self.run_progress.setValue(self.run_progress.maximum())
+        self.add_log(f"training {summary['status']}")
+
+    def add_log(self, text: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+
+
+def summary_html(summary: dict) -> str:
+    """A short summary: best validation accuracy of each run and its train–validation gap."""
+    parts = []
+    for name, run in summary["runs"].items():
+        if run["best_val_acc"] is None:
+            continue
+        colour = RUN_COLOURS.get(name, "#333")
+        gap = run["train_val_gap"]
+        text = (f"<span style='color:{colour}'>■</span> <b>{RUN_LABELS.get(name, name)}</b>: "
+                f"best validation {run['best_val_acc']:.1%} (epoch {run['best_epoch']}), "
+                f"train–validation gap {gap * 100:+.1f} points")
+        if run.get("test_acc") is not None:
+            text += f", test {run['test_acc']:.1%}"
+        parts.append(text)
+    runs = summary["runs"]
+    if {"with_dropout", "without_dropout"} <= set(runs) and all(
+            runs[r]["train_val_gap"] is not None for r in runs):
+        with_gap = runs["with_dropout"]["train_val_gap"]
+        without_gap = runs["without_dropout"]["train_val_gap"]
+        if without_gap > with_gap + 0.02:
+            parts.append("Without dropout the model fits the training images more closely "
+                         "than it generalises: that gap is over-fitting, and dropout narrows it.")
+        else:
+            parts.append("Both runs generalise about equally well on this data.")
+    return "<br>".join(parts) or "No epoch completed."
+
+
+def _spin(low: int, high: int, value: int) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setValue(value)
+    return spin
