@@ -423,9 +423,7 @@ class Trainer:
             source = (self._cached_batches(*train_cache, shuffle=True, epoch=epoch)
                       if train_cache else self._stem_batches(train_items, True, epoch))
             for b, (z, y) in enumerate(source, 1):
-                if len(y) < 2:  # batch norm cannot train on a batch of one
-                    continue
-                for run in active:
+                for run in active if len(y) > 1 else ():  # batch norm cannot learn from one
                     loss, correct = self._step(run, z, y, scaler)
                     s = sums[run.name]
                     s[0] += loss * len(y)

@@ -364,8 +364,11 @@ class ModelPane(QWidget):
         self.strip.set_layout(rows)
         trainable = sum(n for _, n, frozen in rows if not frozen)
         frozen = sum(n for _, n, f in rows if f)
-        self.counts.setText(f"<b>{trainable:,}</b> trainable parameters · "
-                            f"<b>{frozen:,}</b> frozen")
+        self.counts.setText(
+            f"<span style='background:#ffd9a8'>&nbsp;orange&nbsp;</span> trains: "
+            f"<b>{trainable:,}</b> parameters · "
+            f"<span style='background:#e3e5e8'>&nbsp;grey&nbsp;</span> frozen: "
+            f"<b>{frozen:,}</b>")
 
     def _update_advice(self) -> None:
         from ..core.advice import recommend

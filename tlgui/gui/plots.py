@@ -40,6 +40,9 @@ class MetricPlot(pg.PlotWidget):
         self.setMenuEnabled(False)
         if percent:
             self.setYRange(0, 100, padding=0.02)
+        else:
+            # Losses span orders of magnitude early in training; a log axis keeps them legible.
+            self.setLogMode(y=True)
         self.legend = self.addLegend(offset=(-10, 10) if percent else (-10, 10),
                                      labelTextSize="9pt")
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}

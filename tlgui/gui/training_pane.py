@@ -139,6 +139,8 @@ class TrainingPane(QWidget):
                               "validation accuracy, dashed lines training accuracy.")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setMinimumHeight(64)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)

@@ -1,0 +1,247 @@
+"""The main window, driven as a user would (offscreen)."""
+
+import os
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QMessageBox
+
+import tlgui.core.training as training
+from tlgui.core.sample import ensure_sample_data
+
+
+def folder_drop(widget, folders):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(f)) for f in folders])
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    widget.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    widget.dropEvent(drop)
+
+
+def make_data(root):
+    for name, n in (("cats", 4), ("dogs", 3)):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (40, 40), (50 * i, 90, 20)).save(root / name / f"{i}.jpg")
+    (root / "dogs" / "notes.txt").write_text("not an image")
+    return root
+
+
+def wait_for_scan(qtbot, window):
+    qtbot.waitUntil(lambda: not window.dataset_pane.scanner.is_running(), timeout=30_000)
+
+
+def test_dropping_a_root_folder_fills_the_dataset_pane(make_window, qtbot, tmp_path):
+    window = make_window()
+    data = make_data(tmp_path / "pets")
+    folder_drop(window.dataset_pane.drop_zone, [data])
+    wait_for_scan(qtbot, window)
+    pane = window.dataset_pane
+    assert pane.classes.rowCount() == 2
+    assert [pane.classes.item(r, 0).text() for r in range(2)] == ["cats", "dogs"]
+    assert [pane.classes.item(r, 1).text() for r in range(2)] == ["4", "3"]
+    assert pane.skipped.rowCount() == 1
+    assert pane.skipped.item(0, 0).text() == str(data / "dogs" / "notes.txt")
+    assert "not an image" in pane.skipped.item(0, 1).text()
+    assert "7 images in 2 classes" in pane.summary.text()
+    qtbot.waitUntil(lambda: pane._thumb_labels[(0, 0)].pixmap() is not None
+                    and not pane._thumb_labels[(0, 0)].pixmap().isNull(), timeout=10_000)
+
+
+def test_dropping_several_folders_makes_one_class_each(make_window, qtbot, tmp_path):
+    window = make_window()
+    data = make_data(tmp_path / "pets")
+    folder_drop(window.dataset_pane, [data / "dogs", data / "cats"])
+    wait_for_scan(qtbot, window)
+    assert window.dataset_pane.dataset().classes == ["dogs", "cats"]
+
+
+def test_files_are_refused_as_drops(make_window, tmp_path):
+    window = make_window()
+    (tmp_path / "x.jpg").write_bytes(b"")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "x.jpg"))])
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter.setAccepted(False)
+    window.dataset_pane.drop_zone.dragEnterEvent(enter)
+    assert not enter.isAccepted()
+
+
+def test_renaming_and_leaving_out_classes_never_touches_the_disk(make_window, qtbot, tmp_path):
+    window = make_window()
+    data = make_data(tmp_path / "pets")
+    before = sorted(str(p) for p in data.rglob("*"))
+    window.dataset_pane.load_folders([str(data)])
+    wait_for_scan(qtbot, window)
+    pane = window.dataset_pane
+    pane.classes.item(0, 0).setText("kittens")
+    assert pane.dataset().classes == ["kittens", "dogs"]
+    pane.classes.item(1, 0).setText("kittens")  # a duplicate name is refused
+    assert pane.classes.item(1, 0).text() == "dogs"
+    pane.classes.selectRow(1)
+    pane._remove_selected()
+    assert pane.dataset().classes == ["kittens"]
+    assert "At least two classes" in window.training_pane.problem.text()
+    assert sorted(str(p) for p in data.rglob("*")) == before
+
+
+def configure_fast_training(window, epochs=2, strategy="frozen"):
+    m, t = window.model_pane, window.training_pane
+    m.select_backbone("resnet18")
+    m.none_radio.setChecked(True)
+    {"frozen": m.frozen_radio, "full": m.full_radio}[strategy].setChecked(True)
+    m.hidden.setValue(16)
+    t.epochs.setValue(epochs)
+    t.image_size.setValue(32)
+    t.batch_size.setValue(16)
+    t.compare.setChecked(True)
+
+
+def load_sample(qtbot, window, tmp_path, per_class=12):
+    root = ensure_sample_data(tmp_path / "shapes", images_per_class=per_class)
+    window.dataset_pane.load_folders([str(root)])
+    wait_for_scan(qtbot, window)
+
+
+def test_sample_data_trains_and_both_curves_receive_points(make_window, qtbot, tmp_path):
+    window = make_window()
+    window.dataset_pane.use_sample()
+    wait_for_scan(qtbot, window)
+    assert window.dataset_pane.dataset().classes == ["circle", "square", "star", "triangle"]
+    configure_fast_training(window, epochs=2)
+    assert window.training_pane.problem.text() == ""
+    with qtbot.waitSignal(window.controller.training_finished, timeout=120_000) as finished:
+        window.start_training()
+    summary = finished.args[0]
+    assert summary["status"] == "finished"
+    plot = window.training_pane.curves.accuracy
+    for run in ("with_dropout", "without_dropout"):
+        for split in ("train", "val"):
+            epochs, values = plot.points(run, split)
+            assert epochs == [1, 2] and all(0 <= v <= 100 for v in values)
+    assert "best validation" in window.training_pane.summary.text()
+    qtbot.waitUntil(lambda: window.controller.state == "idle")
+    assert (window.last_run_dir / "with_dropout" / "best.pt").is_file()
+    assert window.training_pane.start_button.isEnabled()
+
+
+def test_pause_resume_and_stop(make_window, qtbot, tmp_path):
+    window = make_window()
+    load_sample(qtbot, window, tmp_path)
+    configure_fast_training(window, epochs=50, strategy="full")
+    window.training_pane.batch_size.setValue(4)
+    batches = []
+    window.controller.batch_finished.connect(batches.append)
+    window.start_training()
+    qtbot.waitUntil(lambda: len(batches) >= 2, timeout=60_000)
+    window.training_pane.pause_button.click()
+    assert window.controller.state == "paused"
+    assert window.training_pane.pause_button.text() == "Resume"
+    qtbot.wait(600)  # let batches already under way arrive
+    paused_at = len(batches)
+    qtbot.wait(800)
+    assert len(batches) == paused_at, "training went on while paused"
+    window.training_pane.pause_button.click()
+    assert window.controller.state == "running"
+    qtbot.waitUntil(lambda: len(batches) > paused_at + 1, timeout=30_000)
+    with qtbot.waitSignal(window.controller.training_finished, timeout=30_000) as finished:
+        window.training_pane.stop_button.click()
+    assert finished.args[0]["status"] == "stopped"
+    qtbot.waitUntil(lambda: window.controller.state == "idle")
+    assert window.state_label.text() == "Idle"
+
+
+def test_an_error_in_the_trainer_shows_a_message_and_the_window_stays_usable(
+        make_window, qtbot, tmp_path, monkeypatch):
+    window = make_window()
+    load_sample(qtbot, window, tmp_path)
+    configure_fast_training(window)
+
+    def broken(self):
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(training.Trainer, "run", broken)
+    with qtbot.waitSignal(window.controller.training_failed, timeout=30_000):
+        window.start_training()
+    qtbot.waitUntil(lambda: window.error_box is not None and window.error_box.isVisible())
+    assert "the disk is on fire" in window.error_box.text()
+    assert "Traceback" in window.error_box.detailedText()
+    qtbot.waitUntil(lambda: window.controller.state == "idle")
+    window.error_box.close()
+    assert window.training_pane.start_button.isEnabled()
+    window.go_to(0)
+    assert window.stack.currentWidget() is window.dataset_pane
+    monkeypatch.undo()
+    with qtbot.waitSignal(window.controller.training_finished, timeout=120_000):
+        window.start_training()  # and training works again
+
+
+def test_closing_mid_training_asks_then_stops_cleanly(make_window, qtbot, tmp_path, monkeypatch):
+    window = make_window()
+    load_sample(qtbot, window, tmp_path)
+    configure_fast_training(window, epochs=50, strategy="full")
+    batches = []
+    window.controller.batch_finished.connect(batches.append)
+    window.start_training()
+    qtbot.waitUntil(lambda: len(batches) >= 1, timeout=60_000)
+    asked = []
+
+    def answer(*args, **kwargs):
+        asked.append(args)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    window.close()
+    assert asked and window.isVisible()  # it waits for the trainer to stop
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
+    assert not window.controller.is_running()
+    assert not window.controller._task._thread.isRunning()
+    run = window.last_run_dir
+    assert not list(run.rglob("*.tmp")), "half-written files left behind"
+
+
+def test_settings_are_remembered(make_window, qtbot, settings):
+    window = make_window()
+    window.model_pane.select_backbone("mobilenet_v3_small")
+    window.model_pane.dropout.setValue(0.3)
+    window.training_pane.epochs.setValue(7)
+    window.training_pane.compare.setChecked(False)
+    window.dataset_pane.val_fraction.setValue(30)
+    window.close()
+    again = make_window()
+    assert again.model_pane.backbone() == "mobilenet_v3_small"
+    assert again.model_pane.dropout.value() == pytest.approx(0.3)
+    assert again.training_pane.epochs.value() == 7
+    assert not again.training_pane.compare.isChecked()
+    assert again.dataset_pane.val_fraction.value() == 30
+
+
+def test_model_pane_shows_frozen_blocks_and_cached_weights(make_window, qtbot, monkeypatch):
+    import torch
+    from torchvision.models import get_model
+
+    from tlgui.core.weights import cached_path
+
+    path = cached_path("resnet18")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(get_model("resnet18", weights=None).state_dict(), path)
+    window = make_window()
+    pane = window.model_pane
+    row = [i.name for i in pane.infos].index("resnet18")
+    assert "cached" in pane.table.item(row, 5).text()
+    pane.select_backbone("resnet18")
+    assert pane.problems() == []
+    pane.partial_radio.setChecked(True)
+    pane.blocks_spin.setValue(2)
+    frozen = [b.toolTip().endswith("frozen (not trained)") for b in pane.strip.boxes]
+    assert frozen == [True, True, True, False, False, False]
+    pane.select_backbone("vgg16")
+    assert "not cached" in pane.problems()[0]
+    assert os.path.basename(str(path)) == "resnet18-f37072fd.pth"
