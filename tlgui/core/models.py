@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import cache
 
 import torch
 from torch import nn
@@ -278,20 +279,27 @@ def block_names(name: str, count: int) -> list[str]:
     return [f"stage{i}" for i in range(count)]
 
 
-def block_layout(spec: ModelSpec) -> list[tuple[str, int, bool]]:
-    """``(block name, parameters, frozen)`` for each block and the head, without building any
-    weights (the model is laid out on the meta device, which takes milliseconds)."""
+@cache
+def _block_sizes(name: str) -> tuple[tuple[int, ...], int]:
+    """Parameters per block and the feature dimension, laid out on the meta device."""
     from torchvision.models import get_model
 
     with torch.device("meta"):
-        tv_model = get_model(spec.name, weights=None)
-        blocks, neck, dim = _split_backbone(spec.name, tv_model)
-        head = make_head(dim, spec.num_classes, spec.dropout, spec.hidden)
-    frozen = spec.frozen_blocks(len(blocks))
-    names = block_names(spec.name, len(blocks))
-    rows = [
-        (names[i], sum(p.numel() for p in block.parameters()), i < frozen)
-        for i, block in enumerate(blocks)
-    ]
-    rows.append(("new head", sum(p.numel() for p in head.parameters()), False))
+        tv_model = get_model(name, weights=None)
+        blocks, _, dim = _split_backbone(name, tv_model)
+    return tuple(sum(p.numel() for p in block.parameters()) for block in blocks), dim
+
+
+def block_layout(spec: ModelSpec) -> list[tuple[str, int, bool]]:
+    """``(block name, parameters, frozen)`` for each block and the new head, without building
+    any weights (cached per backbone after the first call)."""
+    sizes, dim = _block_sizes(spec.name)
+    frozen = spec.frozen_blocks(len(sizes))
+    names = block_names(spec.name, len(sizes))
+    rows = [(names[i], n, i < frozen) for i, n in enumerate(sizes)]
+    if spec.hidden > 0:
+        head = dim * spec.hidden + spec.hidden + spec.hidden * spec.num_classes
+    else:
+        head = dim * spec.num_classes
+    rows.append(("new head", head + spec.num_classes, False))
     return rows

@@ -36,11 +36,15 @@ RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 def load_backend(emit, control) -> dict:
     """Import PyTorch and gather what the panes show (runs off the GUI thread at start-up)."""
+    from ..core import training  # noqa: F401  (so that starting a training imports nothing)
     from ..core.device import available_devices
+    from ..core.models import ModelSpec, block_layout
     from ..core.registry import backbone_info, backbone_names
     from ..core.weights import is_cached
 
     infos = [backbone_info(name) for name in backbone_names()]
+    for info in infos:  # lay each backbone out once here, not in the GUI thread later
+        block_layout(ModelSpec(info.name, 2))
     return {
         "backbones": infos,
         "cached": {info.name: is_cached(info.name) for info in infos},
