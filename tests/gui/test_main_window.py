@@ -245,3 +245,71 @@ def test_model_pane_shows_frozen_blocks_and_cached_weights(make_window, qtbot, m
     pane.select_backbone("vgg16")
     assert "not cached" in pane.problems()[0]
     assert os.path.basename(str(path)) == "resnet18-f37072fd.pth"
+
+
+@pytest.mark.parametrize(
+    "with_run, without_run, words",
+    [((0.80, 0.02), (0.78, 0.20), "over-fitting"),
+     ((0.40, 0.05), (0.75, 0.04), "Dropout slowed learning"),
+     ((0.80, 0.03), (0.81, 0.04), "about equally well")],
+)
+def test_summary_says_what_the_comparison_shows(with_run, without_run, words):
+    from tlgui.gui.training_pane import summary_html
+
+    def run(best, gap):
+        return {"best_val_acc": best, "best_epoch": 3, "train_val_gap": gap, "test_acc": None}
+
+    text = summary_html({"runs": {"with_dropout": run(*with_run),
+                                  "without_dropout": run(*without_run)}})
+    assert words in text and "with dropout" in text and "without dropout" in text
+
+
+class SlowResponse:
+    """A download that trickles in, so that it can be watched and cancelled."""
+
+    def __init__(self, data, delay):
+        self.data, self.delay, self.pos = data, delay, 0
+        self.headers = {"Content-Length": str(len(data))}
+
+    def read(self, n):
+        import time
+
+        time.sleep(self.delay)
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_weights_download_shows_progress_and_can_be_cancelled(make_window, qtbot, monkeypatch):
+    from tlgui.core import weights as W
+
+    payload = os.urandom(6 << 20)
+    monkeypatch.setattr(W, "_check_hash", lambda *a: None)
+    monkeypatch.setattr(W.urllib.request, "urlopen",
+                        lambda url, timeout: SlowResponse(payload, 0.15))
+    window = make_window()
+    pane = window.model_pane
+    window.go_to(1)
+    pane.select_backbone("mobilenet_v3_small")
+    pane.download_button.click()
+    qtbot.waitUntil(lambda: pane.download_progress.value() > 0, timeout=10_000)
+    assert pane.cancel_download.isVisible()
+    pane.cancel_download.click()
+    qtbot.waitUntil(lambda: not pane.downloader.is_running(), timeout=10_000)
+    assert not W.is_cached("mobilenet_v3_small")
+    assert not any(W.hub_checkpoint_dir().glob("*"))  # no partial file
+
+    monkeypatch.setattr(W.urllib.request, "urlopen",
+                        lambda url, timeout: SlowResponse(payload, 0.0))
+    pane.download_button.click()
+    qtbot.waitUntil(lambda: not pane.downloader.is_running(), timeout=10_000)
+    assert W.is_cached("mobilenet_v3_small")
+    row = [i.name for i in pane.infos].index("mobilenet_v3_small")
+    assert "cached" in pane.table.item(row, 5).text()
+    assert pane.problems() == []

@@ -176,7 +176,7 @@ class ModelPane(QWidget):
         partial_row = QHBoxLayout()
         partial_row.addWidget(self.partial_radio)
         partial_row.addWidget(self.blocks_spin)
-        partial_row.addWidget(QLabel("(the backbone learns 10× slower than the head)"))
+        partial_row.addWidget(QLabel("(at a lower learning rate than the head: see Train)"))
         partial_row.addStretch()
         strategy_layout.addLayout(partial_row)
         strategy_layout.addWidget(self.full_radio)
@@ -265,6 +265,10 @@ class ModelPane(QWidget):
                                           | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, item)
         self._refresh_cache_column()
+        self.table.resizeRowsToContents()
+        height = self.table.horizontalHeader().height() + 2 + sum(
+            self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        self.table.setMaximumHeight(height)
         self.loading.setVisible(False)
         self.body.setEnabled(True)
         if not self.table.selectedItems():

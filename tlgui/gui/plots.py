@@ -43,7 +43,9 @@ class MetricPlot(pg.PlotWidget):
         else:
             # Losses span orders of magnitude early in training; a log axis keeps them legible.
             self.setLogMode(y=True)
-        self.legend = self.addLegend(offset=(-10, 10) if percent else (-10, 10),
+        # Accuracy climbs towards the top right and loss falls from the top left, so the
+        # legends sit where the curves rarely are.
+        self.legend = self.addLegend(offset=(-10, -10) if percent else (-10, 10),
                                      labelTextSize="9pt")
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self._data: dict[tuple[str, str], tuple[list, list]] = {}

@@ -308,17 +308,31 @@ def summary_html(summary: dict) -> str:
         if run.get("test_acc") is not None:
             text += f", test {run['test_acc']:.1%}"
         parts.append(text)
-    runs = summary["runs"]
-    if {"with_dropout", "without_dropout"} <= set(runs) and all(
-            runs[r]["train_val_gap"] is not None for r in runs):
-        with_gap = runs["with_dropout"]["train_val_gap"]
-        without_gap = runs["without_dropout"]["train_val_gap"]
-        if without_gap > with_gap + 0.02:
-            parts.append("Without dropout the model fits the training images more closely "
-                         "than it generalises: that gap is over-fitting, and dropout narrows it.")
-        else:
-            parts.append("Both runs generalise about equally well on this data.")
+    verdict = dropout_verdict(summary["runs"])
+    if verdict:
+        parts.append(verdict)
     return "<br>".join(parts) or "No epoch completed."
+
+
+def dropout_verdict(runs: dict) -> str:
+    """One sentence on what the comparison shows ('' without a complete pair)."""
+    pair = [runs.get("with_dropout"), runs.get("without_dropout")]
+    if not all(r and r["train_val_gap"] is not None and r["best_val_acc"] is not None
+               for r in pair):
+        return ""
+    with_run, without_run = pair
+    gap_difference = without_run["train_val_gap"] - with_run["train_val_gap"]
+    lead = without_run["best_val_acc"] - with_run["best_val_acc"]
+    if gap_difference > 0.05:
+        return (f"Without dropout the model fits its training images "
+                f"{without_run['train_val_gap'] * 100:.0f} points better than new ones: that "
+                f"is over-fitting. Dropout keeps the gap to "
+                f"{with_run['train_val_gap'] * 100:.0f} points.")
+    if lead > 0.05:
+        return (f"Dropout slowed learning here: the run without it is {lead * 100:.0f} points "
+                f"ahead on validation. More epochs, or a pretrained backbone, may close the "
+                f"gap.")
+    return "Both runs generalise about equally well on this data."
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:
