@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from .core.units import format_duration as _duration
+
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_STOPPED = 130
@@ -169,12 +171,12 @@ def _progress_printer(label: str):
 
 
 def cmd_scan(args) -> int:
-    from .core.data import split
+    from .core.data import count_labels, split
 
     report = _scan(args)
     data_split = split(report.items, args.val_fraction, args.seed)
-    train_counts = _counts(data_split.train, len(report.classes))
-    val_counts = _counts(data_split.val, len(report.classes))
+    train_counts = count_labels(data_split.train, len(report.classes))
+    val_counts = count_labels(data_split.val, len(report.classes))
     test_counts = report.test_counts()
     width = max([len(c) for c in report.classes] + [5])
     header = f"{'class':<{width}}  images  train  val"
@@ -201,13 +203,6 @@ def cmd_scan(args) -> int:
     for problem in problems:
         print(f"tlgui: error: {problem}", file=sys.stderr)
     return EXIT_ERROR if problems else 0
-
-
-def _counts(items, n):
-    counts = [0] * n
-    for it in items:
-        counts[it.label] += 1
-    return counts
 
 
 def cmd_train(args) -> int:
@@ -321,17 +316,6 @@ class _TrainPrinter:
         if self.tty:
             print("\r\033[K", end="", file=sys.stderr)
         print(text, flush=True)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _pct(x) -> str:

@@ -60,18 +60,12 @@ class ScanReport:
 
     def counts(self) -> list[int]:
         """Usable images per class, in class order."""
-        counts = [0] * len(self.classes)
-        for item in self.items:
-            counts[item.label] += 1
-        return counts
+        return count_labels(self.items, len(self.classes))
 
     def test_counts(self) -> list[int] | None:
         if self.test_items is None:
             return None
-        counts = [0] * len(self.classes)
-        for item in self.test_items:
-            counts[item.label] += 1
-        return counts
+        return count_labels(self.test_items, len(self.classes))
 
     def problems(self) -> list[str]:
         """Reasons this report cannot be trained on (empty when it can)."""
@@ -147,6 +141,14 @@ class ScanReport:
 class Split:
     train: list[ImageItem]
     val: list[ImageItem]
+
+
+def count_labels(items: Iterable[ImageItem], num_classes: int) -> list[int]:
+    """How many of ``items`` each class has."""
+    counts = [0] * num_classes
+    for item in items:
+        counts[item.label] += 1
+    return counts
 
 
 def is_junk(name: str) -> bool:

@@ -27,7 +27,7 @@ from torch import nn
 
 from . import events as ev
 from .control import Cancelled, RunControl
-from .data import ImageItem, ScanReport, split
+from .data import ImageItem, ScanReport, count_labels, split
 from .device import describe, select_device
 from .models import ModelSpec, TransferNet, build_model, twin_without_dropout
 from .paths import atomic_torch_save, atomic_write_json, atomic_write_text
@@ -319,8 +319,8 @@ class Trainer:
         })
         atomic_write_json(self.out_dir / "classes.json", {
             "classes": self.report.classes,
-            "train_counts": _counts(data_split.train, len(self.report.classes)),
-            "val_counts": _counts(data_split.val, len(self.report.classes)),
+            "train_counts": count_labels(data_split.train, len(self.report.classes)),
+            "val_counts": count_labels(data_split.val, len(self.report.classes)),
             "preprocessing": self.preprocessing.to_dict(),
         })
 
@@ -659,13 +659,6 @@ def _trainable_state(model: TransferNet) -> dict:
             continue
         state[key] = value.detach().cpu().clone()
     return state
-
-
-def _counts(items, n):
-    counts = [0] * n
-    for it in items:
-        counts[it.label] += 1
-    return counts
 
 
 def _auto_workers(device: torch.device) -> int:

@@ -14,13 +14,13 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from .control import CancelFlag, Cancelled
+from .paths import atomic_output
 from .registry import BACKBONES, backbone_info, imagenet_weights
 
 # torch hub's convention: "<name>-<first hex digits of sha256>.pth"
@@ -75,37 +75,30 @@ def download_imagenet(
     """
     info = backbone_info(name)
     target = cached_path(name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(info.url, timeout=timeout)
-            except (urllib.error.URLError, OSError) as e:
-                raise WeightsError(unavailable_message(name, _reason(e))) from e
-            with response:
-                total = int(response.headers.get("Content-Length") or 0)
-                digest = hashlib.sha256()
-                done = 0
-                while True:
-                    if cancel is not None and cancel.is_set():
-                        raise Cancelled("download cancelled")
-                    try:
-                        chunk = response.read(1 << 20)
-                    except OSError as e:
-                        raise WeightsError(unavailable_message(name, _reason(e))) from e
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
+    with atomic_output(target, suffix=".part") as tmp, open(tmp, "wb") as out:
+        try:
+            response = urllib.request.urlopen(info.url, timeout=timeout)
+        except (urllib.error.URLError, OSError) as e:
+            raise WeightsError(unavailable_message(name, _reason(e))) from e
+        with response:
+            total = int(response.headers.get("Content-Length") or 0)
+            digest = hashlib.sha256()
+            done = 0
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("download cancelled")
+                try:
+                    chunk = response.read(1 << 20)
+                except OSError as e:
+                    raise WeightsError(unavailable_message(name, _reason(e))) from e
+                if not chunk:
+                    break
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
         _check_hash(target.name, digest.hexdigest(), info.url)
-        os.replace(tmp, target)
-    except BaseException:
-        _remove(tmp)
-        raise
     return target
 
 
@@ -141,23 +134,9 @@ def import_imagenet_file(name: str, path: str | os.PathLike) -> Path:
             f"{path}: fits {name} but is not torchvision's {target.name} (different checksum); "
             f"use it directly as a weights file instead"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_output(target, suffix=".part") as tmp:
         shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        _remove(tmp)
-        raise
     return target
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 def read_state_dict(path: str | os.PathLike) -> dict:

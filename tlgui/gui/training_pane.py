@@ -24,18 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import events as ev
+from ..core.units import format_duration as duration
 from .plots import RUN_COLOURS, RUN_LABELS, CurvesView
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class TrainingPane(QWidget):
