@@ -105,3 +105,11 @@ def test_sample_command_writes_the_data_set(tmp_path, capsys):
     assert main(["sample", str(tmp_path / "s")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "s")
     assert len(list((tmp_path / "s" / "star").glob("*.jpg"))) == 80
+
+
+def test_the_window_without_a_display_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setattr("sys.platform", "linux")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert main([]) == 1
+    assert "no display" in capsys.readouterr().err

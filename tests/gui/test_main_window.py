@@ -62,6 +62,15 @@ def test_dropping_several_folders_makes_one_class_each(make_window, qtbot, tmp_p
     assert window.dataset_pane.dataset().classes == ["dogs", "cats"]
 
 
+def test_a_drop_anywhere_on_the_window_loads_the_data(make_window, qtbot, tmp_path):
+    window = make_window()
+    window.go_to(2)
+    folder_drop(window, [make_data(tmp_path / "pets")])
+    wait_for_scan(qtbot, window)
+    assert window.stack.currentWidget() is window.dataset_pane
+    assert window.dataset_pane.dataset().classes == ["cats", "dogs"]
+
+
 def test_files_are_refused_as_drops(make_window, tmp_path):
     window = make_window()
     (tmp_path / "x.jpg").write_bytes(b"")

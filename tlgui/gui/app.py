@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main(argv: list[str] | None = None, sample: bool = False) -> int:
+    if not _display_available():
+        print("tlgui: error: no display to open the window on (DISPLAY is not set); "
+              "the command line works without one: tlgui --help", file=sys.stderr)
+        return 1
     from PySide6.QtWidgets import QApplication
 
     from .main_window import MainWindow
@@ -21,6 +26,12 @@ def main(argv: list[str] | None = None, sample: bool = False) -> int:
     elif window.last_folders():
         window.dataset_pane.load_folders(window.last_folders())
     return app.exec()
+
+
+def _display_available() -> bool:
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 if __name__ == "__main__":

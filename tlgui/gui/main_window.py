@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().addPermanentWidget(self.state_label)
 
+        self.setAcceptDrops(True)
         self._build_menus()
         self._connect()
         self._restore_settings()
@@ -346,6 +347,14 @@ class MainWindow(QMainWindow):
         except (TypeError, ValueError):
             return []
         return [f for f in folders if os.path.isdir(f)]
+
+    # -- drops anywhere on the window go to the Data step ------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        self.dataset_pane.drop_zone.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        self.go_to(0)
+        self.dataset_pane.drop_zone.dropEvent(event)
 
     # -- closing -----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
