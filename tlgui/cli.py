@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("model")
     w.add_argument("file")
 
+    from .cli_inspect import add_parser as add_inspect_parser
+
+    add_inspect_parser(sub)
+
     p = sub.add_parser("sample", help="write the sample data set into a folder")
     p.add_argument("folder", nargs="?", help="where to write it (default: print the cached copy)")
     return parser
@@ -111,8 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         from .gui.app import main as gui_main
 
         return gui_main(sample=args.sample)
+    from .cli_inspect import run as cmd_inspect
+
     handler = {"scan": cmd_scan, "train": cmd_train, "models": cmd_models,
-               "weights": cmd_weights, "sample": cmd_sample}[args.command]
+               "weights": cmd_weights, "sample": cmd_sample,
+               "inspect": cmd_inspect}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

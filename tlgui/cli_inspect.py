@@ -1,0 +1,167 @@
+"""``tlgui inspect``: look inside a network from the command line; each view writes a PNG."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+VIEWS = ("layers", "features", "predict", "gradcam", "ideal", "adversarial")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("inspect", help="feature maps, predictions, Grad-CAM, ideal and "
+                                       "adversarial images (PNG files)")
+    views = p.add_subparsers(dest="view", metavar="VIEW", required=True)
+
+    def model_args(v: argparse.ArgumentParser) -> None:
+        v.add_argument("--model", default="vgg16", help="a backbone as ImageNet has it")
+        v.add_argument("--weights", default="imagenet", choices=("imagenet", "none"),
+                       help="ImageNet weights, or random ones (to compare)")
+        v.add_argument("--checkpoint", metavar="BEST_PT",
+                       help="a model fine-tuned by tlgui (a best.pt or its run folder)")
+        v.add_argument("--no-download", action="store_true",
+                       help="never download weights; fail if they are not cached")
+
+    v = views.add_parser("layers", help="list the layers with their output shapes")
+    model_args(v)
+    v = views.add_parser("features", help="a layer's feature maps for an image")
+    model_args(v)
+    v.add_argument("image")
+    v.add_argument("--layer", help="layer name (see 'tlgui inspect layers'); default: a middle one")
+    v.add_argument("--channels", type=int, default=36, help="how many channels to show")
+    v.add_argument("--out", required=True, metavar="PNG")
+    v = views.add_parser("predict", help="top predictions for images")
+    model_args(v)
+    v.add_argument("images", nargs="+")
+    v.add_argument("--top", type=int, default=5)
+    v = views.add_parser("gradcam", help="where the model looked for a class")
+    model_args(v)
+    v.add_argument("image")
+    v.add_argument("--class", dest="cls", help="class name or index (default: the predicted)")
+    v.add_argument("--out", required=True, metavar="PNG")
+    v = views.add_parser("ideal", help="the image a class's score likes best")
+    model_args(v)
+    v.add_argument("--class", dest="cls", required=True, help="class name or index")
+    v.add_argument("--steps", type=int, default=200)
+    v.add_argument("--tv", type=float, default=0.5, help="total-variation weight (0: off)")
+    v.add_argument("--size", type=int, help="image size in pixels (default: the model's)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--out", required=True, metavar="PNG")
+    v = views.add_parser("adversarial", help="nudge an image until the model sees a target")
+    model_args(v)
+    v.add_argument("image")
+    v.add_argument("--target", required=True, help="target class name or index")
+    v.add_argument("--epsilon", type=float, default=8.0,
+                   help="largest change of a pixel, in 0–255 levels (default 8)")
+    v.add_argument("--steps", type=int, default=100)
+    v.add_argument("--out", required=True, metavar="PNG")
+
+
+def load_model(args):
+    from .core.inspection import fine_tuned, pretrained
+    from .core.weights import resolve_source
+
+    if args.checkpoint:
+        return fine_tuned(resolve_source(args.checkpoint))
+
+    def progress(done, total):
+        print(f"\rdownloading {args.model}: {done >> 20}/{total >> 20} MB", end="",
+              file=sys.stderr, flush=True)
+
+    return pretrained(args.model, args.weights, allow_download=not args.no_download,
+                      progress=progress)
+
+
+def run(args) -> int:
+    from .core import feature_maps as fm
+
+    model = load_model(args)
+    if args.view == "layers":
+        for layer in fm.describe_layers(model):
+            c, h, w = layer.shape
+            print(f"{layer.name:<10} {layer.kind:<6} {c:>5} × {h:>3} × {w:>3}")
+        return 0
+    if args.view == "predict":
+        for path in args.images:
+            x = model.load_image(path)
+            print(path)
+            for name, p in model.top_predictions(x, args.top):
+                print(f"  {p:6.1%}  {name}")
+        return 0
+    if args.view == "features":
+        x = model.load_image(args.image)
+        layer = args.layer or model.stages[len(model.stages) // 2][0]
+        maps = fm.feature_maps(model, x, layer)
+        grid = maps.grid(args.channels, cell=72)
+        shown = min(args.channels, len(maps.maps))
+        image = _side_by_side(
+            [_fit(model_image(x), grid.shape[0]), grid],
+            [model.title, f"{layer}: {len(maps.maps)} channels, strongest {shown}"])
+    elif args.view == "gradcam":
+        from .core.gradcam import gradcam, overlay
+
+        x = model.load_image(args.image)
+        cls = model.class_index(args.cls) if args.cls is not None else None
+        heat, index, p = gradcam(model, x, cls)
+        original = model_image(x)
+        image = _side_by_side([original, overlay(original, heat)],
+                              ["input", f"Grad-CAM: {model.classes[index]} ({p:.1%})"])
+    elif args.view == "ideal":
+        from .core.class_images import ideal_image
+
+        index = model.class_index(args.cls)
+        result = ideal_image(model, index, steps=args.steps, tv_weight=args.tv,
+                             size=args.size, seed=args.seed)
+        image = _side_by_side([_fit(result.image, 320)], [
+            f"{model.classes[index]}: score {result.start_score:.1f} → {result.score:.1f}, "
+            f"TV weight {args.tv}"])
+    else:  # adversarial
+        from .core.adversarial import adversarial
+
+        x = model.load_image(args.image)
+        target = model.class_index(args.target)
+        result = adversarial(model, x, target, epsilon=args.epsilon / 255,
+                             max_steps=args.steps)
+        image = _side_by_side(
+            [result.original, result.perturbation, result.adversarial],
+            [f"original: {result.before[0][0]} ({result.before[0][1]:.0%})",
+             f"change ×{0.5 / max(result.linf, 1e-8):.0f} (max {result.linf * 255:.1f}/255)",
+             f"{'adversarial' if result.success else 'not reached'}: "
+             f"{result.after[0][0]} ({result.after[0][1]:.0%}), {result.steps} steps"])
+        print(f"{'reached' if result.success else 'did not reach'} "
+              f"'{model.classes[target]}' in {result.steps} steps; largest pixel change "
+              f"{result.linf * 255:.1f}/255")
+    Image.fromarray(image).save(args.out)
+    print(args.out)
+    return 0
+
+
+def model_image(x) -> np.ndarray:
+    from .core.inspection import to_uint8
+
+    return to_uint8(x)
+
+
+def _fit(image: np.ndarray, height: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    size = (max(1, round(w * height / h)), height)
+    return np.asarray(Image.fromarray(image).resize(size, Image.NEAREST if h < height // 2
+                                                    else Image.BILINEAR))
+
+
+def _side_by_side(images: list[np.ndarray], captions: list[str]) -> np.ndarray:
+    """Images in a row, each with a caption above it, on white."""
+    gap, caption_height = 12, 22
+    height = max(i.shape[0] for i in images)
+    width = sum(i.shape[1] for i in images) + gap * (len(images) + 1)
+    canvas = Image.new("RGB", (width, height + caption_height + 2 * gap), "white")
+    draw = ImageDraw.Draw(canvas)
+    x = gap
+    for image, caption in zip(images, captions):
+        draw.text((x, gap // 2), caption, fill=(30, 30, 30))
+        canvas.paste(Image.fromarray(image), (x, gap + caption_height))
+        x += image.shape[1] + gap
+    return np.asarray(canvas)

@@ -1,0 +1,52 @@
+"""Grad-CAM: which parts of the image made the model choose a class.
+
+The gradient of the class score with respect to the last convolutional stage's output,
+averaged over space, weighs that stage's channels; their weighted sum, rectified and scaled
+up to the image, is the heat map (Selvaraju et al., 2017).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .feature_maps import colormap
+from .inspection import InspectModel
+
+
+def gradcam(model: InspectModel, x: torch.Tensor, class_index: int | None = None
+            ) -> tuple[np.ndarray, int, float]:
+    """(heat map (H, W) in [0, 1] at the image's size, class index, its probability)."""
+    store = {}
+
+    def hook(_module, _input, output):
+        store["activation"] = output
+        output.register_hook(lambda grad: store.__setitem__("gradient", grad))
+
+    handle = model.cam_layer.register_forward_hook(hook)
+    try:
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)  # so that gradients flow through frozen layers
+            logits = model.model(x)
+            if class_index is None:
+                class_index = int(logits.argmax(1)[0])
+            model.model.zero_grad(set_to_none=True)
+            logits[0, class_index].backward()
+    finally:
+        handle.remove()
+    activation = store["activation"].detach()[0]
+    weights = store["gradient"].detach()[0].mean(dim=(1, 2))
+    cam = F.relu((weights[:, None, None] * activation).sum(0))
+    cam = F.interpolate(cam[None, None], size=x.shape[-2:], mode="bilinear",
+                        align_corners=False)[0, 0]
+    cam = cam / cam.max() if cam.max() > 0 else cam
+    probability = float(torch.softmax(logits.detach().float(), 1)[0, class_index])
+    return cam.cpu().numpy(), class_index, probability
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """The heat map, coloured, blended over the (H, W, 3) uint8 image."""
+    coloured = colormap(heat).astype(np.float32)
+    blended = (1 - alpha) * image.astype(np.float32) + alpha * coloured
+    return blended.clip(0, 255).astype(np.uint8)
