@@ -30,6 +30,7 @@ def make_window(qtbot, settings, tmp_path, monkeypatch):
         window.controller.stop()
         window.shutdown()
         threads = [window.controller._task._thread, window.loader._thread,
-                   window.dataset_pane.scanner._thread, window.model_pane.downloader._thread]
+                   window.dataset_pane.scanner._thread, window.model_pane.downloader._thread,
+                   window.inspect_pane.worker._thread]
         assert not any(t.isRunning() for t in threads), "a worker thread is still running"
         assert all(isinstance(t, QThread) for t in threads)

@@ -23,12 +23,13 @@ from PySide6.QtWidgets import (
 )
 
 from .dataset_pane import DatasetPane
+from .inspect_pane import InspectPane
 from .model_pane import ModelPane
 from .training_controller import TrainingController
 from .training_pane import TrainingPane
 from .workers import TaskController
 
-STEPS = ("1  Data", "2  Model", "3  Train")
+STEPS = ("1  Data", "2  Model", "3  Train", "4  Look inside")
 STATE_TEXT = {"idle": "Idle", "preparing": "Preparing…", "running": "Training",
               "paused": "Paused", "stopping": "Stopping…"}
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.dataset_pane = DatasetPane()
         self.model_pane = ModelPane()
         self.training_pane = TrainingPane()
+        self.inspect_pane = InspectPane()
         self.controller = TrainingController(self)
         self.loader = TaskController("loader", self)
 
@@ -91,7 +93,7 @@ class MainWindow(QMainWindow):
         for step in STEPS:
             self.steps.addItem(QListWidgetItem(step))
         self.stack = QStackedWidget()
-        for pane in (self.dataset_pane, self.model_pane, self.training_pane):
+        for pane in (self.dataset_pane, self.model_pane, self.training_pane, self.inspect_pane):
             self.stack.addWidget(pane)
         self.steps.currentRowChanged.connect(self._on_step_changed)
 
@@ -156,7 +158,7 @@ class MainWindow(QMainWindow):
 
         view_menu = self.menuBar().addMenu("&View")
         for i, step in enumerate(STEPS):
-            action(view_menu, step.split()[1], lambda checked=False, i=i: self.go_to(i),
+            action(view_menu, step.split(maxsplit=1)[1], lambda checked=False, i=i: self.go_to(i),
                    f"Ctrl+{i + 1}")
 
         help_menu = self.menuBar().addMenu("&Help")
@@ -169,6 +171,9 @@ class MainWindow(QMainWindow):
         m.message.connect(self.show_message)
         m.error.connect(self.show_error)
         m.settings_changed.connect(self._update_problems)
+        m.settings_changed.connect(self._update_inspect_backbone)
+        self.inspect_pane.message.connect(self.show_message)
+        self.inspect_pane.error.connect(self.show_error)
         t.start_requested.connect(self.start_training)
         t.pause_requested.connect(c.pause)
         t.resume_requested.connect(c.resume)
@@ -193,11 +198,12 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(index)
         self.back_button.setEnabled(index > 0)
         self.next_button.setVisible(index < len(STEPS) - 1)
-        self.next_button.setText(f"Next: {STEPS[index + 1].split()[1]} →"
+        self.next_button.setText(f"Next: {STEPS[index + 1].split(maxsplit=1)[1]} →"
                                  if index < len(STEPS) - 1 else "")
         hints = ("Drop folders of your images, or try the sample data.",
                  "Pick a backbone and what to train; the helper suggests a strategy.",
-                 "Start training and watch the runs with and without dropout.")
+                 "Start training and watch the runs with and without dropout.",
+                 "See what the network sees: feature maps, where it looks, what it imagines.")
         self.step_hint.setText(hints[index])
 
     # -- actions -----------------------------------------------------------------------------
@@ -260,6 +266,7 @@ class MainWindow(QMainWindow):
         report = self.dataset_pane.dataset() if self.dataset_pane.report else None
         if report is not None and self.backend is not None:
             self.model_pane.set_dataset(len(report.items), len(report.classes))
+        self.inspect_pane.set_dataset_paths([it.path for it in report.items] if report else [])
         if self.dataset_pane.folders:
             self.settings.setValue("data/folders", json.dumps(self.dataset_pane.folders))
         self._update_problems()
@@ -280,9 +287,14 @@ class MainWindow(QMainWindow):
         if state == "idle" and self._close_when_idle:
             QTimer.singleShot(0, self.close)
 
+    def _update_inspect_backbone(self) -> None:
+        name = self.model_pane.backbone()
+        self.inspect_pane.set_backbone(name, self.model_pane.cached.get(name, False))
+
     @Slot(dict)
     def _on_training_finished(self, summary: dict) -> None:
         self.training_pane.on_training_finished(summary)
+        self.inspect_pane.add_checkpoints(self.last_run_dir, list(summary["runs"]))
         self.show_message(f"training {summary['status']}; saved in {self.last_run_dir}")
 
     @Slot(str, str)
@@ -382,3 +394,4 @@ class MainWindow(QMainWindow):
         self.loader.shutdown()
         self.dataset_pane.shutdown()
         self.model_pane.shutdown()
+        self.inspect_pane.shutdown()
