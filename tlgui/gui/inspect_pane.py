@@ -97,7 +97,7 @@ class GridView(QLabel):
     def __init__(self):
         super().__init__()
         self.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.setMinimumSize(420, 420)
+        self.setMinimumSize(280, 280)
         self.layout_info = None  # (cols, count, cell, gap, scale)
 
     def show_grid(self, grid: np.ndarray, cols: int, count: int, cell: int, gap: int) -> None:
@@ -150,6 +150,9 @@ class InspectPane(QWidget):
 
         # Source and image
         self.source = QComboBox()
+        self.source.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.source.setMinimumContentsLength(24)
         self.source.currentIndexChanged.connect(self._on_source_changed)
         self.open_checkpoint = QPushButton("Open Checkpoint…")
         self.open_checkpoint.clicked.connect(self._choose_checkpoint)
@@ -178,13 +181,13 @@ class InspectPane(QWidget):
         top.addWidget(self.busy)
         top.addWidget(self.cancel_button)
 
-        self.input_view = ImageView("Drop an image here,\nor open one", 260, accept_drops=True)
+        self.input_view = ImageView("Drop an image here,\nor open one", 220, accept_drops=True)
         self.input_view.file_dropped.connect(self.set_image)
         self.predictions = QTableWidget(0, 2)
         self.predictions.setHorizontalHeaderLabels(["Class", "Probability"])
         self.predictions.horizontalHeader().setStretchLastSection(True)
         self.predictions.verticalHeader().setVisible(False)
-        self.predictions.setMaximumWidth(260)
+        self.predictions.setMaximumWidth(220)
         self.predictions.setMinimumHeight(180)
         left = QVBoxLayout()
         left.addWidget(self.input_view)
@@ -210,8 +213,8 @@ class InspectPane(QWidget):
     # -- tabs --------------------------------------------------------------------------------
     def _features_tab(self) -> QWidget:
         self.layer_list = QListWidget()
-        self.layer_list.setMinimumWidth(250)
-        self.layer_list.setMaximumWidth(290)
+        self.layer_list.setMinimumWidth(210)
+        self.layer_list.setMaximumWidth(260)
         self.layer_list.currentRowChanged.connect(lambda *_: self._compute_features())
         self.channel_count = QSpinBox()
         self.channel_count.setRange(1, 512)
@@ -225,7 +228,7 @@ class InspectPane(QWidget):
         self.next_layer.clicked.connect(lambda: self._step_layer(1))
         self.grid_view = GridView()
         self.grid_view.channel_clicked.connect(self._show_channel)
-        self.channel_view = ImageView("Click a channel to see it large", 300)
+        self.channel_view = ImageView("Click a channel to see it large", 240)
         self.feature_caption = QLabel()
         self.feature_caption.setWordWrap(True)
         controls = QHBoxLayout()
@@ -289,8 +292,8 @@ class InspectPane(QWidget):
         self.ideal_compare.setChecked(True)
         self.ideal_button = QPushButton("Generate")
         self.ideal_button.clicked.connect(self._compute_ideal)
-        self.ideal_view = ImageView("With total variation", 300)
-        self.ideal_plain_view = ImageView("Without total variation", 300)
+        self.ideal_view = ImageView("With total variation", 220)
+        self.ideal_plain_view = ImageView("Without total variation", 220)
         self.ideal_caption = QLabel(
             "Starting from noise, the image is changed step by step to raise the class's "
             "score. The total-variation (TV) term keeps neighbouring pixels alike; without it "
@@ -325,7 +328,7 @@ class InspectPane(QWidget):
         self.adv_steps.setValue(100)
         self.adv_button = QPushButton("Fool the Model")
         self.adv_button.clicked.connect(self._compute_adversarial)
-        self.adv_views = [ImageView(t, 240) for t in ("Original", "Change (amplified)",
+        self.adv_views = [ImageView(t, 200) for t in ("Original", "Change (amplified)",
                                                        "Adversarial")]
         self.adv_caption = QLabel("Pick a target class: small steps against the model's "
                                   "gradient change the image until the model sees the target.")
@@ -617,7 +620,7 @@ class InspectPane(QWidget):
     def _show_channel(self, i: int) -> None:
         if self.maps is None or i >= len(self.maps.maps):
             return
-        self.channel_view.show_array(self.maps.channel_image(i, 300))
+        self.channel_view.show_array(self.maps.channel_image(i, 240))
         c, h, w = self.maps.maps.shape
         self.feature_caption.setText(
             f"<b>{self.maps.layer}</b>, channel {int(self.maps.channels[i])} "

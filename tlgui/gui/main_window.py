@@ -243,7 +243,7 @@ class MainWindow(QMainWindow):
         self.last_run_dir = runs_dir() / time.strftime("%Y%m%d-%H%M%S")
         report = self.dataset_pane.dataset()
         self.training_pane.reset(["with_dropout", "without_dropout"] if config.compare_dropout
-                                 else ["model"])
+                                 else ["model"], config.epochs)
         self.training_pane.add_log(f"run folder: {self.last_run_dir}")
         self._save_settings()
         self.go_to(2)

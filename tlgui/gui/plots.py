@@ -7,6 +7,8 @@ space between its dashed and solid orange lines — shows at a glance.
 
 from __future__ import annotations
 
+import math
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
@@ -50,8 +52,8 @@ class MetricPlot(pg.PlotWidget):
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self._data: dict[tuple[str, str], tuple[list, list]] = {}
 
-    def reset(self, runs) -> None:
-        """Clear the plot and prepare curves for ``runs``."""
+    def reset(self, runs, epochs: int = 10) -> None:
+        """Clear the plot and prepare curves for ``runs`` over ``epochs`` epochs."""
         for curve in self._curves.values():
             self.removeItem(curve)
         self.legend.clear()
@@ -69,6 +71,10 @@ class MetricPlot(pg.PlotWidget):
                 self._data[(run, split)] = ([], [])
         if self.percent:
             self.setYRange(0, 100, padding=0.02)
+        # Whole epochs only on the x axis, at most about ten labels.
+        step = max(1, math.ceil(epochs / 10))
+        self.getAxis("bottom").setTickSpacing(major=step, minor=step)
+        self.setXRange(1, max(2, epochs), padding=0.03)
 
     def add_point(self, run: str, split: str, epoch: int, value: float) -> None:
         key = (run, split)
@@ -96,9 +102,9 @@ class CurvesView(QWidget):
         layout.addWidget(self.accuracy, 3)
         layout.addWidget(self.loss, 2)
 
-    def reset(self, runs) -> None:
-        self.accuracy.reset(runs)
-        self.loss.reset(runs)
+    def reset(self, runs, epochs: int = 10) -> None:
+        self.accuracy.reset(runs, epochs)
+        self.loss.reset(runs, epochs)
 
     def add_epoch(self, event) -> None:
         """Add an :class:`~tlgui.core.events.EpochFinished` record to both plots."""

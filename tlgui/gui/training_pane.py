@@ -221,8 +221,8 @@ class TrainingPane(QWidget):
             self.pause_requested.emit()
 
     # -- events from the trainer -------------------------------------------------------------
-    def reset(self, runs) -> None:
-        self.curves.reset(runs)
+    def reset(self, runs, epochs: int = 10) -> None:
+        self.curves.reset(runs, epochs)
         self.summary.setText("")
         self.step_progress.setValue(0)
         self.run_progress.setValue(0)
@@ -230,7 +230,7 @@ class TrainingPane(QWidget):
 
     @Slot(object)
     def on_training_started(self, event: ev.TrainingStarted) -> None:
-        self.reset(event.runs)
+        self.reset(event.runs, event.epochs)
         self.run_progress.setRange(0, event.epochs * 1000)
         self.run_progress.setValue(event.start_epoch * 1000)
         self.run_label.setText(f"Epoch {event.start_epoch + 1} of {event.epochs}")
