@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("file")
 
     from .cli_inspect import add_parser as add_inspect_parser
+    from .cli_runs import add_parsers as add_run_parsers
 
+    add_run_parsers(sub)
     add_inspect_parser(sub)
 
     p = sub.add_parser("sample", help="write the sample data set into a folder")
@@ -116,10 +118,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return gui_main(sample=args.sample)
     from .cli_inspect import run as cmd_inspect
+    from .cli_runs import cmd_evaluate, cmd_export, cmd_predict
 
     handler = {"scan": cmd_scan, "train": cmd_train, "models": cmd_models,
-               "weights": cmd_weights, "sample": cmd_sample,
-               "inspect": cmd_inspect}[args.command]
+               "weights": cmd_weights, "sample": cmd_sample, "inspect": cmd_inspect,
+               "evaluate": cmd_evaluate, "predict": cmd_predict,
+               "export": cmd_export}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

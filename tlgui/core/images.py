@@ -177,15 +177,20 @@ def load_rgb(path: str, draft_size: int | None = None) -> Image.Image:
     except ImageLoadError:
         raise
     except Exception as e:  # PIL raises many kinds; the caller needs one with the path
-        raise ImageLoadError(path, _describe(e)) from e
+        raise ImageLoadError(path, _describe(e, path)) from e
 
 
-def _describe(e: Exception) -> str:
+def _describe(e: Exception, path: str) -> str:
     if isinstance(e, FileNotFoundError):
         return "file not found (was it moved or deleted?)"
     if isinstance(e, PermissionError):
         return "cannot read (permission denied)"
     if isinstance(e, UnidentifiedImageError):
+        try:
+            if os.path.getsize(path) == 0:
+                return "empty file (0 bytes)"
+        except OSError:
+            pass
         return "not an image (no known image format)"
     if "truncated" in str(e).lower():
         return "truncated image (the file ends too early)"

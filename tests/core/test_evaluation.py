@@ -1,0 +1,162 @@
+"""Evaluation metrics, prediction, export and their commands."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tlgui.cli import main
+from tlgui.core.data import scan
+from tlgui.core.evaluation import (
+    Evaluation,
+    class_metrics,
+    confusion_matrix,
+    find_checkpoint,
+    normalise_rows,
+)
+from tlgui.core.export import export, read_metadata
+from tlgui.core.models import load_trained
+from tlgui.core.sample import ensure_sample_data
+from tlgui.core.training import TrainConfig, Trainer
+
+
+def test_confusion_matrix_and_metrics_by_hand():
+    true = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    pred = np.array([0, 0, 1, 1, 2, 2, 2, 2, 0])
+    cm = confusion_matrix(true, pred, 3)
+    assert cm.tolist() == [[2, 1, 0], [0, 1, 1], [1, 0, 3]]
+    m = class_metrics(cm)
+    # class 0: tp 2, predicted 3, actual 3
+    assert m[0].precision == pytest.approx(2 / 3) and m[0].recall == pytest.approx(2 / 3)
+    # class 1: tp 1, predicted 2, actual 2 -> 0.5 / 0.5
+    assert (m[1].precision, m[1].recall, m[1].f1) == pytest.approx((0.5, 0.5, 0.5))
+    # class 2: tp 3, predicted 4, actual 4 -> 0.75
+    assert m[2].f1 == pytest.approx(0.75) and m[2].support == 4
+    assert normalise_rows(cm)[2].tolist() == pytest.approx([0.25, 0, 0.75])
+
+
+def test_undefined_metrics_are_zero():
+    cm = confusion_matrix(np.array([0, 0]), np.array([0, 0]), 2)
+    assert class_metrics(cm)[1].precision == 0.0 and class_metrics(cm)[1].f1 == 0.0
+    assert normalise_rows(cm)[1].tolist() == [0.0, 0.0]
+
+
+def test_cells_and_mistakes():
+    e = Evaluation(["a", "b"], ["p0", "p1", "p2", "p3"], np.array([0, 0, 1, 1]),
+                   np.array([0, 1, 0, 1]), np.array([0.9, 0.6, 0.8, 0.7]))
+    assert e.accuracy == 0.5
+    assert e.cell(0, 1) == [1] and e.cell(1, 0) == [2]
+    assert e.mistakes() == [2, 1]  # the more confident mistake first
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaldata")
+    data = ensure_sample_data(root / "shapes", images_per_class=8)
+    test = ensure_sample_data(root / "test", images_per_class=2, seed=5)
+    out = root / "run"
+    config = TrainConfig(model="resnet18", weights="none", image_size=32, epochs=2, hidden=8,
+                         workers=0, compare_dropout=True)
+    Trainer(config, scan([str(data)], test_folder=str(test)), out).run()
+    return out, data
+
+
+def test_find_checkpoint(run, tmp_path):
+    out, _ = run
+    assert find_checkpoint(out, "without_dropout") == out / "without_dropout" / "best.pt"
+    assert find_checkpoint(out).name == "best.pt"
+    assert find_checkpoint(out / "with_dropout" / "best.pt").parent.name == "with_dropout"
+    with pytest.raises(ValueError, match="no run 'model'"):
+        find_checkpoint(out, "model")
+    with pytest.raises(ValueError, match="no trained model"):
+        find_checkpoint(tmp_path)
+
+
+def test_evaluate_command_matches_training(run, capsys):
+    out, _ = run
+    assert main(["evaluate", str(out), "--run", "with_dropout"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    best = summary["runs"]["with_dropout"]["best_val_acc"]
+    assert f"val accuracy {best:.1%}" in printed
+    assert "precision" in printed and "true \\ predicted" in printed
+    assert main(["evaluate", str(out), "--run", "with_dropout", "--split", "test"]) == 0
+    test_acc = summary["runs"]["with_dropout"]["test_acc"]
+    assert f"test accuracy {test_acc:.1%} on 8 images" in capsys.readouterr().out
+
+
+def test_evaluate_says_when_the_images_moved(run, tmp_path, capsys):
+    out, data = run
+    moved = tmp_path / "moved"
+    data.rename(moved)
+    try:
+        assert main(["evaluate", str(out)]) == 1
+        assert "the run's image folder is gone" in capsys.readouterr().err
+    finally:
+        moved.rename(data)
+
+
+def test_predict_command_writes_a_csv(run, tmp_path, capsys):
+    out, data = run
+    (tmp_path / "imgs").mkdir()
+    for i, cls in enumerate(("star", "circle")):
+        Image.open(next((data / cls).glob("*.jpg"))).save(tmp_path / "imgs" / f"{i}.png")
+    (tmp_path / "imgs" / "bad.jpg").write_bytes(b"")
+    table = tmp_path / "out.csv"
+    assert main(["predict", str(out), str(tmp_path / "imgs"), "--csv", str(table)]) == 0
+    captured = capsys.readouterr()
+    assert "empty file" in captured.err
+    rows = list(csv.DictReader(table.open()))
+    assert [r["path"].rsplit("/", 1)[-1] for r in rows] == ["0.png", "1.png"]
+    assert all(r["class"] in ("circle", "square", "star", "triangle") for r in rows)
+    assert all(0 < float(r["confidence"]) <= 1 for r in rows)
+
+
+def test_torchscript_export_gives_the_same_predictions(run, tmp_path):
+    out, data = run
+    checkpoint = out / "with_dropout" / "best.pt"
+    model_file, usage = export(checkpoint, tmp_path / "m.pt", "torchscript")
+    meta = read_metadata(model_file)
+    assert meta["classes"] == ["circle", "square", "star", "triangle"]
+    assert meta["input_size"] == 32 and len(meta["mean"]) == 3
+    assert "torch.jit.load" in usage.read_text()
+    net, ckpt = load_trained(checkpoint)
+    x = torch.rand(3, 3, 32, 32)
+    mean, std = torch.tensor(meta["mean"]).view(1, 3, 1, 1), torch.tensor(meta["std"]).view(
+        1, 3, 1, 1)
+    with torch.no_grad():
+        expected = torch.softmax(net((x - mean) / std), 1)
+        scripted = torch.jit.load(str(model_file))
+        assert torch.allclose(scripted(x), expected, atol=1e-5)
+
+
+def test_onnx_export_gives_the_same_predictions(run, tmp_path):
+    pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    out, _ = run
+    checkpoint = out / "without_dropout" / "best.pt"
+    model_file, usage = export(checkpoint, tmp_path / "m.onnx", "onnx")
+    session = onnxruntime.InferenceSession(str(model_file))
+    meta = json.loads(session.get_modelmeta().custom_metadata_map["tlgui.json"])
+    assert meta == read_metadata(model_file)
+    net, _ = load_trained(checkpoint)
+    x = torch.rand(4, 3, 32, 32)
+    mean, std = torch.tensor(meta["mean"]).view(1, 3, 1, 1), torch.tensor(meta["std"]).view(
+        1, 3, 1, 1)
+    with torch.no_grad():
+        expected = torch.softmax(net((x - mean) / std), 1).numpy()
+    got = session.run(None, {"pixels": x.numpy()})[0]
+    assert np.allclose(got, expected, atol=1e-4)
+    assert got.argmax(1).tolist() == expected.argmax(1).tolist()
+    assert "onnxruntime.InferenceSession" in usage.read_text()
+
+
+def test_export_command(run, tmp_path, capsys, monkeypatch):
+    out, _ = run
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(out), "--run", "with_dropout"]) == 0
+    assert (tmp_path / "with_dropout.pt").is_file()
+    assert (tmp_path / "with_dropout.pt.usage.py").is_file()

@@ -1,0 +1,121 @@
+"""Commands on a trained run: ``tlgui evaluate``, ``tlgui predict`` and ``tlgui export``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("evaluate", help="confusion matrix and per-class metrics of a run")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a best.pt")
+    p.add_argument("--run", help="with_dropout, without_dropout or model (default: the best)")
+    p.add_argument("--split", default="val", choices=("val", "test"))
+    p.add_argument("--mistakes", type=int, default=10, help="how many mistakes to list")
+
+    p = sub.add_parser("predict", help="classify images with a trained run")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a best.pt")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    p.add_argument("--run", help="with_dropout, without_dropout or model (default: the best)")
+    p.add_argument("--csv", metavar="FILE", help="also write the table to a CSV file")
+
+    p = sub.add_parser("export", help="TorchScript or ONNX file of a run, with a usage snippet")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a best.pt")
+    p.add_argument("--run", help="with_dropout, without_dropout or model (default: the best)")
+    p.add_argument("--format", default="torchscript", choices=("torchscript", "onnx"))
+    p.add_argument("--out", metavar="FILE", help="default: <run>.pt or <run>.onnx here")
+
+
+def cmd_evaluate(args) -> int:
+    from .core.evaluation import evaluate, find_checkpoint, run_data
+    from .core.models import load_trained
+    from .core.preprocess import Preprocessing
+
+    checkpoint = find_checkpoint(args.run_dir, args.run)
+    net, ckpt = load_trained(checkpoint)
+    classes, val, test = run_data(checkpoint.parent.parent)
+    items = val if args.split == "val" else test
+    if items is None:
+        raise ValueError(f"{args.run_dir}: the run has no test folder")
+    result = evaluate(net, Preprocessing.from_dict(ckpt["preprocessing"]), classes, items)
+    print(f"{checkpoint}: {args.split} accuracy {result.accuracy:.1%} "
+          f"on {len(result.paths)} images")
+    print(matrix_text(classes, result.matrix()))
+    width = max(len(c) for c in classes + ["class"])
+    print(f"\n{'class':<{width}}  precision  recall     F1  images")
+    for name, m in zip(classes, result.metrics()):
+        print(f"{name:<{width}}  {m.precision:9.1%}  {m.recall:6.1%}  {m.f1:5.2f}  {m.support:6}")
+    mistakes = result.mistakes()[: args.mistakes]
+    if mistakes:
+        print(f"\nmost confident mistakes ({len(result.mistakes())} in all):")
+        for i in mistakes:
+            print(f"  {result.paths[i]}: {classes[result.true[i]]} taken for "
+                  f"{classes[result.pred[i]]} ({result.confidence[i]:.0%})")
+    for path, reason in result.unreadable:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    return 0
+
+
+def matrix_text(classes, cm) -> str:
+    corner = "true \\ predicted"
+    width = max(max(len(c) for c in classes), len(corner))
+    cells = max(5, max(len(c) for c in classes))
+    lines = [f"{corner:<{width}}  " + " ".join(f"{c:>{cells}}" for c in classes)]
+    for name, row in zip(classes, cm):
+        lines.append(f"{name:<{width}}  " + " ".join(f"{int(v):>{cells}}" for v in row))
+    return "\n".join(lines)
+
+
+def prediction_rows(checkpoint, paths, progress=None, cancel=None):
+    """[(path, class, confidence)] and [(path, reason)] for images that cannot be read."""
+    from .core.evaluation import image_files, predict_paths
+    from .core.models import load_trained
+    from .core.preprocess import Preprocessing
+
+    net, ckpt = load_trained(checkpoint)
+    files = image_files(paths)
+    kept, probs, failed = predict_paths(net, Preprocessing.from_dict(ckpt["preprocessing"]),
+                                        files, progress=progress, cancel=cancel)
+    classes = ckpt["classes"]
+    rows = [(p, classes[int(row.argmax())], float(row.max())) for p, row in zip(kept, probs)]
+    return rows, failed
+
+
+def rows_csv(rows) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["path", "class", "confidence"])
+    for path, name, p in rows:
+        writer.writerow([path, name, f"{p:.4f}"])
+    return out.getvalue()
+
+
+def cmd_predict(args) -> int:
+    from .core.evaluation import find_checkpoint
+    from .core.paths import atomic_write_text
+
+    checkpoint = find_checkpoint(args.run_dir, args.run)
+    rows, failed = prediction_rows(checkpoint, args.images)
+    for path, name, p in rows:
+        print(f"{p:6.1%}  {name:<20} {path}")
+    for path, reason in failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    if args.csv:
+        atomic_write_text(args.csv, rows_csv(rows))
+        print(f"wrote {args.csv}")
+    if not rows:
+        raise ValueError("no image could be read")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .core.evaluation import find_checkpoint
+    from .core.export import default_name, export
+
+    checkpoint = find_checkpoint(args.run_dir, args.run)
+    out = Path(args.out or default_name(checkpoint, args.format))
+    model_file, usage = export(checkpoint, out, args.format)
+    print(f"wrote {model_file}\nusage: {usage}")
+    return 0

@@ -1,0 +1,193 @@
+"""Evaluating a trained model: predictions, the confusion matrix, per-class precision, recall
+and F1, and the list of mistakes."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .control import Cancelled
+from .data import DatasetError, ImageItem, scan, split
+from .images import ImageLoadError
+from .preprocess import ImageDataset, Preprocessing
+
+
+def confusion_matrix(true: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts: row = true class, column = predicted class."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(true, int), np.asarray(pred, int)), 1)
+    return cm
+
+
+def normalise_rows(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its total (the share of each true class predicted as each class)."""
+    totals = cm.sum(axis=1, keepdims=True)
+    return np.divide(cm, totals, out=np.zeros(cm.shape, float), where=totals > 0)
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    precision: float
+    recall: float
+    f1: float
+    support: int  #: images of this class
+
+
+def class_metrics(cm: np.ndarray) -> list[ClassMetrics]:
+    """Precision, recall and F1 of each class from a confusion matrix (0 where undefined)."""
+    metrics = []
+    for k in range(len(cm)):
+        tp = cm[k, k]
+        predicted, actual = cm[:, k].sum(), cm[k, :].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        metrics.append(ClassMetrics(float(precision), float(recall), float(f1), int(actual)))
+    return metrics
+
+
+@dataclass
+class Evaluation:
+    """A model's predictions on a set of images, and what follows from them."""
+
+    classes: list[str]
+    paths: list[str]
+    true: np.ndarray
+    pred: np.ndarray
+    confidence: np.ndarray  #: probability of the predicted class
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  #: (path, reason)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.true == self.pred).mean()) if len(self.true) else float("nan")
+
+    def matrix(self) -> np.ndarray:
+        return confusion_matrix(self.true, self.pred, len(self.classes))
+
+    def metrics(self) -> list[ClassMetrics]:
+        return class_metrics(self.matrix())
+
+    def cell(self, true_class: int, predicted_class: int) -> list[int]:
+        """Indices of the images of ``true_class`` predicted as ``predicted_class``."""
+        return np.flatnonzero((self.true == true_class) & (self.pred == predicted_class)).tolist()
+
+    def mistakes(self) -> list[int]:
+        """Indices of the misclassified images, most confident mistakes first."""
+        wrong = np.flatnonzero(self.true != self.pred)
+        return wrong[np.argsort(-self.confidence[wrong], kind="stable")].tolist()
+
+
+@torch.no_grad()
+def predict_paths(model, preprocessing: Preprocessing, paths: list[str], batch_size: int = 32,
+                  device: str = "cpu", progress=None, cancel=None):
+    """Class probabilities for each image that can be read, and the ones that cannot.
+
+    Returns ``(kept paths, probabilities (N, C) array, [(path, reason)])``.
+    """
+    device = torch.device(device)
+    model = model.to(device).eval()
+    transform = preprocessing.eval_transform()
+    dataset = ImageDataset([ImageItem(p, 0, p) for p in paths], transform,
+                           draft_size=preprocessing.resize_size)
+    kept, probabilities, failed = [], [], []
+    batch, batch_paths = [], []
+
+    def flush():
+        if batch:
+            logits = model(torch.stack(batch).to(device))
+            probabilities.append(torch.softmax(logits.float(), 1).cpu().numpy())
+            kept.extend(batch_paths)
+            batch.clear()
+            batch_paths.clear()
+
+    for i, path in enumerate(paths):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
+        try:
+            x, _ = dataset[i]
+        except ImageLoadError as e:
+            failed.append((path, e.reason))
+            continue
+        batch.append(x)
+        batch_paths.append(path)
+        if len(batch) == batch_size:
+            flush()
+            if progress:
+                progress(i + 1, len(paths))
+    flush()
+    if progress:
+        progress(len(paths), len(paths))
+    probs = np.concatenate(probabilities) if probabilities else np.zeros((0, 0))
+    return kept, probs, failed
+
+
+def evaluate(model, preprocessing, classes, items: list[ImageItem], **kwargs) -> Evaluation:
+    """Predict ``items`` and compare with their labels."""
+    labels = {it.path: it.label for it in items}
+    kept, probs, failed = predict_paths(model, preprocessing, [it.path for it in items],
+                                        **kwargs)
+    pred = probs.argmax(1) if len(kept) else np.zeros(0, int)
+    confidence = probs.max(1) if len(kept) else np.zeros(0)
+    true = np.array([labels[p] for p in kept], dtype=int)
+    return Evaluation(list(classes), kept, true, pred.astype(int), confidence, failed)
+
+
+def run_data(run_dir: str | os.PathLike):
+    """The validation and test items of a saved run, rebuilt from its folders and split.
+
+    Returns ``(classes, validation items, test items or None)``. Files that moved or changed
+    since are left out (the scan reports them); a class folder that is gone is an error.
+    """
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    classes = json.loads((run_dir / "classes.json").read_text(encoding="utf-8"))["classes"]
+    folders = config["data"]
+    missing = [f for f in folders if not os.path.isdir(f)]
+    if missing:
+        raise DatasetError(f"{missing[0]}: the run's image folder is gone (moved or deleted?)")
+    test = config.get("test_folder")
+    report = scan(folders if len(folders) > 1 else [os.path.dirname(folders[0])],
+                  test_folder=test if test and os.path.isdir(test) else None)
+    report = report.renamed(classes) if len(report.classes) == len(classes) else report
+    data_split = split(report.items, config["val_fraction"], config["seed"])
+    return classes, data_split.val, report.test_items
+
+
+def find_checkpoint(path, run: str | None = None) -> Path:
+    """The ``best.pt`` meant by ``path``: a file, a run's folder, or a training's folder (then
+    ``run`` by name, else the run with the best validation accuracy)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if (path / "best.pt").is_file():
+        return path / "best.pt"
+    runs = sorted(p.parent.name for p in path.glob("*/best.pt"))
+    if not runs:
+        raise DatasetError(f"{path}: holds no trained model (no best.pt)")
+    if run is not None:
+        if run not in runs:
+            raise DatasetError(f"{path}: has no run '{run}' (runs: {', '.join(runs)})")
+        return path / run / "best.pt"
+    summary = path / "summary.json"
+    if summary.is_file():
+        results = json.loads(summary.read_text(encoding="utf-8"))["runs"]
+        runs.sort(key=lambda r: -(results.get(r, {}).get("best_val_acc") or 0.0))
+    return path / runs[0] / "best.pt"
+
+
+def image_files(paths) -> list[str]:
+    """Image candidates among ``paths``: files as given, folders walked (junk skipped)."""
+    from .data import _walk_files
+
+    files: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            files.extend(_walk_files(os.path.abspath(p), set())[0])
+        else:
+            files.append(p)
+    return files

@@ -1,0 +1,174 @@
+"""Taking a trained model away: TorchScript and ONNX files that carry their class names and
+preprocessing, each with a usage snippet written beside it.
+
+Both exported models take a batch of RGB images already resized and centre-cropped to the
+input size, as float pixels in [0, 1] with shape (N, 3, S, S), and return class
+probabilities (N, classes): normalisation is inside the model.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .models import load_trained
+from .paths import atomic_output, atomic_write_text
+from .preprocess import Preprocessing
+
+FORMATS = ("torchscript", "onnx")
+METADATA_KEY = "tlgui.json"
+
+
+class Probabilities(nn.Module):
+    """Pixels in [0, 1] -> normalised -> the network -> softmax."""
+
+    def __init__(self, net: nn.Module, mean, std):
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.net((pixels - self.mean) / self.std), dim=1)
+
+
+def metadata(checkpoint: dict) -> dict:
+    p = Preprocessing.from_dict(checkpoint["preprocessing"])
+    return {
+        "classes": list(checkpoint["classes"]),
+        "input_size": p.crop_size,
+        "resize_size": p.resize_size,
+        "mean": list(p.mean),
+        "std": list(p.std),
+        "interpolation": p.interpolation,
+        "model": checkpoint["spec"]["name"],
+        "input": "float32 RGB pixels in [0, 1], shape (N, 3, input_size, input_size)",
+        "output": "class probabilities, shape (N, classes)",
+    }
+
+
+def export(checkpoint_path, out_path, fmt: str) -> tuple[Path, Path]:
+    """Export ``checkpoint_path`` (a tlgui best.pt) to ``out_path`` in ``fmt``.
+
+    Returns the model file and the usage snippet written beside it (``<file>.usage.py``).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    net, checkpoint = load_trained(checkpoint_path)
+    meta = metadata(checkpoint)
+    model = Probabilities(net, meta["mean"], meta["std"]).eval()
+    example = torch.rand(1, 3, meta["input_size"], meta["input_size"])
+    out_path = Path(out_path)
+    if fmt == "torchscript":
+        with torch.no_grad(), warnings.catch_warnings():
+            # Recent PyTorch marks TorchScript deprecated; it still loads everywhere, C++ too.
+            warnings.simplefilter("ignore", FutureWarning)
+            traced = torch.jit.trace(model, example)
+            with atomic_output(out_path) as tmp:
+                torch.jit.save(traced, str(tmp), _extra_files={METADATA_KEY: json.dumps(meta)})
+        snippet = torchscript_snippet(out_path.name, meta)
+    else:
+        _export_onnx(model, example, out_path, meta)
+        snippet = onnx_snippet(out_path.name, meta)
+    usage = out_path.with_name(out_path.name + ".usage.py")
+    atomic_write_text(usage, snippet)
+    return out_path, usage
+
+
+def _export_onnx(model, example, out_path: Path, meta: dict) -> None:
+    try:
+        import onnx
+    except ImportError as e:
+        raise RuntimeError("ONNX export needs the onnx package: pip install 'tlgui[onnx]'") from e
+    with atomic_output(out_path) as tmp, warnings.catch_warnings():
+        # The TorchScript-based exporter (the one that needs no extra compiler) warns that a
+        # newer one exists.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (example,), str(tmp), input_names=["pixels"],
+                          output_names=["probabilities"],
+                          dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}},
+                          dynamo=False)
+        proto = onnx.load(str(tmp))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+        onnx.save(proto, str(tmp))
+
+
+def read_metadata(path) -> dict:
+    """The class names and preprocessing stored in an exported file."""
+    path = str(path)
+    if path.endswith(".onnx"):
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(path).metadata_props}
+        return json.loads(props[METADATA_KEY])
+    files = {METADATA_KEY: ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.load(path, map_location="cpu", _extra_files=files)
+    return json.loads(files[METADATA_KEY])
+
+
+_PREPROCESS = '''from PIL import Image
+import numpy as np
+
+def load(path, resize={resize}, size={size}):
+    """Resize the short side to `resize`, centre-crop `size` x `size`, pixels in [0, 1]."""
+    image = Image.open(path).convert("RGB")
+    w, h = image.size
+    scale = resize / min(w, h)
+    image = image.resize((round(w * scale), round(h * scale)), Image.BILINEAR)
+    w, h = image.size
+    left, top = (w - size) // 2, (h - size) // 2
+    image = image.crop((left, top, left + size, top + size))
+    return (np.asarray(image, dtype=np.float32) / 255).transpose(2, 0, 1)[None]
+'''
+
+
+def torchscript_snippet(file_name: str, meta: dict) -> str:
+    return (
+        f'"""Use {file_name} (exported by tlgui; needs torch, pillow, numpy)."""\n'
+        + _PREPROCESS.format(resize=meta["resize_size"], size=meta["input_size"])
+        + f'''
+import json
+import sys
+import warnings
+
+import torch
+
+warnings.simplefilter("ignore", FutureWarning)  # TorchScript is marked deprecated, still works
+extra = {{"{METADATA_KEY}": ""}}
+model = torch.jit.load("{file_name}", map_location="cpu", _extra_files=extra)
+classes = json.loads(extra["{METADATA_KEY}"])["classes"]
+with torch.no_grad():
+    probabilities = model(torch.from_numpy(load(sys.argv[1])))[0]
+best = int(probabilities.argmax())
+print(classes[best], float(probabilities[best]))
+''')
+
+
+def onnx_snippet(file_name: str, meta: dict) -> str:
+    return (
+        f'"""Use {file_name} (exported by tlgui; needs onnxruntime, pillow, numpy)."""\n'
+        + _PREPROCESS.format(resize=meta["resize_size"], size=meta["input_size"])
+        + f'''
+import json
+import sys
+import onnxruntime
+
+session = onnxruntime.InferenceSession("{file_name}")
+classes = json.loads(session.get_modelmeta().custom_metadata_map["{METADATA_KEY}"])["classes"]
+probabilities = session.run(None, {{"pixels": load(sys.argv[1])}})[0][0]
+best = int(probabilities.argmax())
+print(classes[best], float(probabilities[best]))
+''')
+
+
+def default_name(checkpoint_path, fmt: str) -> str:
+    run = Path(checkpoint_path).parent.name
+    return f"{run}.{'pt' if fmt == 'torchscript' else 'onnx'}"
+
