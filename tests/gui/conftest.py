@@ -2,6 +2,22 @@
 
 import pytest
 from PySide6.QtCore import QSettings, QThread
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+
+@pytest.fixture(autouse=True)
+def no_modal_dialogs(monkeypatch):
+    """A modal dialog would wait forever for a click offscreen: fail the test instead.
+
+    Tests that expect one replace it with their own answer (``monkeypatch.setattr``)."""
+
+    def unexpected(*args, **kwargs):
+        raise AssertionError(f"an unexpected modal dialog opened: {args[1:3]}")
+
+    monkeypatch.setattr(QMessageBox, "question", unexpected)
+    for name in ("getOpenFileName", "getOpenFileNames", "getSaveFileName",
+                 "getExistingDirectory"):
+        monkeypatch.setattr(QFileDialog, name, unexpected)
 
 
 @pytest.fixture
@@ -31,6 +47,6 @@ def make_window(qtbot, settings, tmp_path, monkeypatch):
         window.shutdown()
         threads = [window.controller._task._thread, window.loader._thread,
                    window.dataset_pane.scanner._thread, window.model_pane.downloader._thread,
-                   window.inspect_pane.worker._thread]
+                   window.inspect_pane.worker._thread, window.results_pane.worker._thread]
         assert not any(t.isRunning() for t in threads), "a worker thread is still running"
         assert all(isinstance(t, QThread) for t in threads)

@@ -118,6 +118,7 @@ class DatasetPane(QWidget):
         self.test_folder: str | None = None
         self.removed: set[int] = set()
         self.names: list[str] = []
+        self._pending_edits: tuple[list[str], list[str]] | None = None
         self._updating = False
 
         self.scanner = TaskController("scanner", self)
@@ -279,6 +280,7 @@ class DatasetPane(QWidget):
         self.report = result
         self.removed = set()
         self.names = list(result.classes)
+        self._apply_pending_edits()
         self._show_report()
         self.message.emit(f"found {len(result.items)} images in {len(result.classes)} classes")
         self.dataset_changed.emit()
@@ -295,6 +297,28 @@ class DatasetPane(QWidget):
     def _on_scan_finished(self) -> None:
         self.progress.setVisible(False)
         self._sync_buttons()
+
+    def restore(self, folders, test_folder, names, removed) -> None:
+        """Scan ``folders`` again and re-apply a saved project's renames and removals."""
+        self._pending_edits = (list(names or []), list(removed or []))
+        self.load_folders(folders, test_folder)
+
+    def edits(self) -> tuple[list[str], list[str]]:
+        """(class names as shown, names of the classes left out)."""
+        return list(self.names), [self.names[i] for i in sorted(self.removed)]
+
+    def _apply_pending_edits(self) -> None:
+        if self._pending_edits is None:
+            return
+        names, removed = self._pending_edits
+        self._pending_edits = None
+        if len(names) == len(self.names):
+            try:
+                self.report.renamed(names)
+                self.names = names
+            except DatasetError:
+                return
+        self.removed = {i for i, n in enumerate(self.names) if n in removed}
 
     # -- what training uses ------------------------------------------------------------------
     def dataset(self) -> ScanReport | None:
@@ -336,7 +360,7 @@ class DatasetPane(QWidget):
             paths = by_class.setdefault(item.label, [])
             if len(paths) < EXAMPLES_PER_CLASS:
                 paths.append(item.path)
-        for row, name in enumerate(report.classes):
+        for row, name in enumerate(self.names):
             name_item = QTableWidgetItem(name)
             name_item.setToolTip(report.class_folders[row])
             self.classes.setItem(row, 0, name_item)

@@ -25,11 +25,13 @@ from PySide6.QtWidgets import (
 from .dataset_pane import DatasetPane
 from .inspect_pane import InspectPane
 from .model_pane import ModelPane
+from .results_pane import ResultsPane
 from .training_controller import TrainingController
 from .training_pane import TrainingPane
 from .workers import TaskController
 
-STEPS = ("1  Data", "2  Model", "3  Train", "4  Look inside")
+STEPS = ("1  Data", "2  Model", "3  Train", "4  Look inside", "5  Results")
+MAX_RECENT = 8
 STATE_TEXT = {"idle": "Idle", "preparing": "Preparing…", "running": "Training",
               "paused": "Paused", "stopping": "Stopping…"}
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -80,6 +82,9 @@ class MainWindow(QMainWindow):
         self.model_pane = ModelPane()
         self.training_pane = TrainingPane()
         self.inspect_pane = InspectPane()
+        self.results_pane = ResultsPane()
+        self.project_path: str | None = None
+        self._pending_settings: dict | None = None
         self.controller = TrainingController(self)
         self.loader = TaskController("loader", self)
 
@@ -93,7 +98,8 @@ class MainWindow(QMainWindow):
         for step in STEPS:
             self.steps.addItem(QListWidgetItem(step))
         self.stack = QStackedWidget()
-        for pane in (self.dataset_pane, self.model_pane, self.training_pane, self.inspect_pane):
+        for pane in (self.dataset_pane, self.model_pane, self.training_pane, self.inspect_pane,
+                     self.results_pane):
             self.stack.addWidget(pane)
         self.steps.currentRowChanged.connect(self._on_step_changed)
 
@@ -149,7 +155,13 @@ class MainWindow(QMainWindow):
         action(file_menu, "Use &Sample Data", self._use_sample, "Ctrl+Shift+S",
                "Load the built-in sample data set")
         file_menu.addSeparator()
+        action(file_menu, "Open &Project…", self.open_project_dialog, "Ctrl+Shift+O")
+        self.recent_menu = file_menu.addMenu("Open &Recent Project")
+        action(file_menu, "&Save Project", self.save_project, QKeySequence.StandardKey.Save)
+        action(file_menu, "Save Project &As…", self.save_project_as, "Ctrl+Shift+A")
+        file_menu.addSeparator()
         action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._rebuild_recent()
 
         train_menu = self.menuBar().addMenu("&Training")
         self.start_action = action(train_menu, "&Start", self.start_training, "F5")
@@ -174,6 +186,8 @@ class MainWindow(QMainWindow):
         m.settings_changed.connect(self._update_inspect_backbone)
         self.inspect_pane.message.connect(self.show_message)
         self.inspect_pane.error.connect(self.show_error)
+        self.results_pane.message.connect(self.show_message)
+        self.results_pane.error.connect(self.show_error)
         t.start_requested.connect(self.start_training)
         t.pause_requested.connect(c.pause)
         t.resume_requested.connect(c.resume)
@@ -203,7 +217,8 @@ class MainWindow(QMainWindow):
         hints = ("Drop folders of your images, or try the sample data.",
                  "Pick a backbone and what to train; the helper suggests a strategy.",
                  "Start training and watch the runs with and without dropout.",
-                 "See what the network sees: feature maps, where it looks, what it imagines.")
+                 "See what the network sees: feature maps, where it looks, what it imagines.",
+                 "Compare runs, evaluate a model, classify new images, export it.")
         self.step_hint.setText(hints[index])
 
     # -- actions -----------------------------------------------------------------------------
@@ -255,8 +270,11 @@ class MainWindow(QMainWindow):
         self.backend = backend
         self.model_pane.set_backend(backend)
         self.training_pane.set_devices(backend["devices"])
-        self.model_pane.apply_settings(self._json_setting("model"))
-        self.training_pane.apply_settings(self._json_setting("training"))
+        pending = self._pending_settings or {}
+        self._pending_settings = None
+        self.model_pane.apply_settings(pending.get("model") or self._json_setting("model"))
+        self.training_pane.apply_settings(pending.get("training") or
+                                          self._json_setting("training"))
         best = backend["devices"][0]
         self.device_label.setText(f"Device: {best[1]}")
         self._on_dataset_changed()
@@ -295,6 +313,10 @@ class MainWindow(QMainWindow):
     def _on_training_finished(self, summary: dict) -> None:
         self.training_pane.on_training_finished(summary)
         self.inspect_pane.add_checkpoints(self.last_run_dir, list(summary["runs"]))
+        try:
+            self.results_pane.add_run(self.last_run_dir)
+        except Exception as e:  # the run folder is unreadable: say so, keep going
+            self.show_error(f"{self.last_run_dir}: {e}")
         self.show_message(f"training {summary['status']}; saved in {self.last_run_dir}")
 
     @Slot(str, str)
@@ -315,9 +337,15 @@ class MainWindow(QMainWindow):
         if details:
             box.setDetailedText(details)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result, box=box: self._forget_error_box(box))
         box.open()
         self.error_box = box
         self.show_message(message)
+
+    def _forget_error_box(self, box: QMessageBox) -> None:
+        # Closed boxes delete themselves; never hand out a deleted one.
+        if self.error_box is box:
+            self.error_box = None
 
     def _about(self) -> None:
         from .. import __version__
@@ -360,6 +388,112 @@ class MainWindow(QMainWindow):
             return []
         return [f for f in folders if os.path.isdir(f)]
 
+    # -- projects ----------------------------------------------------------------------------
+    def project_state(self) -> dict:
+        """Everything a project file keeps (see :mod:`tlgui.core.project`)."""
+        names, removed = self.dataset_pane.edits()
+        fraction, seed = self.dataset_pane.split_settings()
+        return {
+            "data": {"folders": self.dataset_pane.folders,
+                     "test_folder": self.dataset_pane.test_folder,
+                     "class_names": names, "removed": removed,
+                     "val_fraction": fraction, "seed": seed},
+            "model": self.model_pane.settings() if self.backend else
+            self._json_setting("model"),
+            "training": self.training_pane.settings(),
+            "runs": self.results_pane.run_paths(),
+        }
+
+    def save_project(self) -> None:
+        if self.project_path:
+            self.save_project_to(self.project_path)
+        else:
+            self.save_project_as()
+
+    def save_project_as(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", "project.tlgui.json",
+                                              "tlgui projects (*.tlgui.json)")
+        if path:
+            self.save_project_to(path)
+
+    def save_project_to(self, path: str) -> None:
+        from ..core.project import save_project
+
+        try:
+            saved = save_project(path, self.project_state())
+        except OSError as e:
+            self.show_error(f"{path}: cannot save the project ({e.strerror or e})")
+            return
+        self.project_path = str(saved)
+        self._remember_recent(self.project_path)
+        self.setWindowTitle(f"tlgui — {os.path.basename(self.project_path)}")
+        self.show_message(f"saved {saved}")
+
+    def open_project_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", os.path.expanduser("~"),
+                                              "tlgui projects (*.tlgui.json);;All files (*)")
+        if path:
+            self.open_project(path)
+
+    def open_project(self, path: str) -> list[str]:
+        """Open a project; returns (and shows) what could not be found."""
+        from ..core.project import ProjectError, load_project
+
+        try:
+            state, problems = load_project(path)
+        except ProjectError as e:
+            self.show_error(str(e))
+            return [str(e)]
+        data = state.get("data", {})
+        if "val_fraction" in data:
+            self.dataset_pane.val_fraction.setValue(float(data["val_fraction"]) * 100)
+        if "seed" in data:
+            self.dataset_pane.seed.setValue(int(data["seed"]))
+        self.training_pane.apply_settings(state.get("training", {}))
+        if self.backend is not None:
+            self.model_pane.apply_settings(state.get("model", {}))
+        else:  # applied when PyTorch has loaded, over the remembered settings
+            self._pending_settings = state
+        problems += self.results_pane.set_runs(state.get("runs", []))
+        folders = [f for f in data.get("folders", []) if os.path.isdir(f)]
+        test = data.get("test_folder")
+        if folders:
+            self.dataset_pane.restore(folders, test if test and os.path.isdir(test) else None,
+                                      data.get("class_names"), data.get("removed"))
+        self.project_path = str(path)
+        self._remember_recent(self.project_path)
+        self.setWindowTitle(f"tlgui — {os.path.basename(self.project_path)}")
+        if problems:
+            self.show_error("The project opened, but some of it is missing:\n• "
+                            + "\n• ".join(problems))
+        else:
+            self.show_message(f"opened {path}")
+        return problems
+
+    def _remember_recent(self, path: str) -> None:
+        recent = [path] + [p for p in self._recent() if p != path]
+        self.settings.setValue("projects/recent", json.dumps(recent[:MAX_RECENT]))
+        self._rebuild_recent()
+
+    def _recent(self) -> list[str]:
+        try:
+            return list(json.loads(self.settings.value("projects/recent", "[]") or "[]"))
+        except (TypeError, ValueError):
+            return []
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self._recent()
+        for path in recent:
+            a = QAction(path, self)
+            a.triggered.connect(lambda checked=False, p=path: self.open_project(p))
+            self.recent_menu.addAction(a)
+        self.recent_menu.setEnabled(bool(recent))
+
     # -- drops anywhere on the window go to the Data step ------------------------------------
     def dragEnterEvent(self, event) -> None:
         self.dataset_pane.drop_zone.dragEnterEvent(event)
@@ -395,3 +529,4 @@ class MainWindow(QMainWindow):
         self.dataset_pane.shutdown()
         self.model_pane.shutdown()
         self.inspect_pane.shutdown()
+        self.results_pane.shutdown()

@@ -1,0 +1,122 @@
+"""Results (runs, evaluation, predictions, export) and projects, driven as a user would."""
+
+import csv
+import shutil
+
+from PySide6.QtWidgets import QFileDialog
+
+from tlgui.core.sample import ensure_sample_data
+
+
+def train_tiny(qtbot, window, data):
+    window.dataset_pane.load_folders([str(data)])
+    qtbot.waitUntil(lambda: window.dataset_pane.report is not None, timeout=30_000)
+    m, t = window.model_pane, window.training_pane
+    m.select_backbone("resnet18")
+    m.none_radio.setChecked(True)
+    m.hidden.setValue(8)
+    t.epochs.setValue(2)
+    t.image_size.setValue(32)
+    t.compare.setChecked(True)
+    with qtbot.waitSignal(window.controller.training_finished, timeout=120_000):
+        window.start_training()
+    qtbot.waitUntil(lambda: window.controller.state == "idle", timeout=30_000)
+
+
+def wait_idle(qtbot, pane):
+    qtbot.wait(50)
+    qtbot.waitUntil(lambda: not pane.worker.is_running(), timeout=60_000)
+
+
+def test_runs_evaluation_predictions_and_export(make_window, qtbot, tmp_path, monkeypatch):
+    window = make_window()
+    data = ensure_sample_data(tmp_path / "shapes", images_per_class=10)
+    train_tiny(qtbot, window, data)
+    pane = window.results_pane
+    window.go_to(4)
+    assert pane.runs_table.rowCount() == 2 and pane.checkpoint.count() == 2
+
+    pane.runs_table.selectAll()
+    assert len(pane.overlay.getPlotItem().listDataItems()) == 2
+
+    pane.tabs.setCurrentIndex(1)
+    pane.evaluate_button.click()
+    wait_idle(qtbot, pane)
+    e = pane.evaluation
+    assert pane.matrix.rowCount() == 4 and pane.matrix.columnCount() == 4
+    assert sum(int(pane.matrix.item(r, c).text()) for r in range(4) for c in range(4)) == len(
+        e.paths)
+    assert pane.metrics.rowCount() == 4
+    assert pane.mistakes.rowCount() == len(e.mistakes())
+    confidences = [pane.mistakes.item(r, 4).value for r in range(pane.mistakes.rowCount())]
+    assert confidences == sorted(confidences, reverse=True)
+    pane.mistakes.sortItems(4)  # the user clicks the header: least confident first
+    confidences = [pane.mistakes.item(r, 4).value for r in range(pane.mistakes.rowCount())]
+    assert confidences == sorted(confidences)
+    cm = e.matrix()
+    t, p = divmod(int(cm.argmax()), 4)
+    pane.matrix.cellClicked.emit(t, p)
+    assert pane.cell_images.rowCount() == cm[t, p]
+    assert all(e.classes[t] in pane.cell_images.item(r, 2).text()
+               for r in range(pane.cell_images.rowCount()))
+    pane.normalised.setChecked(True)
+    assert pane.matrix.item(t, p).text().endswith("%")
+
+    pane.tabs.setCurrentIndex(2)
+    pane.predict([str(data / "star")])
+    wait_idle(qtbot, pane)
+    assert pane.prediction_table.rowCount() == 10
+    out = tmp_path / "predictions.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    pane.predict_csv.click()
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 10 and {"path", "class", "confidence"} <= set(rows[0])
+
+    pane.tabs.setCurrentIndex(3)
+    model_file = tmp_path / "model.pt"
+    pane.export_to(str(model_file), "torchscript")
+    wait_idle(qtbot, pane)
+    assert model_file.is_file() and (tmp_path / "model.pt.usage.py").is_file()
+    assert "torch.jit.load" in pane.snippet.toPlainText()
+
+
+def test_project_save_and_reopen_restores_the_state(make_window, qtbot, tmp_path):
+    window = make_window()
+    data = ensure_sample_data(tmp_path / "shapes", images_per_class=8)
+    train_tiny(qtbot, window, data)
+    window.dataset_pane.classes.item(0, 0).setText("round")
+    window.dataset_pane.seed.setValue(4)
+    project = tmp_path / "mine.tlgui.json"
+    window.save_project_to(str(project))
+    state = window.project_state()
+    assert state["data"]["class_names"][0] == "round" and len(state["runs"]) == 1
+    window.close()
+
+    again = make_window()
+    assert again.open_project(str(project)) == []
+    qtbot.waitUntil(lambda: again.dataset_pane.report is not None, timeout=30_000)
+    assert again.project_state() == state
+    assert again.results_pane.runs_table.rowCount() == 2
+    assert str(project) in again._recent()
+
+
+def test_a_project_whose_images_moved_opens_and_says_so(make_window, qtbot, tmp_path):
+    window = make_window()
+    data = ensure_sample_data(tmp_path / "shapes", images_per_class=8)
+    train_tiny(qtbot, window, data)
+    project = tmp_path / "p.tlgui.json"
+    window.save_project_to(str(project))
+    window.close()
+    shutil.move(str(data), str(tmp_path / "elsewhere"))
+
+    again = make_window()
+    problems = again.open_project(str(project))
+    assert problems and "is gone" in problems[0] and str(data) in problems[0]
+    qtbot.waitUntil(lambda: again.error_box is not None and again.error_box.isVisible())
+    assert "missing" in again.error_box.text()
+    assert again.results_pane.runs_table.rowCount() == 2  # the runs are still there
+    again.error_box.close()
+    again.go_to(4)
+    again.results_pane.evaluate()
+    qtbot.waitUntil(lambda: again.error_box is not None and "gone" in again.error_box.text(),
+                    timeout=30_000)
