@@ -2,6 +2,8 @@
 
 import csv
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import torch
 from PIL import Image
 
 from tlgui.cli import main
+from tlgui.cli_runs import prediction_rows
 from tlgui.core.data import scan
 from tlgui.core.evaluation import (
     Evaluation,
@@ -160,3 +163,26 @@ def test_export_command(run, tmp_path, capsys, monkeypatch):
     assert main(["export", str(out), "--run", "with_dropout"]) == 0
     assert (tmp_path / "with_dropout.pt").is_file()
     assert (tmp_path / "with_dropout.pt.usage.py").is_file()
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_the_usage_snippet_predicts_what_the_app_predicts(run, tmp_path, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnx")
+        pytest.importorskip("onnxruntime")
+    out, data = run
+    checkpoint = out / "with_dropout" / "best.pt"
+    images = []
+    for i, (cls, size) in enumerate((("star", (70, 50)), ("circle", (41, 90)))):
+        path = tmp_path / f"{i}.png"  # odd, non-square sizes: resize and crop must match
+        Image.open(next((data / cls).glob("*.jpg"))).resize(size).save(path)
+        images.append(str(path))
+    exports = tmp_path / "exported"
+    model_file, usage = export(checkpoint, exports / f"m.{'pt' if fmt == 'torchscript' else 'onnx'}",
+                               fmt)
+    printed = subprocess.run([sys.executable, str(usage), *images], capture_output=True,
+                             text=True, check=True, cwd=tmp_path).stdout
+    got = [line.split("\t") for line in printed.splitlines()]
+    expected, _ = prediction_rows(checkpoint, images)
+    assert [g[0] for g in got] == [name for _, name, _ in expected]
+    assert [float(g[1]) for g in got] == pytest.approx([p for _, _, p in expected], abs=2e-3)

@@ -1,6 +1,8 @@
 """Results (runs, evaluation, predictions, export) and projects, driven as a user would."""
 
 import csv
+import json
+import os
 import shutil
 
 from PySide6.QtWidgets import QFileDialog
@@ -35,6 +37,9 @@ def test_runs_evaluation_predictions_and_export(make_window, qtbot, tmp_path, mo
     pane = window.results_pane
     window.go_to(4)
     assert pane.runs_table.rowCount() == 2 and pane.checkpoint.count() == 2
+    summary = json.loads((window.last_run_dir / "summary.json").read_text())["runs"]
+    best = max(summary, key=lambda run: summary[run]["best_val_acc"])
+    assert pane.checkpoint.currentData() == summary[best]["checkpoint"]  # the best is chosen
 
     pane.runs_table.selectAll()
     assert len(pane.overlay.getPlotItem().listDataItems()) == 2
@@ -53,6 +58,11 @@ def test_runs_evaluation_predictions_and_export(make_window, qtbot, tmp_path, mo
     pane.mistakes.sortItems(4)  # the user clicks the header: least confident first
     confidences = [pane.mistakes.item(r, 4).value for r in range(pane.mistakes.rowCount())]
     assert confidences == sorted(confidences)
+    if pane.mistakes.rowCount():
+        pane.mistakes.selectRow(0)
+        qtbot.waitUntil(lambda: pane.evaluation_preview.pixmap() is not None
+                        and not pane.evaluation_preview.pixmap().isNull(), timeout=10_000)
+        assert "true class" in pane.evaluation_caption.text()
     cm = e.matrix()
     t, p = divmod(int(cm.argmax()), 4)
     pane.matrix.cellClicked.emit(t, p)
@@ -98,6 +108,27 @@ def test_project_save_and_reopen_restores_the_state(make_window, qtbot, tmp_path
     assert again.project_state() == state
     assert again.results_pane.runs_table.rowCount() == 2
     assert str(project) in again._recent()
+    offered = [again.inspect_pane.source.itemData(i)
+               for i in range(again.inspect_pane.source.count())]
+    assert sum(str(p).endswith("best.pt") for p in offered) == 2  # Look inside has them too
+
+
+def test_past_runs_are_listed_at_start_and_can_be_taken_off_the_list(make_window, qtbot,
+                                                                      tmp_path):
+    window = make_window()
+    data = ensure_sample_data(tmp_path / "shapes", images_per_class=8)
+    train_tiny(qtbot, window, data)
+    run_dir = str(window.last_run_dir)
+    window.close()
+
+    again = make_window()  # no project: the app's own runs folder is listed
+    pane = again.results_pane
+    assert pane.run_paths() == [run_dir] and pane.runs_table.rowCount() == 2
+    pane.runs_table.selectRow(0)
+    pane.remove_runs_button.click()
+    assert pane.run_paths() == [] and pane.checkpoint.count() == 0
+    assert not pane.evaluate_button.isEnabled()
+    assert os.path.isdir(run_dir)  # taken off the list, never deleted
 
 
 def test_a_project_whose_images_moved_opens_and_says_so(make_window, qtbot, tmp_path):

@@ -113,58 +113,63 @@ def read_metadata(path) -> dict:
     return json.loads(files[METADATA_KEY])
 
 
-_PREPROCESS = '''from PIL import Image
-import numpy as np
+_LOAD = '''
 
 def load(path, resize={resize}, size={size}):
     """Resize the short side to `resize`, centre-crop `size` x `size`, pixels in [0, 1]."""
     image = Image.open(path).convert("RGB")
+    w, h = image.size  # the short side becomes `resize`, as torchvision's Resize does it
+    size_wh = (resize, int(resize * h / w)) if w <= h else (int(resize * w / h), resize)
+    image = image.resize(size_wh, Image.{interpolation})
     w, h = image.size
-    scale = resize / min(w, h)
-    image = image.resize((round(w * scale), round(h * scale)), Image.BILINEAR)
-    w, h = image.size
-    left, top = (w - size) // 2, (h - size) // 2
+    left, top = round((w - size) / 2), round((h - size) / 2)  # as torchvision's CenterCrop
     image = image.crop((left, top, left + size, top + size))
     return (np.asarray(image, dtype=np.float32) / 255).transpose(2, 0, 1)[None]
+
 '''
 
 
+def _snippet(file_name: str, meta: dict, needs: str, imports: str, body: str) -> str:
+    return (f'"""Classify images with {file_name}, exported by tlgui.\n\n'
+            f"Needs {needs}, pillow and numpy. Run: python {file_name}.usage.py IMAGE...\n"
+            f'"""\nimport json\nimport sys\n{imports}\nimport numpy as np\n'
+            f"from pathlib import Path\n\nfrom PIL import Image\n\nHERE = Path(__file__).parent\n"
+            + _LOAD.format(resize=meta["resize_size"], size=meta["input_size"],
+                           interpolation=meta["interpolation"].upper())
+            + body
+            + '''for path in sys.argv[1:]:
+    probabilities = predict(load(path))[0]
+    best = int(probabilities.argmax())
+    print(f"{classes[best]}\\t{float(probabilities[best]):.3f}\\t{path}")
+''')
+
+
 def torchscript_snippet(file_name: str, meta: dict) -> str:
-    return (
-        f'"""Use {file_name} (exported by tlgui; needs torch, pillow, numpy)."""\n'
-        + _PREPROCESS.format(resize=meta["resize_size"], size=meta["input_size"])
-        + f'''
-import json
-import sys
-import warnings
-
-import torch
-
+    return _snippet(file_name, meta, "torch", "import warnings\n\nimport torch", f'''
 warnings.simplefilter("ignore", FutureWarning)  # TorchScript is marked deprecated, still works
 extra = {{"{METADATA_KEY}": ""}}
-model = torch.jit.load("{file_name}", map_location="cpu", _extra_files=extra)
+model = torch.jit.load(HERE / "{file_name}", map_location="cpu", _extra_files=extra)
 classes = json.loads(extra["{METADATA_KEY}"])["classes"]
-with torch.no_grad():
-    probabilities = model(torch.from_numpy(load(sys.argv[1])))[0]
-best = int(probabilities.argmax())
-print(classes[best], float(probabilities[best]))
+
+
+def predict(pixels):
+    with torch.no_grad():
+        return model(torch.from_numpy(pixels)).numpy()
+
+
 ''')
 
 
 def onnx_snippet(file_name: str, meta: dict) -> str:
-    return (
-        f'"""Use {file_name} (exported by tlgui; needs onnxruntime, pillow, numpy)."""\n'
-        + _PREPROCESS.format(resize=meta["resize_size"], size=meta["input_size"])
-        + f'''
-import json
-import sys
-import onnxruntime
-
-session = onnxruntime.InferenceSession("{file_name}")
+    return _snippet(file_name, meta, "onnxruntime", "\nimport onnxruntime", f'''
+session = onnxruntime.InferenceSession(HERE / "{file_name}")
 classes = json.loads(session.get_modelmeta().custom_metadata_map["{METADATA_KEY}"])["classes"]
-probabilities = session.run(None, {{"pixels": load(sys.argv[1])}})[0][0]
-best = int(probabilities.argmax())
-print(classes[best], float(probabilities[best]))
+
+
+def predict(pixels):
+    return session.run(None, {{"pixels": pixels}})[0]
+
+
 ''')
 
 

@@ -35,6 +35,7 @@ class RunRecord:
     epochs: int
     status: str
     variants: dict[str, dict] = field(default_factory=dict)  #: name -> summary + history
+    test_folder: str | None = None
 
     @property
     def name(self) -> str:
@@ -76,7 +77,17 @@ def read_run(path) -> RunRecord:
             variants[name]["best_val_acc"] = max(accs) if accs else None
     return RunRecord(str(path), config.get("model", "?"), config.get("strategy", "?"),
                      config.get("weights", "?"), int(config.get("epochs", 0)),
-                     summary.get("status", "interrupted"), variants)
+                     summary.get("status", "interrupted"), variants,
+                     config.get("test_folder") or None)
+
+
+def list_runs(folder, newest: int = 30) -> list[str]:
+    """The ``newest`` run folders under ``folder``, oldest first (by name: a date and time)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    runs = sorted(str(p.parent) for p in folder.glob("*/config.json"))
+    return runs[-newest:] if newest else runs
 
 
 def save_project(path, state: dict) -> Path:

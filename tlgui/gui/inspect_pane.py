@@ -358,15 +358,17 @@ class InspectPane(QWidget):
         if (name, weights_cached) != (self.backbone, self.weights_cached):
             self.backbone, self.weights_cached = name, weights_cached
             self._rebuild_sources()
+            if self.source.currentData() == PRETRAINED:
+                self._on_source_changed()  # the same entry, another network
 
-    def add_checkpoints(self, run_dir, names) -> None:
-        """Offer the best.pt of each run of a finished training."""
+    def add_checkpoints(self, run_dir, names, select_last: bool = True) -> None:
+        """Offer the best.pt of each run of a training (and show the last, if asked)."""
         for name in names:
             path = os.path.join(str(run_dir), name, "best.pt")
             if os.path.isfile(path):
                 label = f"Fine-tuned: {name} ({os.path.basename(str(run_dir))})"
                 self.checkpoints[label] = path
-        self._rebuild_sources(select_last=True)
+        self._rebuild_sources(select_last=select_last)
 
     def set_dataset_paths(self, paths: list[str]) -> None:
         self.dataset_paths = paths
@@ -388,7 +390,8 @@ class InspectPane(QWidget):
         index = self.source.count() - 1 if select_last else self.source.findData(current)
         self.source.setCurrentIndex(max(0, index))
         self.source.blockSignals(False)
-        self._on_source_changed()
+        if self.source.currentData() != current or self.model is None:
+            self._on_source_changed()
 
     def _on_source_changed(self) -> None:
         data = self.source.currentData()

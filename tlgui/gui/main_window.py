@@ -188,6 +188,7 @@ class MainWindow(QMainWindow):
         self.inspect_pane.error.connect(self.show_error)
         self.results_pane.message.connect(self.show_message)
         self.results_pane.error.connect(self.show_error)
+        self.results_pane.runs_changed.connect(self._on_runs_changed)
         t.start_requested.connect(self.start_training)
         t.pause_requested.connect(c.pause)
         t.resume_requested.connect(c.resume)
@@ -277,6 +278,10 @@ class MainWindow(QMainWindow):
                                           self._json_setting("training"))
         best = backend["devices"][0]
         self.device_label.setText(f"Device: {best[1]}")
+        if self.project_path is None and not self.results_pane.runs:
+            from ..core.project import list_runs
+
+            self.results_pane.set_runs(list_runs(runs_dir()))
         self._on_dataset_changed()
 
     @Slot()
@@ -318,6 +323,11 @@ class MainWindow(QMainWindow):
         except Exception as e:  # the run folder is unreadable: say so, keep going
             self.show_error(f"{self.last_run_dir}: {e}")
         self.show_message(f"training {summary['status']}; saved in {self.last_run_dir}")
+
+    @Slot()
+    def _on_runs_changed(self) -> None:
+        for run in self.results_pane.runs:
+            self.inspect_pane.add_checkpoints(run.path, list(run.variants), select_last=False)
 
     @Slot(str, str)
     def _on_training_failed(self, message: str, details: str) -> None:

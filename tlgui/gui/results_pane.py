@@ -7,7 +7,7 @@ import os
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QPixmap
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -33,6 +33,7 @@ from .thumbnails import ThumbnailLoader
 from .workers import TaskController
 
 THUMB = 48
+PREVIEW = 224
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -72,25 +73,29 @@ class ImageTable(QTableWidget):
         self.verticalHeader().setDefaultSectionSize(THUMB + 4)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.horizontalHeader().setStretchLastSection(True)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.setColumnWidth(0, THUMB + 6)
         self.loader = loader
         self.loader.ready.connect(self._on_thumbnail)
-        self._labels: dict[tuple[int, int], QLabel] = {}
+        self._labels: dict[tuple, QLabel] = {}
+        self._generation = 0  # so that a late thumbnail of earlier rows lands nowhere
 
     def set_rows(self, rows: list[tuple[str, list]]) -> None:
         """``rows``: (image path, [cell text or (text, number)])."""
         self.setSortingEnabled(False)
         self.setRowCount(len(rows))
         self._labels = {}
+        self._generation += 1
         requests = []
         for r, (path, cells) in enumerate(rows):
             label = QLabel()
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             label.setToolTip(path)
             self.setCellWidget(r, 0, label)
-            key = (id(self), r)
+            key = (id(self), self._generation, r)
             self._labels[key] = label
             requests.append((key, path))
             holder = QTableWidgetItem()
@@ -110,6 +115,40 @@ class ImageTable(QTableWidget):
     def paths(self) -> list[str]:
         return [self.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in range(self.rowCount())]
 
+    def selected_path(self) -> str | None:
+        rows = self.selectionModel().selectedRows()
+        return self.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+
+
+class ImagePreview(QLabel):
+    """The selected image of a table, large, decoded off the GUI thread."""
+
+    def __init__(self, size: int = PREVIEW):
+        super().__init__("Select an image to see it larger.")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(size, size)
+        self.setWordWrap(True)
+        self.setStyleSheet("color: #666; background: #f7f8fa; border: 1px solid #dde;")
+        self.loader = ThumbnailLoader(size, self)
+        self.loader.ready.connect(self._on_ready)
+        self._caption = ""
+
+    def show_image(self, path: str | None, caption: str = "") -> None:
+        self.loader.clear()
+        if path is None:
+            self.clear()
+            self.setText("Select an image to see it larger.")
+            return
+        self._caption = caption
+        self.setToolTip(f"{path}\n{caption}")
+        self.loader.request([(path, path)])
+
+    def _on_ready(self, key, image) -> None:
+        self.setPixmap(QPixmap.fromImage(image))
+
+    def shutdown(self) -> None:
+        self.loader.shutdown()
+
 
 class ResultsPane(QWidget):
     """Runs, evaluation, predictions and export for trained models."""
@@ -123,6 +162,7 @@ class ResultsPane(QWidget):
         self.runs: list[RunRecord] = []
         self.evaluation = None
         self.predictions: list[tuple[str, str, float]] = []
+        self.exported = None  #: the last exported model file
         self.worker = TaskController("results", self)
         self.worker.emitted.connect(self._on_progress)
         self.worker.succeeded.connect(self._on_result)
@@ -158,8 +198,8 @@ class ResultsPane(QWidget):
 
     # -- tabs --------------------------------------------------------------------------------
     def _runs_tab(self) -> QWidget:
-        self.runs_table = _table(["Run", "Model", "Strategy", "Epochs", "Variant", "Dropout",
-                                  "Best validation", "Status"])
+        self.runs_table = _table(["Run", "Model", "Weights", "Strategy", "Epochs", "Variant",
+                                  "Dropout", "Best validation", "Test", "Status"])
         self.runs_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.runs_table.itemSelectionChanged.connect(self._overlay_selected)
         self.overlay = pg.PlotWidget()
@@ -172,12 +212,19 @@ class ResultsPane(QWidget):
         self.overlay_legend = self.overlay.addLegend(offset=(-10, -10), labelTextSize="9pt")
         hint = QLabel("Select two or more rows (Ctrl- or Shift-click) to overlay their curves.")
         hint.setStyleSheet("color: #555;")
+        self.remove_runs_button = QPushButton("Remove from List")
+        self.remove_runs_button.setToolTip("The run folders stay on disk; Open Run Folder… "
+                                           "brings a run back.")
+        self.remove_runs_button.clicked.connect(self.remove_selected_runs)
+        hint_row = QHBoxLayout()
+        hint_row.addWidget(hint, 1)
+        hint_row.addWidget(self.remove_runs_button)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.runs_table)
         splitter.addWidget(self.overlay)
         tab = QWidget()
         layout = QVBoxLayout(tab)
-        layout.addWidget(hint)
+        layout.addLayout(hint_row)
         layout.addWidget(splitter, 1)
         return tab
 
@@ -195,6 +242,9 @@ class ResultsPane(QWidget):
         self.matrix = QTableWidget(0, 0)
         self.matrix.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.matrix.cellClicked.connect(self._on_cell_clicked)
+        for header in (self.matrix.horizontalHeader(), self.matrix.verticalHeader()):
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+            header.setMinimumSectionSize(36)
         self.matrix.setToolTip("Rows: true class · columns: predicted class. Click a cell to "
                                "see its images.")
         self.metrics = _table(["Class", "Precision", "Recall", "F1", "Images"])
@@ -220,11 +270,27 @@ class ResultsPane(QWidget):
         inner.addTab(self.mistakes, "Mistakes (most confident first)")
         inner.addTab(cell_tab, "Images of a cell")
         self.evaluation_tabs = inner
+        self.evaluation_preview = ImagePreview()
+        self.evaluation_caption = QLabel()
+        self.evaluation_caption.setWordWrap(True)
+        self.evaluation_caption.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse)
+        for table in (self.mistakes, self.cell_images):
+            table.itemSelectionChanged.connect(
+                lambda table=table: self._preview_evaluated(table))
+        preview_row = QHBoxLayout()
+        preview_row.addWidget(self.evaluation_preview)
+        preview_row.addWidget(self.evaluation_caption, 1)
+        right = QVBoxLayout()
+        right.addWidget(inner, 1)
+        right.addLayout(preview_row)
         body = QHBoxLayout()
         left_widget = QWidget()
         left_widget.setLayout(left)
+        right_widget = QWidget()
+        right_widget.setLayout(right)
         body.addWidget(left_widget, 1)
-        body.addWidget(inner, 1)
+        body.addWidget(right_widget, 1)
         tab = QWidget()
         layout = QVBoxLayout(tab)
         layout.addLayout(row)
@@ -244,10 +310,16 @@ class ResultsPane(QWidget):
         self.predict_csv = QPushButton("Export CSV…")
         self.predict_csv.clicked.connect(self._export_csv)
         self.prediction_table = ImageTable(["File", "Class", "Confidence"], self.thumbnails)
+        self.prediction_summary = QLabel()
+        self.prediction_preview = ImagePreview()
+        self.prediction_table.itemSelectionChanged.connect(self._preview_prediction)
         row = QHBoxLayout()
         row.addWidget(self.predict_open)
         row.addWidget(self.predict_csv)
-        row.addStretch()
+        row.addWidget(self.prediction_summary, 1)
+        results = QHBoxLayout()
+        results.addWidget(self.prediction_table, 1)
+        results.addWidget(self.prediction_preview, 0, Qt.AlignmentFlag.AlignTop)
         tab = QWidget()
         tab.setAcceptDrops(True)
         tab.dragEnterEvent = self._predict_drag_enter
@@ -255,7 +327,7 @@ class ResultsPane(QWidget):
         layout = QVBoxLayout(tab)
         layout.addWidget(self.predict_drop)
         layout.addLayout(row)
-        layout.addWidget(self.prediction_table, 1)
+        layout.addLayout(results, 1)
         self.predict_tab = tab
         return tab
 
@@ -272,10 +344,16 @@ class ResultsPane(QWidget):
         font = self.snippet.font()
         font.setFamily("monospace")
         self.snippet.setFont(font)
+        self.export_location = QLabel()
+        self.export_location.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.show_folder_button = QPushButton("Show Folder")
+        self.show_folder_button.setVisible(False)
+        self.show_folder_button.clicked.connect(self._show_export_folder)
         row = QHBoxLayout()
         row.addWidget(self.export_format)
         row.addWidget(self.export_button)
-        row.addStretch()
+        row.addWidget(self.export_location, 1)
+        row.addWidget(self.show_folder_button)
         text = QLabel("The exported model carries the class names and the preprocessing "
                       "(input size, mean, standard deviation); it takes RGB pixels in [0, 1] "
                       "and returns class probabilities.")
@@ -299,29 +377,47 @@ class ResultsPane(QWidget):
             except (ProjectError, OSError, ValueError) as e:
                 problems.append(str(e))
         self._fill_runs()
+        self.runs_changed.emit()
         return problems
+
+    def remove_selected_runs(self) -> None:
+        """Take the selected runs off the list (their folders stay on disk)."""
+        chosen = {self.runs_table.item(i.row(), 0).data(Qt.ItemDataRole.UserRole)[0]
+                  for i in self.runs_table.selectionModel().selectedRows()}
+        if chosen:
+            self.runs = [r for r in self.runs if r.path not in chosen]
+            self._fill_runs()
+            self._overlay_selected()
+            self.runs_changed.emit()
 
     def add_run(self, path) -> None:
         from ..core.project import read_run
 
-        path = str(path)
-        self.runs = [r for r in self.runs if r.path != path] + [read_run(path)]
-        self._fill_runs(select_last=True)
+        run = read_run(path)
+        self.runs = [r for r in self.runs if r.path != run.path] + [run]
+        best = max(run.variants.values(), default=None,
+                   key=lambda info: info.get("best_val_acc") or 0.0)
+        self._fill_runs(select=best["checkpoint"] if best else None)
         self.runs_changed.emit()
 
     def run_paths(self) -> list[str]:
         return [r.path for r in self.runs]
 
-    def _fill_runs(self, select_last: bool = False) -> None:
+    def _fill_runs(self, select: str | None = None) -> None:
+        """Fill the runs table and the model list; ``select`` a checkpoint, else keep the
+        current one."""
         rows = [(run, variant, info) for run in self.runs for variant, info in
                 run.variants.items()]
         self.runs_table.setSortingEnabled(False)
         self.runs_table.setRowCount(len(rows))
         for r, (run, variant, info) in enumerate(rows):
-            best = info.get("best_val_acc")
-            cells = [run.name, run.model, run.strategy, str(run.epochs),
+            best, test = info.get("best_val_acc"), info.get("test_acc")
+            weights = run.weights if run.weights in ("imagenet", "none") else os.path.basename(
+                run.weights)
+            cells = [run.name, run.model, weights, run.strategy, str(run.epochs),
                      RUN_LABELS.get(variant, variant), f"{info.get('dropout', 0):.2f}",
-                     f"{best:.1%}" if best is not None else "–", run.status]
+                     f"{best:.1%}" if best is not None else "–",
+                     f"{test:.1%}" if test is not None else "–", run.status]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, (run.path, variant))
@@ -335,8 +431,7 @@ class ResultsPane(QWidget):
                 self.checkpoint.addItem(
                     f"{run.name} · {RUN_LABELS.get(variant, variant)} · {run.model}"
                     + (f" · best {best:.1%}" if best is not None else ""), info["checkpoint"])
-        index = (self.checkpoint.count() - 1 if select_last
-                 else self.checkpoint.findData(current))
+        index = self.checkpoint.findData(select or current)
         self.checkpoint.setCurrentIndex(max(0, index))
         self.checkpoint.blockSignals(False)
         self._sync()
@@ -410,6 +505,8 @@ class ResultsPane(QWidget):
                 self.metrics.setItem(r, c, NumberItem(text, value))
         self.mistakes.set_rows([self._image_row(i) for i in result.mistakes()])
         self.mistakes.sortItems(4, Qt.SortOrder.DescendingOrder)
+        if self.mistakes.rowCount():
+            self.mistakes.selectRow(0)  # the most confident mistake, large
 
     def _image_row(self, i: int):
         e = self.evaluation
@@ -443,7 +540,21 @@ class ResultsPane(QWidget):
                 item.setToolTip(f"{cm[t, p]} {e.classes[t]} images predicted as "
                                 f"{e.classes[p]}")
                 self.matrix.setItem(t, p, item)
-        self.matrix.resizeColumnsToContents()
+
+    def _preview_evaluated(self, table: ImageTable) -> None:
+        path = table.selected_path()
+        e = self.evaluation
+        if path is None or e is None:
+            self.evaluation_preview.show_image(None)
+            self.evaluation_caption.clear()
+            return
+        i = e.paths.index(path)
+        verdict = "right" if e.true[i] == e.pred[i] else "wrong"
+        caption = (f"<b>{os.path.basename(path)}</b><br>true class: {e.classes[e.true[i]]}"
+                   f"<br>predicted: {e.classes[e.pred[i]]} ({e.confidence[i]:.1%}, {verdict})"
+                   f"<br><span style='color:#666'>{os.path.dirname(path)}</span>")
+        self.evaluation_caption.setText(caption)
+        self.evaluation_preview.show_image(path)
 
     @Slot(int, int)
     def _on_cell_clicked(self, true_class: int, predicted_class: int) -> None:
@@ -495,8 +606,14 @@ class ResultsPane(QWidget):
         text = f"{len(rows)} images classified"
         if failed:
             text += f"; {len(failed)} could not be read (first: {failed[0][0]}: {failed[0][1]})"
-        self.predict_drop.setText(text)
+        self.prediction_summary.setText(text)
+        self.prediction_preview.show_image(None)
+        if rows:
+            self.prediction_table.selectRow(0)
         self._sync()
+
+    def _preview_prediction(self) -> None:
+        self.prediction_preview.show_image(self.prediction_table.selected_path())
 
     def _export_csv(self) -> None:
         from ..cli_runs import rows_csv
@@ -534,8 +651,15 @@ class ResultsPane(QWidget):
 
     def _show_export(self, value) -> None:
         model_file, usage = value
+        self.exported = model_file
         self.snippet.setPlainText(usage.read_text(encoding="utf-8"))
+        self.export_location.setText(f"Wrote <b>{model_file}</b> and {usage.name}")
+        self.show_folder_button.setVisible(True)
         self.message.emit(f"exported {model_file} (usage: {usage})")
+
+    def _show_export_folder(self) -> None:
+        if self.exported is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.exported.parent)))
 
     # -- plumbing ------------------------------------------------------------------------------
     def _start(self, task) -> None:
@@ -560,7 +684,19 @@ class ResultsPane(QWidget):
         self.progress.setVisible(False)
         self._sync()
 
+    def current_run(self) -> RunRecord | None:
+        checkpoint = self.checkpoint.currentData()
+        return next((r for r in self.runs for info in r.variants.values()
+                     if info["checkpoint"] == checkpoint), None)
+
     def _sync(self) -> None:
+        run = self.current_run()
+        test_item = self.split_choice.model().item(1)
+        test_item.setEnabled(bool(run and run.test_folder))
+        test_item.setToolTip("" if run and run.test_folder else
+                             "This run was trained without a test folder.")
+        if not test_item.isEnabled():
+            self.split_choice.setCurrentIndex(0)
         ready = bool(self.checkpoint.currentData()) and not self.worker.is_running()
         for button in (self.evaluate_button, self.export_button, self.predict_open):
             button.setEnabled(ready)
@@ -568,5 +704,7 @@ class ResultsPane(QWidget):
 
     def shutdown(self) -> None:
         self.thumbnails.shutdown()
+        self.evaluation_preview.shutdown()
+        self.prediction_preview.shutdown()
         self.worker.shutdown()
 
