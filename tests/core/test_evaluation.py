@@ -177,9 +177,8 @@ def test_the_usage_snippet_predicts_what_the_app_predicts(run, tmp_path, fmt):
         path = tmp_path / f"{i}.png"  # odd, non-square sizes: resize and crop must match
         Image.open(next((data / cls).glob("*.jpg"))).resize(size).save(path)
         images.append(str(path))
-    exports = tmp_path / "exported"
-    model_file, usage = export(checkpoint, exports / f"m.{'pt' if fmt == 'torchscript' else 'onnx'}",
-                               fmt)
+    suffix = "pt" if fmt == "torchscript" else "onnx"
+    _, usage = export(checkpoint, tmp_path / "exported" / f"m.{suffix}", fmt)
     printed = subprocess.run([sys.executable, str(usage), *images], capture_output=True,
                              text=True, check=True, cwd=tmp_path).stdout
     got = [line.split("\t") for line in printed.splitlines()]
