@@ -14,6 +14,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--run", help="with_dropout, without_dropout or model (default: the best)")
     p.add_argument("--split", default="val", choices=("val", "test"))
     p.add_argument("--mistakes", type=int, default=10, help="how many mistakes to list")
+    p.add_argument("--percent", action="store_true",
+                   help="the matrix as row percentages (each true class sums to 100)")
 
     p = sub.add_parser("predict", help="classify images with a trained run")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a best.pt")
@@ -42,7 +44,7 @@ def cmd_evaluate(args) -> int:
     result = evaluate(net, Preprocessing.from_dict(ckpt["preprocessing"]), classes, items)
     print(f"{checkpoint}: {args.split} accuracy {result.accuracy:.1%} "
           f"on {len(result.paths)} images")
-    print(matrix_text(classes, result.matrix()))
+    print(matrix_text(classes, result.matrix(), percent=args.percent))
     width = max(len(c) for c in classes + ["class"])
     print(f"\n{'class':<{width}}  precision  recall     F1  images")
     for name, m in zip(classes, result.metrics()):
@@ -58,13 +60,17 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def matrix_text(classes, cm) -> str:
+def matrix_text(classes, cm, percent: bool = False) -> str:
+    from .core.evaluation import normalise_rows
+
     corner = "true \\ predicted"
     width = max(max(len(c) for c in classes), len(corner))
     cells = max(5, max(len(c) for c in classes))
     lines = [f"{corner:<{width}}  " + " ".join(f"{c:>{cells}}" for c in classes)]
-    for name, row in zip(classes, cm):
-        lines.append(f"{name:<{width}}  " + " ".join(f"{int(v):>{cells}}" for v in row))
+    values = normalise_rows(cm) if percent else cm
+    for name, row in zip(classes, values):
+        texts = [f"{v:.0%}" if percent else str(int(v)) for v in row]
+        lines.append(f"{name:<{width}}  " + " ".join(f"{t:>{cells}}" for t in texts))
     return "\n".join(lines)
 
 

@@ -89,6 +89,10 @@ def test_evaluate_command_matches_training(run, capsys):
     assert main(["evaluate", str(out), "--run", "with_dropout", "--split", "test"]) == 0
     test_acc = summary["runs"]["with_dropout"]["test_acc"]
     assert f"test accuracy {test_acc:.1%} on 8 images" in capsys.readouterr().out
+    assert main(["evaluate", str(out), "--run", "with_dropout", "--percent"]) == 0
+    rows = [line.split()[1:] for line in capsys.readouterr().out.splitlines()[2:6]]
+    assert all(cell.endswith("%") for row in rows for cell in row)
+    assert all(95 <= sum(int(cell[:-1]) for cell in row) <= 105 for row in rows)
 
 
 def test_evaluate_says_when_the_images_moved(run, tmp_path, capsys):

@@ -129,11 +129,17 @@ def load(path, resize={resize}, size={size}):
 '''
 
 
-def _snippet(file_name: str, meta: dict, needs: str, imports: str, body: str) -> str:
+def _snippet(file_name: str, meta: dict, runtime: str, body: str) -> str:
+    """A script that classifies the images named on its command line with ``file_name``."""
+    stdlib = sorted(["json", "sys"] + (["warnings"] if runtime == "torch" else []))
+    third_party = ["import numpy as np", f"import {runtime}", "from PIL import Image"]
     return (f'"""Classify images with {file_name}, exported by tlgui.\n\n'
-            f"Needs {needs}, pillow and numpy. Run: python {file_name}.usage.py IMAGE...\n"
-            f'"""\nimport json\nimport sys\n{imports}\nimport numpy as np\n'
-            f"from pathlib import Path\n\nfrom PIL import Image\n\nHERE = Path(__file__).parent\n"
+            f"Needs {runtime}, pillow and numpy. Run: python {file_name}.usage.py IMAGE...\n"
+            '"""\n'
+            + "".join(f"import {name}\n" for name in stdlib)
+            + "from pathlib import Path\n\n"
+            + "".join(f"{line}\n" for line in third_party)
+            + "\nHERE = Path(__file__).parent\n"
             + _LOAD.format(resize=meta["resize_size"], size=meta["input_size"],
                            interpolation=meta["interpolation"].upper())
             + body
@@ -145,10 +151,10 @@ def _snippet(file_name: str, meta: dict, needs: str, imports: str, body: str) ->
 
 
 def torchscript_snippet(file_name: str, meta: dict) -> str:
-    return _snippet(file_name, meta, "torch", "import warnings\n\nimport torch", f'''
+    return _snippet(file_name, meta, "torch", f'''
 warnings.simplefilter("ignore", FutureWarning)  # TorchScript is marked deprecated, still works
 extra = {{"{METADATA_KEY}": ""}}
-model = torch.jit.load(HERE / "{file_name}", map_location="cpu", _extra_files=extra)
+model = torch.jit.load(str(HERE / "{file_name}"), map_location="cpu", _extra_files=extra)
 classes = json.loads(extra["{METADATA_KEY}"])["classes"]
 
 
@@ -161,8 +167,8 @@ def predict(pixels):
 
 
 def onnx_snippet(file_name: str, meta: dict) -> str:
-    return _snippet(file_name, meta, "onnxruntime", "\nimport onnxruntime", f'''
-session = onnxruntime.InferenceSession(HERE / "{file_name}")
+    return _snippet(file_name, meta, "onnxruntime", f'''
+session = onnxruntime.InferenceSession(str(HERE / "{file_name}"))
 classes = json.loads(session.get_modelmeta().custom_metadata_map["{METADATA_KEY}"])["classes"]
 
 

@@ -144,7 +144,12 @@ class ImagePreview(QLabel):
         self.loader.request([(path, path)])
 
     def _on_ready(self, key, image) -> None:
-        self.setPixmap(QPixmap.fromImage(image))
+        pixmap = QPixmap.fromImage(image)
+        if max(pixmap.width(), pixmap.height()) < self.loader.size:  # small images: enlarge
+            pixmap = pixmap.scaled(self.loader.size, self.loader.size,
+                                   Qt.AspectRatioMode.KeepAspectRatio,
+                                   Qt.TransformationMode.SmoothTransformation)
+        self.setPixmap(pixmap)
 
     def shutdown(self) -> None:
         self.loader.shutdown()
@@ -641,6 +646,7 @@ class ResultsPane(QWidget):
 
     def export_to(self, path: str, fmt: str) -> None:
         checkpoint = self.checkpoint.currentData()
+        self.export_format.setCurrentIndex(self.export_format.findData(fmt))
 
         def task(emit, control):
             from ..core.export import export

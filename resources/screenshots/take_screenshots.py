@@ -1,0 +1,152 @@
+"""Take the README's screenshots: drive the real window through every step and grab it.
+
+    xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python resources/screenshots/take_screenshots.py [CAT.png]
+
+Everything it writes besides the PNGs (a copy of the sample data with a few bad files, the
+runs, the settings) goes into a temporary folder. The optional image is the photo for the
+Look inside step (the README's come from scikit-image's ``chelsea.png``); without it, a
+sample image is used. It needs a few minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = Path(tempfile.mkdtemp(prefix="tlgui-screenshots-"))
+os.environ["TLGUI_RUNS_DIR"] = str(WORK / "runs")
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from tlgui.core.sample import ensure_sample_data  # noqa: E402
+from tlgui.gui.main_window import MainWindow  # noqa: E402
+
+app = QApplication(sys.argv)
+
+
+def settle(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def wait(condition, timeout: float = 900) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("the window did not get there in time")
+        settle(0.02)
+
+
+def shoot(window, name: str, pause: float = 1.0) -> None:
+    settle(pause)
+    window.grab().save(str(HERE / f"{name}.png"))
+    print("wrote", HERE / f"{name}.png")
+
+
+def data_with_bad_files() -> Path:
+    data = ensure_sample_data(WORK / "shapes")
+    good = next((data / "circle").glob("*.jpg")).read_bytes()
+    (data / "circle" / "scan_0412.jpg").write_bytes(good[: len(good) // 2])
+    (data / "square" / "notes.txt").write_text("not a picture")
+    (data / "star" / "empty.jpg").write_bytes(b"")
+    return data
+
+
+def main() -> None:
+    photo = sys.argv[1] if len(sys.argv) > 1 else None
+    window = MainWindow(QSettings(str(WORK / "settings.ini"), QSettings.Format.IniFormat))
+    window.resize(1360, 860)
+    window.show()
+    wait(lambda: window.backend is not None)
+
+    data = data_with_bad_files()
+    test = ensure_sample_data(WORK / "shapes_test", images_per_class=10, seed=7)
+    d = window.dataset_pane
+    d.load_folders([str(data)], str(test))
+    wait(lambda: d.report is not None)
+    shoot(window, "data", 2.0)
+
+    m, t = window.model_pane, window.training_pane
+    window.go_to(1)
+    m.select_backbone("resnet18")
+    m.none_radio.setChecked(True)
+    m.full_radio.setChecked(True)
+    shoot(window, "model")
+
+    t.apply_settings({"epochs": 12, "image_size": 48, "lr": 3e-3, "backbone_lr_factor": 1.0,
+                      "batch_size": 32, "compare_dropout": True})
+    window.start_training()
+    wait(lambda: window.controller.state == "running")
+    wait(lambda: len(t.curves.accuracy.points("without_dropout", "val")[0]) >= 6)
+    shoot(window, "training_live", 0.3)
+    wait(lambda: window.controller.state == "idle")
+    shoot(window, "training")
+
+    r = window.results_pane
+    window.go_to(4)
+    r.runs_table.selectAll()
+    shoot(window, "results_runs")
+    r.tabs.setCurrentIndex(1)
+    r.evaluate()
+    settle(0.2)
+    wait(lambda: not r.worker.is_running())
+    shoot(window, "results_evaluate", 1.5)
+    r.tabs.setCurrentIndex(2)
+    r.predict([str(test / "star"), str(test / "circle")])
+    settle(0.2)
+    wait(lambda: not r.worker.is_running())
+    shoot(window, "results_predict", 1.5)
+    r.tabs.setCurrentIndex(3)
+    r.export_to(str(WORK / "export" / "shapes.onnx"), "onnx")
+    settle(0.2)
+    wait(lambda: not r.worker.is_running())
+    shoot(window, "results_export")
+
+    i = window.inspect_pane
+    m.select_backbone("vgg16")
+    window.go_to(3)
+    i.source.setCurrentIndex(0)
+    i.set_image(photo or str(next((data / "star").glob("*.jpg"))))
+    settle(0.2)
+    wait(lambda: not i.worker.is_running())
+    i.layer_list.setCurrentRow(8)  # relu2_2: edges and textures
+    settle(0.2)
+    wait(lambda: not i.worker.is_running())
+    shoot(window, "inspect_features", 1.5)
+    i.tabs.setCurrentIndex(1)
+    i.cam_button.click()
+    settle(0.2)
+    wait(lambda: not i.worker.is_running())
+    shoot(window, "inspect_gradcam")
+    i.tabs.setCurrentIndex(3)
+    i.adv_target.setCurrentText("tabby")
+    i.adv_steps.setValue(20)
+    i.adv_button.click()
+    settle(0.2)
+    wait(lambda: not i.worker.is_running())
+    shoot(window, "inspect_adversarial")
+    # The ideal image of one of the user's own classes, from the model trained above.
+    i.source.setCurrentIndex(i.source.findText("with_dropout", Qt.MatchFlag.MatchContains))
+    i.set_image(str(next((data / "star").glob("*.jpg"))))
+    settle(0.2)
+    wait(lambda: not i.worker.is_running())
+    i.tabs.setCurrentIndex(2)
+    i.ideal_class.setCurrentText("star")
+    i.ideal_steps.setValue(300)
+    i.ideal_button.click()
+    settle(0.2)
+    wait(lambda: not i.worker.is_running())
+    shoot(window, "inspect_ideal")
+
+    window.shutdown()
+
+
+if __name__ == "__main__":
+    main()
