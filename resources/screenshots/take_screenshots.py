@@ -1,6 +1,7 @@
 """Take the README's screenshots: drive the real window through every step and grab it.
 
-    xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python resources/screenshots/take_screenshots.py [CAT.png]
+    xvfb-run -a -s "-screen 0 1400x900x24" \
+        .venv/bin/python resources/screenshots/take_screenshots.py [PHOTO]
 
 Everything it writes besides the PNGs (a copy of the sample data with a few bad files, the
 runs, the settings) goes into a temporary folder. The optional image is the photo for the

@@ -50,3 +50,25 @@ def make_window(qtbot, settings, tmp_path, monkeypatch):
                    window.inspect_pane.worker._thread, window.results_pane.worker._thread]
         assert not any(t.isRunning() for t in threads), "a worker thread is still running"
         assert all(isinstance(t, QThread) for t in threads)
+
+
+@pytest.fixture
+def train_tiny(qtbot):
+    """Train a tiny ResNet-18 dropout pair from scratch in ``window`` on ``data``, and wait
+    until the trainer is idle again."""
+
+    def train(window, data, epochs: int = 2):
+        window.dataset_pane.load_folders([str(data)])
+        qtbot.waitUntil(lambda: window.dataset_pane.report is not None, timeout=30_000)
+        m, t = window.model_pane, window.training_pane
+        m.select_backbone("resnet18")
+        m.none_radio.setChecked(True)
+        m.hidden.setValue(8)
+        t.epochs.setValue(epochs)
+        t.image_size.setValue(32)
+        t.compare.setChecked(True)
+        with qtbot.waitSignal(window.controller.training_finished, timeout=120_000):
+            window.start_training()
+        qtbot.waitUntil(lambda: window.controller.state == "idle", timeout=30_000)
+
+    return train

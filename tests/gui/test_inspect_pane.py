@@ -62,19 +62,9 @@ def test_every_view_of_the_pretrained_backbone(make_window, qtbot, tmp_path):
     assert "Before:" in pane.adv_caption.text() and "tabby" in pane.adv_caption.text()
 
 
-def test_a_fine_tuned_model_is_offered_after_training(make_window, qtbot, tmp_path):
+def test_a_fine_tuned_model_is_offered_after_training(make_window, train_tiny, qtbot, tmp_path):
     window = make_window()
-    root = ensure_sample_data(tmp_path / "shapes", images_per_class=8)
-    window.dataset_pane.load_folders([str(root)])
-    qtbot.waitUntil(lambda: window.dataset_pane.report is not None, timeout=30_000)
-    m, t = window.model_pane, window.training_pane
-    m.select_backbone("resnet18")
-    m.none_radio.setChecked(True)
-    m.hidden.setValue(8)
-    t.epochs.setValue(1)
-    t.image_size.setValue(32)
-    with qtbot.waitSignal(window.controller.training_finished, timeout=120_000):
-        window.start_training()
+    train_tiny(window, ensure_sample_data(tmp_path / "shapes", images_per_class=8), epochs=1)
     pane = window.inspect_pane
     labels = [pane.source.itemText(i) for i in range(pane.source.count())]
     assert any(label.startswith("Fine-tuned: with_dropout") for label in labels)

@@ -10,30 +10,16 @@ from PySide6.QtWidgets import QFileDialog
 from tlgui.core.sample import ensure_sample_data
 
 
-def train_tiny(qtbot, window, data):
-    window.dataset_pane.load_folders([str(data)])
-    qtbot.waitUntil(lambda: window.dataset_pane.report is not None, timeout=30_000)
-    m, t = window.model_pane, window.training_pane
-    m.select_backbone("resnet18")
-    m.none_radio.setChecked(True)
-    m.hidden.setValue(8)
-    t.epochs.setValue(2)
-    t.image_size.setValue(32)
-    t.compare.setChecked(True)
-    with qtbot.waitSignal(window.controller.training_finished, timeout=120_000):
-        window.start_training()
-    qtbot.waitUntil(lambda: window.controller.state == "idle", timeout=30_000)
-
-
 def wait_idle(qtbot, pane):
     qtbot.wait(50)
     qtbot.waitUntil(lambda: not pane.worker.is_running(), timeout=60_000)
 
 
-def test_runs_evaluation_predictions_and_export(make_window, qtbot, tmp_path, monkeypatch):
+def test_runs_evaluation_predictions_and_export(make_window, train_tiny, qtbot, tmp_path,
+                                                monkeypatch):
     window = make_window()
     data = ensure_sample_data(tmp_path / "shapes", images_per_class=10)
-    train_tiny(qtbot, window, data)
+    train_tiny(window, data)
     pane = window.results_pane
     window.go_to(4)
     assert pane.runs_table.rowCount() == 2 and pane.checkpoint.count() == 2
@@ -90,10 +76,11 @@ def test_runs_evaluation_predictions_and_export(make_window, qtbot, tmp_path, mo
     assert "torch.jit.load" in pane.snippet.toPlainText()
 
 
-def test_project_save_and_reopen_restores_the_state(make_window, qtbot, tmp_path):
+def test_project_save_and_reopen_restores_the_state(make_window, train_tiny, qtbot, tmp_path,
+                                                     monkeypatch):
     window = make_window()
     data = ensure_sample_data(tmp_path / "shapes", images_per_class=8)
-    train_tiny(qtbot, window, data)
+    train_tiny(window, data)
     window.dataset_pane.classes.item(0, 0).setText("round")
     window.dataset_pane.seed.setValue(4)
     project = tmp_path / "mine.tlgui.json"
@@ -102,7 +89,10 @@ def test_project_save_and_reopen_restores_the_state(make_window, qtbot, tmp_path
     assert state["data"]["class_names"][0] == "round" and len(state["runs"]) == 1
     window.close()
 
+    # Another computer, say: nothing in the app's own runs folder, all from the project.
+    monkeypatch.setenv("TLGUI_RUNS_DIR", str(tmp_path / "other_runs"))
     again = make_window()
+    assert again.results_pane.runs == []
     assert again.open_project(str(project)) == []
     qtbot.waitUntil(lambda: again.dataset_pane.report is not None, timeout=30_000)
     assert again.project_state() == state
@@ -113,11 +103,11 @@ def test_project_save_and_reopen_restores_the_state(make_window, qtbot, tmp_path
     assert sum(str(p).endswith("best.pt") for p in offered) == 2  # Look inside has them too
 
 
-def test_past_runs_are_listed_at_start_and_can_be_taken_off_the_list(make_window, qtbot,
-                                                                      tmp_path):
+def test_past_runs_are_listed_at_start_and_can_be_taken_off_the_list(make_window, train_tiny,
+                                                                      qtbot, tmp_path):
     window = make_window()
     data = ensure_sample_data(tmp_path / "shapes", images_per_class=8)
-    train_tiny(qtbot, window, data)
+    train_tiny(window, data)
     run_dir = str(window.last_run_dir)
     window.close()
 
@@ -131,10 +121,10 @@ def test_past_runs_are_listed_at_start_and_can_be_taken_off_the_list(make_window
     assert os.path.isdir(run_dir)  # taken off the list, never deleted
 
 
-def test_a_project_whose_images_moved_opens_and_says_so(make_window, qtbot, tmp_path):
+def test_a_project_whose_images_moved_opens_and_says_so(make_window, train_tiny, qtbot, tmp_path):
     window = make_window()
     data = ensure_sample_data(tmp_path / "shapes", images_per_class=8)
-    train_tiny(qtbot, window, data)
+    train_tiny(window, data)
     project = tmp_path / "p.tlgui.json"
     window.save_project_to(str(project))
     window.close()
