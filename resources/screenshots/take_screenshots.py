@@ -51,6 +51,13 @@ def shoot(window, name: str, pause: float = 1.0) -> None:
     print("wrote", HERE / f"{name}.png")
 
 
+def shoot_when_done(window, worker, name: str, pause: float = 1.0) -> None:
+    """Wait for the pane's background work to end, then take the screenshot."""
+    settle(0.2)
+    wait(lambda: not worker.is_running())
+    shoot(window, name, pause)
+
+
 def data_with_bad_files() -> Path:
     data = ensure_sample_data(WORK / "shapes")
     good = next((data / "circle").glob("*.jpg")).read_bytes()
@@ -96,19 +103,13 @@ def main() -> None:
     shoot(window, "results_runs")
     r.tabs.setCurrentIndex(1)
     r.evaluate()
-    settle(0.2)
-    wait(lambda: not r.worker.is_running())
-    shoot(window, "results_evaluate", 1.5)
+    shoot_when_done(window, r.worker, "results_evaluate", 1.5)
     r.tabs.setCurrentIndex(2)
     r.predict([str(test / "star"), str(test / "circle")])
-    settle(0.2)
-    wait(lambda: not r.worker.is_running())
-    shoot(window, "results_predict", 1.5)
+    shoot_when_done(window, r.worker, "results_predict", 1.5)
     r.tabs.setCurrentIndex(3)
     r.export_to(str(WORK / "export" / "shapes.onnx"), "onnx")
-    settle(0.2)
-    wait(lambda: not r.worker.is_running())
-    shoot(window, "results_export")
+    shoot_when_done(window, r.worker, "results_export")
 
     i = window.inspect_pane
     m.select_backbone("vgg16")
@@ -118,21 +119,15 @@ def main() -> None:
     settle(0.2)
     wait(lambda: not i.worker.is_running())
     i.layer_list.setCurrentRow(8)  # relu2_2: edges and textures
-    settle(0.2)
-    wait(lambda: not i.worker.is_running())
-    shoot(window, "inspect_features", 1.5)
+    shoot_when_done(window, i.worker, "inspect_features", 1.5)
     i.tabs.setCurrentIndex(1)
     i.cam_button.click()
-    settle(0.2)
-    wait(lambda: not i.worker.is_running())
-    shoot(window, "inspect_gradcam")
+    shoot_when_done(window, i.worker, "inspect_gradcam")
     i.tabs.setCurrentIndex(3)
     i.adv_target.setCurrentText("tabby")
     i.adv_steps.setValue(20)
     i.adv_button.click()
-    settle(0.2)
-    wait(lambda: not i.worker.is_running())
-    shoot(window, "inspect_adversarial")
+    shoot_when_done(window, i.worker, "inspect_adversarial")
     # The ideal image of one of the user's own classes, from the model trained above.
     i.source.setCurrentIndex(i.source.findText("with_dropout", Qt.MatchFlag.MatchContains))
     i.set_image(str(next((data / "star").glob("*.jpg"))))
@@ -142,9 +137,7 @@ def main() -> None:
     i.ideal_class.setCurrentText("star")
     i.ideal_steps.setValue(300)
     i.ideal_button.click()
-    settle(0.2)
-    wait(lambda: not i.worker.is_running())
-    shoot(window, "inspect_ideal")
+    shoot_when_done(window, i.worker, "inspect_ideal")
 
     window.shutdown()
 
