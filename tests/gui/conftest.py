@@ -2,22 +2,48 @@
 
 import pytest
 from PySide6.QtCore import QSettings, QThread
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import (
+    QColorDialog,
+    QDialog,
+    QFileDialog,
+    QInputDialog,
+    QMessageBox,
+    QProgressDialog,
+)
+
+
+#: Every way Qt can open a dialog that waits for a click (static helpers and ``exec``).
+MODAL_ENTRY_POINTS = {
+    QDialog: ("exec", "exec_"),
+    QMessageBox: ("exec", "exec_", "question", "warning", "critical", "information", "about"),
+    QFileDialog: ("exec", "exec_", "getOpenFileName", "getOpenFileNames", "getSaveFileName",
+                  "getExistingDirectory", "getOpenFileUrl", "getSaveFileUrl"),
+    QInputDialog: ("exec", "exec_", "getText", "getInt", "getDouble", "getItem",
+                   "getMultiLineText"),
+    QColorDialog: ("exec", "exec_", "getColor"),
+    QProgressDialog: ("exec", "exec_"),
+}
 
 
 @pytest.fixture(autouse=True)
 def no_modal_dialogs(monkeypatch):
     """A modal dialog would wait forever for a click offscreen: fail the test instead.
 
-    Tests that expect one replace it with their own answer (``monkeypatch.setattr``)."""
+    Tests that expect one replace it with their own answer (``monkeypatch.setattr``). The
+    guard stays in place through the test's teardown (windows closed by qtbot included),
+    because monkeypatch is undone after every fixture that uses it."""
 
-    def unexpected(*args, **kwargs):
-        raise AssertionError(f"an unexpected modal dialog opened: {args[1:3]}")
+    def guard(owner, name):
+        def unexpected(*args, **kwargs):
+            shown = [a for a in args[:4] if isinstance(a, str)]
+            raise AssertionError(f"an unexpected modal dialog opened: {owner.__name__}.{name} "
+                                 f"{shown}")
+        return unexpected
 
-    monkeypatch.setattr(QMessageBox, "question", unexpected)
-    for name in ("getOpenFileName", "getOpenFileNames", "getSaveFileName",
-                 "getExistingDirectory"):
-        monkeypatch.setattr(QFileDialog, name, unexpected)
+    for owner, names in MODAL_ENTRY_POINTS.items():
+        for name in names:
+            if hasattr(owner, name):
+                monkeypatch.setattr(owner, name, guard(owner, name))
 
 
 @pytest.fixture
