@@ -31,7 +31,14 @@ def add_parsers(sub) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from .core.evaluation import evaluate, find_checkpoint, run_data
+    from .core.evaluation import (
+        UNDEFINED_NOTE,
+        decimal_text,
+        evaluate,
+        find_checkpoint,
+        run_data,
+        share_text,
+    )
     from .core.models import load_trained
     from .core.preprocess import Preprocessing
 
@@ -42,13 +49,17 @@ def cmd_evaluate(args) -> int:
     if items is None:
         raise ValueError(f"{args.run_dir}: the run has no test folder")
     result = evaluate(net, Preprocessing.from_dict(ckpt["preprocessing"]), classes, items)
-    print(f"{checkpoint}: {args.split} accuracy {result.accuracy:.1%} "
+    print(f"{checkpoint}: {args.split} accuracy {share_text(result.accuracy)} "
           f"on {len(result.paths)} images")
     print(matrix_text(classes, result.matrix(), percent=args.percent))
     width = max(len(c) for c in classes + ["class"])
     print(f"\n{'class':<{width}}  precision  recall     F1  images")
-    for name, m in zip(classes, result.metrics()):
-        print(f"{name:<{width}}  {m.precision:9.1%}  {m.recall:6.1%}  {m.f1:5.2f}  {m.support:6}")
+    metrics = result.metrics()
+    for name, m in zip(classes, metrics):
+        print(f"{name:<{width}}  {share_text(m.precision):>9}  {share_text(m.recall):>6}  "
+              f"{decimal_text(m.f1):>5}  {m.support:6}")
+    if any(m.note() for m in metrics):
+        print(UNDEFINED_NOTE)
     mistakes = result.mistakes()[: args.mistakes]
     if mistakes:
         print(f"\nmost confident mistakes ({len(result.mistakes())} in all):")
@@ -61,15 +72,13 @@ def cmd_evaluate(args) -> int:
 
 
 def matrix_text(classes, cm, percent: bool = False) -> str:
-    from .core.evaluation import normalise_rows
+    from .core.evaluation import matrix_texts
 
     corner = "true \\ predicted"
     width = max(max(len(c) for c in classes), len(corner))
     cells = max(5, max(len(c) for c in classes))
     lines = [f"{corner:<{width}}  " + " ".join(f"{c:>{cells}}" for c in classes)]
-    values = normalise_rows(cm) if percent else cm
-    for name, row in zip(classes, values):
-        texts = [f"{v:.0%}" if percent else str(int(v)) for v in row]
+    for name, texts in zip(classes, matrix_texts(cm, percent)):
         lines.append(f"{name:<{width}}  " + " ".join(f"{t:>{cells}}" for t in texts))
     return "\n".join(lines)
 

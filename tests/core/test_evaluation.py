@@ -41,9 +41,9 @@ def test_confusion_matrix_and_metrics_by_hand():
     assert normalise_rows(cm)[2].tolist() == pytest.approx([0.25, 0, 0.75])
 
 
-def test_undefined_metrics_are_zero():
+def test_undefined_metrics_are_none_not_zero():
     cm = confusion_matrix(np.array([0, 0]), np.array([0, 0]), 2)
-    assert class_metrics(cm)[1].precision == 0.0 and class_metrics(cm)[1].f1 == 0.0
+    assert class_metrics(cm)[1].precision is None and class_metrics(cm)[1].f1 is None
     assert normalise_rows(cm)[1].tolist() == [0.0, 0.0]
 
 

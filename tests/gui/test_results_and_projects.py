@@ -141,3 +141,64 @@ def test_a_project_whose_images_moved_opens_and_says_so(make_window, train_tiny,
     again.results_pane.evaluate()
     qtbot.waitUntil(lambda: again.error_box is not None and "gone" in again.error_box.text(),
                     timeout=30_000)
+
+
+def test_the_evaluation_shows_rows_true_columns_predicted_and_each_class_figures(qtbot,
+                                                                                 tmp_path):
+    """An uneven matrix whose rows and columns differ: a transposed matrix, swapped precision
+    and recall or shifted columns would all show."""
+    import numpy as np
+    from PIL import Image
+
+    from tlgui.core.evaluation import UNDEFINED, UNDEFINED_NOTE, Evaluation
+    from tlgui.gui.results_pane import ResultsPane
+
+    # rows true a, b, c, d; columns predicted: c is never predicted, d has no images
+    uneven = [[3, 1, 0, 1], [2, 4, 0, 0], [1, 2, 0, 0], [0, 0, 0, 0]]
+    pairs = [(t, p) for t, row in enumerate(uneven) for p, n in enumerate(row) for _ in range(n)]
+    paths = []
+    for i in range(len(pairs)):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.new("RGB", (32, 32), (10 * i, 80, 160)).save(paths[-1])
+    confidence = np.linspace(0.3, 0.95, len(pairs))
+    evaluation = Evaluation(["a", "b", "c", "d"], paths, np.array([t for t, _ in pairs]),
+                            np.array([p for _, p in pairs]), confidence)
+    pane = ResultsPane()
+    qtbot.addWidget(pane)
+    try:
+        with qtbot.waitSignal(pane.worker.finished, timeout=10_000):
+            pane._start(lambda emit, control: ("evaluation", evaluation))
+        m = pane.matrix
+        assert [m.horizontalHeaderItem(c).text() for c in range(4)] == ["a", "b", "c", "d"]
+        assert [m.verticalHeaderItem(r).text() for r in range(4)] == ["a", "b", "c", "d"]
+        assert [[m.item(r, c).text() for c in range(4)] for r in range(4)] == [
+            [str(n) for n in row] for row in uneven]
+        assert m.item(1, 0).text() == "2"  # two images of b taken for a
+        assert "2 b images predicted as a" in m.item(1, 0).toolTip()
+
+        table = pane.metrics
+        assert [table.horizontalHeaderItem(c).text() for c in range(5)] == [
+            "Class", "Precision", "Recall", "F1", "Images"]
+        shown = [[table.item(r, c).text() for c in range(5)] for r in range(4)]
+        assert shown == [["a", "50.0%", "60.0%", "0.55", "5"],  # 3 of 6 predicted, 3 of 5
+                         ["b", "57.1%", "66.7%", "0.62", "6"],  # 4 of 7 predicted, 4 of 6
+                         ["c", UNDEFINED, "0.0%", "0.00", "3"],  # never predicted
+                         ["d", "0.0%", UNDEFINED, "0.00", "0"]]  # no images
+        assert "never predicted" in table.item(2, 1).toolTip()
+        assert UNDEFINED_NOTE in pane.evaluation_summary.text()
+        assert "Accuracy 50.0%" in pane.evaluation_summary.text()
+
+        pane.normalised.setChecked(True)
+        assert [m.item(0, c).text() for c in range(4)] == ["60%", "20%", "0%", "20%"]
+        assert [m.item(3, c).text() for c in range(4)] == [UNDEFINED] * 4
+
+        pane.matrix.cellClicked.emit(1, 0)  # the user clicks true b, predicted a
+        rows = pane.cell_images.rowCount()
+        assert rows == 2
+        assert {(pane.cell_images.item(r, 2).text(), pane.cell_images.item(r, 3).text())
+                for r in range(rows)} == {("b", "a")}
+        wrong = [i for i, (t, p) in enumerate(pairs) if t != p]
+        assert pane.mistakes.paths() == sorted((paths[i] for i in wrong),
+                                               key=lambda p: -confidence[paths.index(p)])
+    finally:
+        pane.shutdown()

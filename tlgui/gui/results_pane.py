@@ -491,23 +491,31 @@ class ResultsPane(QWidget):
         self._start(task)
 
     def _show_evaluation(self, result) -> None:
+        from ..core.evaluation import UNDEFINED_NOTE, decimal_text, share_text
+
         self.evaluation = result
         which = self.split_choice.currentText().lower()
-        text = (f"<b>Accuracy {result.accuracy:.1%}</b> on {len(result.paths)} {which}; "
-                f"{len(result.mistakes())} mistakes.")
+        metrics = result.metrics()
+        text = (f"<b>Accuracy {share_text(result.accuracy)}</b> on {len(result.paths)} "
+                f"{which}; {len(result.mistakes())} mistakes.")
         if result.unreadable:
             text += (f" {len(result.unreadable)} images could not be read (first: "
                      f"{result.unreadable[0][0]}: {result.unreadable[0][1]}).")
+        if any(m.note() for m in metrics):
+            text += f"<br>{UNDEFINED_NOTE}."
         self.evaluation_summary.setText(text)
         self._show_matrix()
         self.metrics.setRowCount(len(result.classes))
-        for r, (name, m) in enumerate(zip(result.classes, result.metrics())):
+        for r, (name, m) in enumerate(zip(result.classes, metrics)):
             self.metrics.setItem(r, 0, QTableWidgetItem(name))
-            for c, (text, value) in enumerate(((f"{m.precision:.1%}", m.precision),
-                                               (f"{m.recall:.1%}", m.recall),
-                                               (f"{m.f1:.2f}", m.f1),
+            for c, (text, value) in enumerate(((share_text(m.precision), m.precision),
+                                               (share_text(m.recall), m.recall),
+                                               (decimal_text(m.f1), m.f1),
                                                (str(m.support), m.support)), 1):
-                self.metrics.setItem(r, c, NumberItem(text, value))
+                # an undefined figure sorts below every defined one
+                item = NumberItem(text, -1.0 if value is None else value)
+                item.setToolTip(m.note() or "")
+                self.metrics.setItem(r, c, item)
         self.mistakes.set_rows([self._image_row(i) for i in result.mistakes()])
         self.mistakes.sortItems(4, Qt.SortOrder.DescendingOrder)
         if self.mistakes.rowCount():
@@ -525,9 +533,10 @@ class ResultsPane(QWidget):
             return
         cm = e.matrix()
         shares = cm / max(1, cm.sum(1, keepdims=True).max())
-        from ..core.evaluation import normalise_rows
+        from ..core.evaluation import matrix_texts, normalise_rows
 
         rows = normalise_rows(cm)
+        texts = matrix_texts(cm, percent=self.normalised.isChecked())
         n = len(e.classes)
         self.matrix.setRowCount(n)
         self.matrix.setColumnCount(n)
@@ -535,8 +544,7 @@ class ResultsPane(QWidget):
         self.matrix.setVerticalHeaderLabels(e.classes)
         for t in range(n):
             for p in range(n):
-                text = f"{rows[t, p]:.0%}" if self.normalised.isChecked() else str(cm[t, p])
-                item = QTableWidgetItem(text)
+                item = QTableWidgetItem(texts[t][p])
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 strength = rows[t, p] if rows.any() else shares[t, p]
                 base = (31, 119, 180) if t == p else (214, 39, 40)

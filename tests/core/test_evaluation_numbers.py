@@ -1,0 +1,209 @@
+"""Evaluation numbers against cases worked out by hand: uneven, asymmetric confusion matrices
+(precision differs from recall), a class never predicted, a class without images, a model that
+predicts one class, ties among mistakes, and the predictions of a model whose answer is known."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tlgui.core.data import ImageItem
+from tlgui.core.evaluation import (
+    UNDEFINED,
+    Evaluation,
+    class_metrics,
+    confusion_matrix,
+    evaluate,
+    matrix_texts,
+    normalise_rows,
+    predict_paths,
+    share_text,
+)
+from tlgui.core.preprocess import Preprocessing
+
+#: Rows are true classes a, b, c, d; columns the predicted ones. ``c`` is never predicted,
+#: ``d`` has no images but is predicted once, and no row equals its column.
+UNEVEN = [[3, 1, 0, 1],
+          [2, 4, 0, 0],
+          [1, 2, 0, 0],
+          [0, 0, 0, 0]]
+
+
+def pairs_of(matrix, seed=0):
+    """(true, predicted) label arrays that add up to ``matrix``, in a shuffled order."""
+    pairs = [(t, p) for t, row in enumerate(matrix) for p, n in enumerate(row) for _ in range(n)]
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    true, pred = zip(*(pairs[i] for i in order))
+    return np.array(true), np.array(pred)
+
+
+def test_confusion_matrix_rows_are_true_classes_and_columns_predicted():
+    true, pred = pairs_of(UNEVEN)
+    cm = confusion_matrix(true, pred, 4)
+    assert cm.tolist() == UNEVEN
+    assert cm[0, 1] == 1 and cm[1, 0] == 2  # one a taken for b, two b taken for a
+    assert confusion_matrix(np.array([2]), np.array([0]), 3).tolist() == [[0, 0, 0], [0, 0, 0],
+                                                                           [1, 0, 0]]
+
+
+def test_precision_recall_and_f1_of_an_uneven_matrix():
+    m = class_metrics(np.array(UNEVEN))
+    # a: 3 right of 6 predicted as a, 3 found of 5 images
+    assert (m[0].precision, m[0].recall, m[0].f1) == pytest.approx((3 / 6, 3 / 5, 6 / 11))
+    # b: 4 right of 7 predicted as b, 4 found of 6 images
+    assert (m[1].precision, m[1].recall, m[1].f1) == pytest.approx((4 / 7, 4 / 6, 8 / 13))
+    # c is never predicted: no precision; none of its 3 images found
+    assert (m[2].precision, m[2].recall, m[2].f1) == (None, 0.0, 0.0)
+    # d has no images: no recall; its one prediction is wrong
+    assert (m[3].precision, m[3].recall, m[3].f1) == (0.0, None, 0.0)
+    assert [x.support for x in m] == [5, 6, 3, 0]
+    assert [x.predicted for x in m] == [6, 7, 0, 1]
+    assert [x.note() for x in m] == [None, None, "never predicted, so precision is undefined",
+                                     "no images of this class, so recall is undefined"]
+
+
+def test_f1_is_the_harmonic_mean_where_precision_and_recall_are_defined():
+    for metric in class_metrics(np.array([[5, 2, 1], [0, 3, 4], [2, 0, 1]])):
+        p, r = metric.precision, metric.recall
+        assert metric.f1 == pytest.approx(2 * p * r / (p + r) if p + r else 0.0)
+
+
+def test_a_class_without_images_that_is_never_predicted_has_no_metrics():
+    m = class_metrics(np.array([[2, 1, 0], [1, 1, 0], [0, 0, 0]]))
+    assert (m[2].precision, m[2].recall, m[2].f1, m[2].support) == (None, None, None, 0)
+    assert m[2].note() == "no images of this class, and none predicted as it"
+
+
+def test_a_model_that_predicts_one_class():
+    e = Evaluation(["a", "b", "c"], [f"p{i}" for i in range(6)], np.array([0, 1, 1, 1, 1, 2]),
+                   np.full(6, 1), np.full(6, 0.8))
+    assert e.accuracy == pytest.approx(4 / 6)
+    m = e.metrics()
+    assert [x.precision for x in m] == pytest.approx([None, 4 / 6, None])
+    assert [x.recall for x in m] == [0.0, 1.0, 0.0]
+    assert [x.f1 for x in m] == pytest.approx([0.0, 0.8, 0.0])
+    assert e.matrix().tolist() == [[0, 1, 0], [0, 4, 0], [0, 1, 0]]
+    assert e.mistakes() == [0, 5]
+
+
+def test_accuracy_is_the_diagonal_share():
+    true, pred = pairs_of([[5, 2, 1], [0, 3, 4], [2, 0, 2]], seed=3)
+    e = Evaluation(list("abc"), [str(i) for i in range(len(true))], true, pred,
+                   np.linspace(0.3, 0.9, len(true)))
+    assert e.accuracy == pytest.approx(10 / 19)
+    assert len(e.mistakes()) == 9
+    assert Evaluation(["a", "b"], [], np.zeros(0, int), np.zeros(0, int), np.zeros(0)
+                      ).accuracy is None
+
+
+def test_row_percentages_and_how_the_matrix_is_shown():
+    cm = np.array(UNEVEN)
+    assert np.allclose(normalise_rows(cm), [[0.6, 0.2, 0, 0.2], [1 / 3, 2 / 3, 0, 0],
+                                            [1 / 3, 2 / 3, 0, 0], [0, 0, 0, 0]])
+    assert matrix_texts(cm) == [["3", "1", "0", "1"], ["2", "4", "0", "0"],
+                                ["1", "2", "0", "0"], ["0", "0", "0", "0"]]
+    assert matrix_texts(cm, percent=True) == [["60%", "20%", "0%", "20%"],
+                                              ["33%", "67%", "0%", "0%"],
+                                              ["33%", "67%", "0%", "0%"],
+                                              [UNDEFINED] * 4]
+    assert (share_text(4 / 7), share_text(None), share_text(0.5, 0)) == ("57.1%", UNDEFINED,
+                                                                         "50%")
+
+
+def test_cells_list_true_row_and_predicted_column():
+    e = Evaluation(["a", "b", "c"], [f"p{i}" for i in range(7)],
+                   np.array([0, 1, 0, 1, 2, 1, 0]), np.array([1, 0, 1, 1, 0, 0, 0]),
+                   np.full(7, 0.5))
+    assert e.cell(0, 1) == [0, 2]  # true a, predicted b
+    assert e.cell(1, 0) == [1, 5]  # true b, predicted a
+    assert e.cell(2, 0) == [4] and e.cell(0, 2) == []
+    assert e.cell(1, 1) == [3] and e.cell(0, 0) == [6]
+
+
+def test_mistakes_most_confident_first_ties_in_order_and_right_answers_left_out():
+    confidence = np.array([0.99, 0.7, 0.95, 0.7, 0.6, 0.8])
+    e = Evaluation(["a", "b"], [f"p{i}" for i in range(6)], np.array([0, 0, 1, 1, 0, 1]),
+                   np.array([0, 1, 0, 0, 1, 1]), confidence)
+    assert e.mistakes() == [2, 1, 3, 4]  # 0.95, then the two at 0.7 as listed, then 0.6
+
+
+class ChannelModel(torch.nn.Module):
+    """Predicts the brightest colour channel: red, green or blue, with a known confidence."""
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3)) * 4.0
+
+
+COLOURS = {"red": (200, 0, 0), "green": (0, 200, 0), "blue": (0, 0, 200)}
+
+
+@pytest.fixture
+def coloured_images(tmp_path):
+    """Five 32 px images: (path, colour) in this order, and one unreadable file."""
+    made = []
+    for i, colour in enumerate(["red", "green", "blue", "green", "red"]):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (32, 32), COLOURS[colour]).save(path)
+        made.append((str(path), colour))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"")
+    return made, str(broken)
+
+
+IDENTITY = Preprocessing(32, 32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+
+def test_predict_paths_keeps_the_order_across_batches_and_reports_unreadable(coloured_images):
+    made, broken = coloured_images
+    paths = [made[0][0], made[1][0], broken, made[2][0], made[3][0], made[4][0]]
+    seen = []
+    kept, probs, failed = predict_paths(ChannelModel(), IDENTITY, paths, batch_size=2,
+                                        progress=lambda done, total: seen.append((done, total)))
+    assert kept == [p for p, _ in made]
+    assert [path for path, _ in failed] == [broken] and "empty" in failed[0][1]
+    assert probs.shape == (5, 3)
+    assert probs.sum(1) == pytest.approx(np.ones(5))
+    assert probs.argmax(1).tolist() == [0, 1, 2, 1, 0]
+    # logits (200/255)·4 for the lit channel and 0 for the others
+    lit = np.exp(200 / 255 * 4)
+    assert probs.max(1) == pytest.approx(np.full(5, lit / (lit + 2)), rel=1e-4)
+    assert seen[-1] == (6, 6) and all(done <= total == 6 for done, total in seen)
+
+
+def test_evaluate_compares_predictions_with_labels(coloured_images):
+    made, broken = coloured_images
+    label = {"red": 0, "green": 1, "blue": 2}
+    # the third image is labelled green although it is blue: one known mistake
+    items = [ImageItem(p, label[c] if i != 2 else 1, p) for i, (p, c) in enumerate(made)]
+    items.insert(1, ImageItem(broken, 0, broken))
+    e = evaluate(ChannelModel(), IDENTITY, ["red", "green", "blue"], items, batch_size=4)
+    assert e.paths == [p for p, _ in made]
+    assert e.true.tolist() == [0, 1, 1, 1, 0] and e.pred.tolist() == [0, 1, 2, 1, 0]
+    assert [path for path, _ in e.unreadable] == [broken]
+    assert e.accuracy == pytest.approx(4 / 5)
+    assert e.mistakes() == [2]
+    assert e.matrix().tolist() == [[2, 0, 0], [0, 2, 1], [0, 0, 0]]
+    lit = np.exp(200 / 255 * 4)
+    assert e.confidence == pytest.approx(np.full(5, lit / (lit + 2)), rel=1e-4)
+
+
+def test_evaluate_with_nothing_readable(coloured_images):
+    _, broken = coloured_images
+    e = evaluate(ChannelModel(), IDENTITY, ["red", "green", "blue"], [ImageItem(broken, 0, "x")])
+    assert e.paths == [] and e.accuracy is None and e.mistakes() == []
+    assert [path for path, _ in e.unreadable] == [broken]
+    assert e.matrix().tolist() == [[0] * 3] * 3
+
+
+def test_the_command_lines_matrix_keeps_rows_true_and_columns_predicted():
+    from tlgui.cli_runs import matrix_text
+
+    lines = matrix_text(["a", "b", "c", "d"], np.array(UNEVEN)).splitlines()
+    assert lines[0].split()[-4:] == ["a", "b", "c", "d"]
+    assert [line.split() for line in lines[1:]] == [["a", "3", "1", "0", "1"],
+                                                   ["b", "2", "4", "0", "0"],
+                                                   ["c", "1", "2", "0", "0"],
+                                                   ["d", "0", "0", "0", "0"]]
+    percent = matrix_text(["a", "b", "c", "d"], np.array(UNEVEN), percent=True).splitlines()
+    assert percent[1].split() == ["a", "60%", "20%", "0%", "20%"]
+    assert percent[4].split() == ["d"] + [UNDEFINED] * 4
