@@ -2,6 +2,8 @@
 (precision differs from recall), a class never predicted, a class without images, a model that
 predicts one class, ties among mistakes, and the predictions of a model whose answer is known."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -207,3 +209,38 @@ def test_the_command_lines_matrix_keeps_rows_true_and_columns_predicted():
     percent = matrix_text(["a", "b", "c", "d"], np.array(UNEVEN), percent=True).splitlines()
     assert percent[1].split() == ["a", "60%", "20%", "0%", "20%"]
     assert percent[4].split() == ["d"] + [UNDEFINED] * 4
+
+
+def test_a_run_with_a_class_renamed_and_one_left_out_is_evaluated_on_its_own_images(tmp_path):
+    """The run's folders are only the classes it kept, under their new names; the test folder
+    still has the class left out, which must be ignored, not refused."""
+    import json
+
+    from tlgui.core.data import scan, split
+    from tlgui.core.evaluation import run_data
+    from tlgui.core.models import load_trained
+    from tlgui.core.sample import ensure_sample_data
+    from tlgui.core.training import TrainConfig, Trainer
+
+    data = ensure_sample_data(tmp_path / "shapes", images_per_class=5)
+    test = ensure_sample_data(tmp_path / "test", images_per_class=2, seed=5)
+    # "circle" becomes "ring", "square" takes the name "circle" and is left out
+    report = scan([str(data)], test_folder=str(test)).renamed(
+        ["ring", "circle", "star", "triangle"]).without_classes(["circle"])
+    config = TrainConfig(model="resnet18", weights="none", image_size=32, epochs=1, hidden=8,
+                         workers=0, compare_dropout=False)
+    Trainer(config, report, tmp_path / "run").run()
+
+    classes, val, test_items = run_data(tmp_path / "run")
+    assert classes == ["ring", "star", "triangle"]
+    expected_val = split(report.items, config.val_fraction, config.seed).val
+    assert [(it.path, it.label) for it in val] == [(it.path, it.label) for it in expected_val]
+    assert {(it.path, it.label) for it in test_items} == {
+        (it.path, it.label) for it in report.test_items}
+    assert {os.path.basename(os.path.dirname(it.path)) for it in test_items if it.label == 0} == {
+        "circle"}  # the folder of the class now called "ring"
+    assert not any("/square/" in it.path for it in test_items)
+    net, ckpt = load_trained(tmp_path / "run" / "model" / "best.pt")
+    tested = evaluate(net, Preprocessing.from_dict(ckpt["preprocessing"]), classes, test_items)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert tested.accuracy == pytest.approx(summary["runs"]["model"]["test_acc"])

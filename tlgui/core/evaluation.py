@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .control import Cancelled
-from .data import DatasetError, ImageItem, scan, split
+from .data import DatasetError, ImageItem, is_junk, scan, split
 from .images import ImageLoadError
 from .preprocess import ImageDataset, Preprocessing
 
@@ -193,7 +193,9 @@ def run_data(run_dir: str | os.PathLike):
     """The validation and test items of a saved run, rebuilt from its folders and split.
 
     Returns ``(classes, validation items, test items or None)``. Files that moved or changed
-    since are left out (the scan reports them); a class folder that is gone is an error.
+    since are left out (the scan reports them); a class folder that is gone is an error. The
+    run's folders are the classes it trained on, under the names it gave them; classes left
+    out of the training have no folder there, and their test sub-folders are ignored.
     """
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
@@ -202,12 +204,26 @@ def run_data(run_dir: str | os.PathLike):
     missing = [f for f in folders if not os.path.isdir(f)]
     if missing:
         raise DatasetError(f"{missing[0]}: the run's image folder is gone (moved or deleted?)")
-    test = config.get("test_folder")
-    report = scan(folders if len(folders) > 1 else [os.path.dirname(folders[0])],
-                  test_folder=test if test and os.path.isdir(test) else None)
+    report = scan(folders if len(folders) > 1 else [os.path.dirname(folders[0])])
     report = report.renamed(classes) if len(report.classes) == len(classes) else report
     data_split = split(report.items, config["val_fraction"], config["seed"])
-    return classes, data_split.val, report.test_items
+    test = config.get("test_folder")
+    test_items = (_test_items(test, report.class_folders) if test and os.path.isdir(test)
+                  else None)
+    return classes, data_split.val, test_items
+
+
+def _test_items(test_folder: str, class_folders: list[str]) -> list[ImageItem]:
+    """The test folder's images of the classes in ``class_folders``, matched by folder name
+    and labelled in that order (a training names its test sub-folders after its class folders).
+    """
+    label_of = {os.path.basename(os.path.normpath(f)): i for i, f in enumerate(class_folders)}
+    with os.scandir(test_folder) as entries:
+        if not any(entry.is_dir() and not is_junk(entry.name) for entry in entries):
+            return []  # a test folder without class sub-folders holds no test image
+    found = scan([test_folder])
+    return [ImageItem(item.path, label_of[found.classes[item.label]], item.key)
+            for item in found.items if found.classes[item.label] in label_of]
 
 
 def find_checkpoint(path, run: str | None = None) -> Path:
