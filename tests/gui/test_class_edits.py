@@ -1,0 +1,84 @@
+"""Renaming classes and leaving them out on the Data step: the class the user picked goes, with
+its own images, and a saved project brings the same edits back."""
+
+import os
+
+from PIL import Image
+
+from tlgui.gui.dataset_pane import DatasetPane
+
+#: Class folders and their image counts, all different so that a mix-up shows.
+COUNTS = {"cat": 2, "dog": 3, "fox": 4, "owl": 5}
+
+
+def make_folders(root):
+    for k, (name, n) in enumerate(COUNTS.items()):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (32, 32), (60 * k, 20 * i, 90)).save(root / name / f"{i}.png")
+    return root
+
+
+def loaded_pane(qtbot, folder):
+    pane = DatasetPane()
+    qtbot.addWidget(pane)
+    pane.load_folders([str(folder)])
+    qtbot.waitUntil(lambda: pane.report is not None and not pane.scanner.is_running(),
+                    timeout=30_000)
+    return pane
+
+
+def class_of_each_image(report):
+    """{class name: the folder names its images come from}."""
+    found = {}
+    for item in report.items:
+        folder = os.path.basename(os.path.dirname(item.path))
+        found.setdefault(report.classes[item.label], set()).add(folder)
+    return found
+
+
+def test_a_renamed_class_left_out_is_the_one_picked(qtbot, tmp_path):
+    root = make_folders(tmp_path / "animals")
+    pane = loaded_pane(qtbot, root)
+    try:
+        assert pane.names == ["cat", "dog", "fox", "owl"]
+        pane.classes.item(0, 0).setText("kitty")
+        pane.classes.item(1, 0).setText("cat")  # the dog folder now carries the name "cat"
+        pane.classes.selectRow(1)
+        pane.remove_button.click()
+
+        report = pane.dataset()
+        assert report.classes == ["kitty", "fox", "owl"]
+        assert [os.path.basename(f) for f in report.class_folders] == ["cat", "fox", "owl"]
+        assert report.counts() == [2, 4, 5]
+        assert class_of_each_image(report) == {"kitty": {"cat"}, "fox": {"fox"}, "owl": {"owl"}}
+        assert pane.edits() == (["kitty", "cat", "fox", "owl"], ["cat"])
+
+        table = pane.classes
+        assert [table.item(r, 0).text() for r in range(4)] == ["kitty", "cat", "fox", "owl"]
+        assert [table.item(r, 0).font().strikeOut() for r in range(4)] == [False, True, False,
+                                                                           False]
+        assert [table.item(1, c).text() for c in (2, 3)] == ["–", "–"]
+        shown = [int(table.item(r, 2).text()) + int(table.item(r, 3).text()) for r in (0, 2, 3)]
+        assert shown == [2, 4, 5]  # train + validation of each kept class
+
+        pane.classes.item(2, 0).setText("dog")  # a name freed by the rename can be reused
+        report = pane.dataset()
+        assert report.classes == ["kitty", "dog", "owl"]
+        assert class_of_each_image(report) == {"kitty": {"cat"}, "dog": {"fox"}, "owl": {"owl"}}
+
+        names, removed = pane.edits()
+        again = DatasetPane()  # a saved project reopened
+        qtbot.addWidget(again)
+        try:
+            again.restore([str(root)], None, names, removed)
+            qtbot.waitUntil(lambda: again.report is not None and not again.scanner.is_running(),
+                            timeout=30_000)
+            restored = again.dataset()
+            assert restored.classes == report.classes
+            assert [(it.path, it.label) for it in restored.items] == [
+                (it.path, it.label) for it in report.items]
+        finally:
+            again.shutdown()
+    finally:
+        pane.shutdown()
