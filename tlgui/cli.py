@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default 1e-3)")
-    p.add_argument("--backbone-lr-factor", type=float, default=0.1, metavar="F",
-                   help="backbone learning rate = F × head learning rate (default 0.1)")
+    p.add_argument("--backbone-lr-factor", type=float, metavar="F",
+                   help="backbone learning rate = F × head learning rate (default 0.1 with "
+                        "pretrained weights, 1 with --weights none)")
     p.add_argument("--dropout", type=float, default=0.5, metavar="P",
                    help="dropout probability in the new head (default 0.5)")
     p.add_argument("--hidden", type=int, default=256,
@@ -250,6 +251,10 @@ def cmd_train(args) -> int:
     from .core.registry import backbone_info
 
     backbone_info(config.model)  # an unknown model fails here, before any work
+    from .core.advice import strategy_warning
+
+    if strategy_warning(config.strategy, config.weights):
+        print(f"warning: {strategy_warning(config.strategy, config.weights)}", file=sys.stderr)
     out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     if not args.resume and (out / "summary.json").exists():
         raise CliError(f"{out}: already holds a finished run; choose another --out or --resume")
@@ -316,9 +321,10 @@ class _TrainPrinter:
                   end="", file=sys.stderr, flush=True)
         elif isinstance(event, ev.EpochFinished):
             best = " *" if event.improved else ""
+            # Training accuracy and loss in evaluation mode, like the validation figures.
             self._line(
                 f"epoch {event.epoch:>3}/{event.epochs} {event.run:<16} "
-                f"train acc {event.train_acc:6.1%} loss {event.train_loss:.3f} | "
+                f"train acc {event.train_acc_eval:6.1%} loss {event.train_loss_eval:.3f} | "
                 f"val acc {event.val_acc:6.1%} loss {event.val_loss:.3f} | "
                 f"{event.seconds:.1f} s, {_duration(event.eta_seconds)} left{best}"
             )
@@ -339,10 +345,14 @@ def _print_summary(summary: dict, out: Path) -> None:
         gap = "–" if r["train_val_gap"] is None else f"{r['train_val_gap'] * 100:+.1f} pts"
         line = (f"  {name:<16} best val {_pct(r['best_val_acc'])} (epoch {r['best_epoch']}), "
                 f"last val {_pct(r['last_val_acc'])}, train {_pct(r['last_train_acc'])} "
-                f"(train−val gap {gap})")
+                f"(eval mode; train−val gap {gap})")
         if r["test_acc"] is not None:
             line += f", test {_pct(r['test_acc'])}"
         print(line)
+        for warning in r.get("warnings", []):
+            print(f"  warning: {name}: {warning}")
+    if summary.get("verdict"):
+        print(summary["verdict"]["text"])
     print(f"run folder: {out}")
 
 

@@ -3,6 +3,7 @@ listener in another thread may keep them."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -59,6 +60,10 @@ class EpochFinished:
     seconds: float
     eta_seconds: float
     improved: bool  #: the best checkpoint was updated
+    #: Measured after the epoch in evaluation mode (dropout off), like the validation figures;
+    #: ``train_loss`` and ``train_acc`` are running figures with dropout active.
+    train_loss_eval: float = math.nan
+    train_acc_eval: float = math.nan
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 
 from . import events as ev
+from . import verdicts
+from .advice import default_backbone_lr_factor
 from .control import Cancelled, RunControl
 from .data import ImageItem, ScanReport, count_labels, split
 from .device import describe, select_device
@@ -52,7 +54,8 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 32
     lr: float = 1e-3
-    backbone_lr_factor: float = 0.1
+    #: None: 1.0 with random weights, 0.1 with pretrained ones (see ``advice``).
+    backbone_lr_factor: float | None = None
     weight_decay: float = 1e-4
     dropout: float = 0.5
     hidden: int = 256
@@ -68,6 +71,10 @@ class TrainConfig:
     workers: int = -1
     feature_cache: bool = True
     allow_download: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backbone_lr_factor is None:
+            self.backbone_lr_factor = default_backbone_lr_factor(self.weights)
 
     def validate(self) -> None:
         checks = [
@@ -98,6 +105,11 @@ class TrainConfig:
 
 @dataclass
 class EpochRecord:
+    """One epoch of one run. ``train_loss`` and ``train_acc`` are running figures over the
+    epoch's batches, with dropout active; ``train_loss_eval`` and ``train_acc_eval`` are
+    measured after the epoch in evaluation mode (dropout off), like the validation figures, on
+    the images of :func:`train_eval_items`: the train–validation gap compares those."""
+
     epoch: int
     train_loss: float
     train_acc: float
@@ -105,6 +117,8 @@ class EpochRecord:
     val_acc: float
     lr: float
     seconds: float
+    train_loss_eval: float = math.nan
+    train_acc_eval: float = math.nan
 
 
 @dataclass
@@ -125,6 +139,9 @@ class RunState:
     active: bool = True
     stop_reason: str = ""
     test_acc: float | None = None
+    #: How many validation images the model gave each class, at its best and its last epoch.
+    best_val_predictions: list[int] | None = None
+    last_val_predictions: list[int] | None = None
 
 
 @dataclass
@@ -134,6 +151,21 @@ class TrainingStats:
     stem_images: int = 0
     feature_seconds: float = 0.0
     train_seconds: float = 0.0
+
+
+#: Eval-mode training accuracy is measured on at most this many training images. With a
+#: feature cache and no augmentation it is measured on all of them (the cache makes it cheap);
+#: otherwise every measurement costs a pass over these images (the frozen part of the
+#: backbone, when there is one, runs over them only once), so a fixed sample bounds the cost.
+TRAIN_EVAL_LIMIT = 500
+
+
+def train_eval_items(items: list[ImageItem], limit: int = TRAIN_EVAL_LIMIT) -> list[ImageItem]:
+    """The training images whose eval-mode accuracy is measured: all of them, or ``limit`` of
+    them spread evenly over the list (which is ordered by class), the same ones every epoch."""
+    if len(items) <= limit:
+        return items
+    return [items[i * len(items) // limit] for i in range(limit)]
 
 
 def run_names(config: TrainConfig) -> list[tuple[str, float]]:
@@ -400,11 +432,16 @@ class Trainer:
     # -- training --------------------------------------------------------------------------
     def _train(self, train_items, val_items, start_epoch: int, use_cache: bool) -> None:
         cfg = self.config
-        train_cache = val_cache = None
+        train_cache = val_cache = train_eval_cache = None
         if use_cache:
             val_cache = self._cache(val_items, "validation") if val_items else None
             if not cfg.augment:
                 train_cache = self._cache(train_items, "training")
+        eval_items = train_items if train_cache else train_eval_items(train_items)
+        if train_cache:
+            train_eval_cache = train_cache  # computed with the evaluation transform
+        elif use_cache:
+            train_eval_cache = self._cache(eval_items, "training accuracy")
         batches = math.ceil(len(train_items) / cfg.batch_size)
         epoch_times: list[float] = []
         scaler = self._grad_scaler()
@@ -435,12 +472,14 @@ class Trainer:
             train_seconds = time.perf_counter() - started
             self.stats.train_seconds += train_seconds
             val = self._evaluate(active, val_items, val_cache)
+            train_eval = self._evaluate(active, eval_items, train_eval_cache)
             seconds = time.perf_counter() - started
             epoch_times.append(seconds)
             eta = _mean(epoch_times) * (cfg.epochs - epoch - 1)
             for run in active:
                 loss_sum, correct, seen = sums[run.name]
-                val_loss, val_acc = val[run.name]
+                val_loss, val_acc, predictions = val[run.name]
+                train_loss_eval, train_acc_eval, _ = train_eval[run.name]
                 record = EpochRecord(
                     epoch=epoch + 1,
                     train_loss=loss_sum / seen,
@@ -449,15 +488,21 @@ class Trainer:
                     val_acc=val_acc,
                     lr=run.optimizer.param_groups[0]["lr"],
                     seconds=seconds,
+                    train_loss_eval=train_loss_eval,
+                    train_acc_eval=train_acc_eval,
                 )
                 run.history.append(record)
                 improved = self._track_best(run, record)
+                run.last_val_predictions = predictions
+                if improved:
+                    run.best_val_predictions = predictions
                 self._save(run, epoch, improved)
                 self.on_event(ev.EpochFinished(
                     run=run.name, epoch=epoch + 1, epochs=cfg.epochs,
                     train_loss=record.train_loss, train_acc=record.train_acc,
                     val_loss=record.val_loss, val_acc=record.val_acc, lr=record.lr,
                     seconds=seconds, eta_seconds=eta, improved=improved,
+                    train_loss_eval=train_loss_eval, train_acc_eval=train_acc_eval,
                 ))
                 if run.stop_reason:
                     self._log(f"{run.name}: {run.stop_reason}")
@@ -477,11 +522,13 @@ class Trainer:
         return loss.item(), int((logits.argmax(1) == y).sum())
 
     @torch.no_grad()
-    def _evaluate(self, runs, items, cache) -> dict[str, tuple[float, float]]:
-        """Validation loss and accuracy of each run (the stem runs once for all)."""
+    def _evaluate(self, runs, items, cache) -> dict[str, tuple[float, float, list[int]]]:
+        """Loss, accuracy and predicted-class counts of each run in evaluation mode on
+        ``items`` (the stem runs once for all)."""
         for run in runs:
             run.model.eval()
-        totals = {r.name: [0.0, 0] for r in runs}
+        num_classes = len(self.report.classes)
+        totals = {r.name: [0.0, 0, torch.zeros(num_classes, dtype=torch.long)] for r in runs}
         seen = 0
         if cache is not None:
             source = self._cached_batches(*cache, shuffle=False, epoch=0)
@@ -496,10 +543,13 @@ class Trainer:
                     logits = run.model.from_stem(z)
                 totals[run.name][0] += float(
                     nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
-                totals[run.name][1] += int((logits.argmax(1) == y).sum())
+                predicted = logits.argmax(1)
+                totals[run.name][1] += int((predicted == y).sum())
+                totals[run.name][2] += torch.bincount(predicted.cpu(), minlength=num_classes)
         if seen == 0:
-            return {r.name: (math.nan, math.nan) for r in runs}
-        return {name: (loss / seen, correct / seen) for name, (loss, correct) in totals.items()}
+            return {r.name: (math.nan, math.nan, [0] * num_classes) for r in runs}
+        return {name: (loss / seen, correct / seen, counts.tolist())
+                for name, (loss, correct, counts) in totals.items()}
 
     def _track_best(self, run: RunState, record: EpochRecord) -> bool:
         acc = record.val_acc if not math.isnan(record.val_acc) else record.train_acc
@@ -591,20 +641,31 @@ class Trainer:
 
     def _summary(self, status: str, data_split) -> dict:
         runs = {}
+        classes = list(self.report.classes)
         for run in self.runs:
             last = run.history[-1] if run.history else None
+            # The warnings are about the weights kept: those of the best epoch (after a resume
+            # that found no better epoch, the last epoch's predictions are what is known).
+            predictions, accuracy = run.best_val_predictions, run.best_val_acc
+            if predictions is None and last is not None:
+                predictions, accuracy = run.last_val_predictions, last.val_acc
             runs[run.name] = {
                 "dropout": run.dropout,
                 "epochs_completed": len(run.history),
                 "best_val_acc": run.best_val_acc if run.best_epoch > 0 else None,
                 "best_epoch": run.best_epoch if run.best_epoch > 0 else None,
                 "last_val_acc": last.val_acc if last else None,
-                "last_train_acc": last.train_acc if last else None,
-                "train_val_gap": (last.train_acc - last.val_acc) if last else None,
+                # Training accuracy in evaluation mode, like the validation accuracy.
+                "last_train_acc": verdicts.train_accuracy(last) if last else None,
+                "train_val_gap": verdicts.gap(last) if last else None,
+                "val_predictions": predictions,
+                "warnings": (verdicts.prediction_warnings(predictions, accuracy, classes)
+                             if predictions else []),
                 "test_acc": run.test_acc,
                 "early_stopped": bool(run.stop_reason),
                 "checkpoint": str(self.out_dir / run.name / "best.pt") if self.out_dir else None,
             }
+        verdict = verdicts.training_verdict({run.name: run.history for run in self.runs})
         return {
             "status": status,
             "model": self.config.model,
@@ -616,6 +677,7 @@ class Trainer:
             "val_size": len(data_split.val),
             "test_size": len(self.report.test_items or []),
             "runs": runs,
+            "verdict": asdict(verdict) if verdict else None,
         }
 
     # -- helpers ---------------------------------------------------------------------------
@@ -674,7 +736,9 @@ def _mean(values) -> float:
 
 def _metrics_csv(history: list[EpochRecord]) -> str:
     out = io.StringIO()
-    fields = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+    # New columns go at the end: readers that know only the first seven keep working.
+    fields = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
+              "train_loss_eval", "train_acc_eval"]
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for record in history:

@@ -1,0 +1,252 @@
+"""What a training shows, in sentences: the dropout verdict and warnings about a model.
+
+The window and ``tlgui train`` show the same sentences; both come from here. Each function
+takes plain numbers (per-epoch histories, prediction counts), so every case can be checked on
+synthetic histories where the right answer is known.
+
+A history is a list of per-epoch records: :class:`~tlgui.core.training.EpochRecord` objects or
+rows of ``metrics.csv`` (dicts). The training accuracy used is ``train_acc_eval``: measured in
+evaluation mode (dropout off), like the validation accuracy, so that the gap between the two
+compares like with like. The running accuracy measured while dropout drops half the neurons is
+biased low and would hide over-fitting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: Training accuracy this far above validation accuracy (10 points) is over-fitting: well above
+#: the few points that the noise of a validation set of a few hundred images explains.
+OVERFIT_GAP = 0.10
+#: Two runs whose gaps or validation accuracies differ by less than this (5 points) count as a
+#: tie: on small validation sets a few images make that much difference.
+CLEAR_DIFFERENCE = 0.05
+#: Fewer epochs than this say nothing about over-fitting: in the first epochs the training and
+#: validation curves still climb together, and dropout's slower start dominates.
+MIN_EPOCHS_FOR_VERDICT = 3
+#: Validation accuracy still "rising" when it gained at least this much (2 points) over the
+#: last ``RISING_WINDOW`` epochs.
+RISING_GAIN = 0.02
+RISING_WINDOW = 2
+#: A model that gives one class to at least this share of the validation images predicts
+#: (almost) one class for everything: it has not learnt to tell the classes apart.
+ONE_CLASS_SHARE = 0.9
+#: A validation accuracy within this many standard errors of chance (that of guessing among
+#: the classes, on as many images as the validation set has) cannot be told from guessing.
+CHANCE_STANDARD_ERRORS = 2.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a training shows: ``kind`` names the case (stable, for tests and tools), ``text``
+    says it in sentences a person can read."""
+
+    kind: str
+    text: str
+
+
+def train_accuracy(record) -> float:
+    """The eval-mode training accuracy of one history record (``train_acc`` for records that
+    lack it, such as ``metrics.csv`` files written before it was measured)."""
+    value = _field(record, "train_acc_eval")
+    return _field(record, "train_acc") if value is None or math.isnan(value) else value
+
+
+def validation_accuracy(record) -> float:
+    value = _field(record, "val_acc")
+    return math.nan if value is None else value
+
+
+def gap(record) -> float:
+    """Training minus validation accuracy (negative when validation is the higher)."""
+    return train_accuracy(record) - validation_accuracy(record)
+
+
+def describe_gap(value: float) -> str:
+    """A gap in words: '12 points above validation', or 'validation 3 points above training'."""
+    points = round(abs(value) * 100)
+    unit = "point" if points == 1 else "points"
+    if points == 0:
+        return "equal to validation accuracy"
+    if value > 0:
+        return f"{points} {unit} above validation accuracy"
+    return f"{points} {unit} below validation accuracy"
+
+
+def still_rising(history: Sequence) -> bool:
+    """Validation accuracy gained at least ``RISING_GAIN`` over the last epochs."""
+    if len(history) <= RISING_WINDOW:
+        return False
+    gain = validation_accuracy(history[-1]) - validation_accuracy(history[-1 - RISING_WINDOW])
+    return _reaches(gain, RISING_GAIN)
+
+
+def single_run_verdict(history: Sequence) -> Verdict:
+    """What one run shows about over-fitting."""
+    early = _too_early_or_unmeasured({"model": history})
+    if early:
+        return early
+    last = history[-1]
+    train_gap = gap(last)
+    rising = (" Validation accuracy was still rising at the end: more epochs may help."
+              if still_rising(history) else "")
+    if _reaches(train_gap, OVERFIT_GAP):
+        return Verdict("overfits", (
+            f"The model over-fits: its training accuracy ({_pct(train_accuracy(last))}) is "
+            f"{describe_gap(train_gap)} ({_pct(validation_accuracy(last))}). Dropout, "
+            f"augmentation, more images or fewer trainable blocks reduce that.{rising}"))
+    return Verdict("no_overfitting", (
+        f"No sign of over-fitting: training accuracy ({_pct(train_accuracy(last))}) is "
+        f"{describe_gap(train_gap)} ({_pct(validation_accuracy(last))}).{rising}"))
+
+
+def dropout_verdict(with_dropout: Sequence, without_dropout: Sequence) -> Verdict:
+    """What the comparison of the run with dropout and the run without shows.
+
+    Each argument is that run's history. The verdict looks at the last epoch of each run:
+    its gap (eval-mode training accuracy minus validation accuracy) and its validation
+    accuracy. Kinds: ``too_early``, ``no_validation``, ``both_overfit``,
+    ``dropout_reduces_overfitting``, ``overfitting_not_reduced``, ``dropout_slowed_learning``,
+    ``dropout_costs_accuracy`` and ``no_overfitting``.
+    """
+    early = _too_early_or_unmeasured({"with": with_dropout, "without": without_dropout})
+    if early:
+        return early
+    w, wo = with_dropout[-1], without_dropout[-1]
+    gap_with, gap_without = gap(w), gap(wo)
+    val_with, val_without = validation_accuracy(w), validation_accuracy(wo)
+    gaps = (f"with dropout, training accuracy is {describe_gap(gap_with)} "
+            f"({_pct(train_accuracy(w))} against {_pct(val_with)}); without, it is "
+            f"{describe_gap(gap_without)} ({_pct(train_accuracy(wo))} against "
+            f"{_pct(val_without)})")
+    behind = val_without - val_with  # how far the run with dropout trails on validation
+    rising = still_rising(with_dropout)
+    over_with, over_without = _reaches(gap_with, OVERFIT_GAP), _reaches(gap_without, OVERFIT_GAP)
+    narrowed = gap_without - gap_with
+    clearly_narrowed = _reaches(narrowed, CLEAR_DIFFERENCE)
+    clearly_behind = _reaches(behind, CLEAR_DIFFERENCE)
+
+    if over_with and over_without:
+        text = f"Both runs over-fit: {gaps}."
+        if clearly_narrowed:
+            text += (f" Dropout narrowed the gap by {_points(narrowed)} but did not close "
+                     f"it.")
+        text += (" Dropout alone is not enough here: more images, augmentation or fewer "
+                 "trainable blocks would help.")
+        return Verdict("both_overfit", text)
+    if over_without and clearly_narrowed:
+        text = f"Without dropout the model over-fits, with dropout much less: {gaps}."
+        if clearly_behind:
+            text += (f" The run with dropout is still {_points(behind)} behind on validation"
+                     + (" and rising: more epochs may let it catch up." if rising else "."))
+        return Verdict("dropout_reduces_overfitting", text)
+    if over_with:
+        return Verdict("overfitting_not_reduced", (
+            f"Only the run with dropout over-fits, so dropout did not help against "
+            f"over-fitting here: {gaps}."))
+    if over_without:
+        return Verdict("overfitting_not_reduced", (
+            f"The run without dropout over-fits, and dropout barely reduced it: {gaps}."))
+    if clearly_behind and rising:
+        return Verdict("dropout_slowed_learning", (
+            f"Dropout slowed learning: neither run over-fits, and the run with dropout is "
+            f"{_points(behind)} behind on validation but still rising. More epochs may close "
+            f"the difference. In detail, {gaps}."))
+    if clearly_behind:
+        return Verdict("dropout_costs_accuracy", (
+            f"Dropout cost accuracy here: neither run over-fits, and the run with dropout is "
+            f"{_points(behind)} behind on validation and no longer improving; a lower dropout "
+            f"may suit this data. In detail, {gaps}."))
+    lead = (f" The run with dropout is {_points(-behind)} ahead on validation."
+            if _reaches(-behind, CLEAR_DIFFERENCE) else
+            " Both reach about the same validation accuracy: dropout makes no clear "
+            "difference here.")
+    return Verdict("no_overfitting", f"Neither run over-fits: {gaps}.{lead}")
+
+
+def training_verdict(histories: dict[str, Sequence]) -> Verdict | None:
+    """The verdict for a training's runs (by name): the dropout comparison when both runs of
+    the pair are there, else the single run's; None without any run."""
+    if "with_dropout" in histories and "without_dropout" in histories:
+        return dropout_verdict(histories["with_dropout"], histories["without_dropout"])
+    if len(histories) == 1:
+        return single_run_verdict(next(iter(histories.values())))
+    return None
+
+
+def chance_accuracy(num_classes: int) -> float:
+    """The accuracy of guessing among ``num_classes`` classes."""
+    return 1.0 / max(1, num_classes)
+
+
+def is_at_chance(accuracy: float, num_classes: int, images: int) -> bool:
+    """``accuracy`` on ``images`` validation images cannot be told from guessing: it lies
+    within ``CHANCE_STANDARD_ERRORS`` standard errors above chance (or below it)."""
+    if num_classes < 2 or images < 1 or math.isnan(accuracy):
+        return False
+    p = chance_accuracy(num_classes)
+    margin = CHANCE_STANDARD_ERRORS * math.sqrt(p * (1 - p) / images)
+    return accuracy <= p + margin + 1e-9
+
+
+def prediction_warnings(predicted_counts: Sequence[int], accuracy: float,
+                        classes: Sequence[str]) -> list[str]:
+    """Warnings about a model from its validation predictions.
+
+    ``predicted_counts[i]``: how many validation images the model gave class ``i``;
+    ``accuracy``: its validation accuracy on them. Warns when it gives one class to (almost)
+    every image, and when its accuracy cannot be told from chance.
+    """
+    images = sum(predicted_counts)
+    if images == 0 or len(classes) < 2:
+        return []
+    warnings = []
+    top = max(range(len(predicted_counts)), key=lambda i: predicted_counts[i])
+    share = predicted_counts[top] / images
+    if _reaches(share, ONE_CLASS_SHARE):
+        warnings.append(
+            f"It predicts \u201c{classes[top]}\u201d for {_pct(share)} of the validation images "
+            f"({predicted_counts[top]} of {images}): it has not learnt to tell the classes "
+            f"apart.")
+    if is_at_chance(accuracy, len(classes), images):
+        warnings.append(
+            f"Its validation accuracy ({_pct(accuracy)}) is no better than guessing among "
+            f"{len(classes)} classes ({_pct(chance_accuracy(len(classes)))}) on {images} "
+            f"validation image{'s' if images != 1 else ''}.")
+    return warnings
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _too_early_or_unmeasured(histories: dict[str, Sequence]) -> Verdict | None:
+    epochs = min(len(h) for h in histories.values())
+    if epochs < MIN_EPOCHS_FOR_VERDICT:
+        done = "no epoch" if epochs == 0 else f"{epochs} epoch{'s' if epochs != 1 else ''}"
+        return Verdict("too_early", (
+            f"After {done} it is too early to say whether the model over-fits: train for at "
+            f"least {MIN_EPOCHS_FOR_VERDICT} epochs."))
+    if any(math.isnan(validation_accuracy(h[-1])) for h in histories.values()):
+        return Verdict("no_validation", (
+            "There are no validation images, so over-fitting cannot be measured: give the "
+            "validation share a value above 0."))
+    return None
+
+
+def _reaches(value: float, threshold: float) -> bool:
+    """``value >= threshold``, where a difference like 0.9 - 0.8 (0.0999…) reaches 0.1."""
+    return value >= threshold - 1e-9
+
+
+def _field(record, name: str):
+    value = record.get(name) if isinstance(record, dict) else getattr(record, name, None)
+    return None if value is None or value == "" else float(value)
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0%}" if value in (0.0, 1.0) else f"{value:.1%}"
+
+
+def _points(value: float) -> str:
+    points = round(abs(value) * 100)
+    return f"{points} point{'s' if points != 1 else ''}"
