@@ -182,10 +182,55 @@ def test_the_usage_snippet_predicts_what_the_app_predicts(run, tmp_path, fmt):
         Image.open(next((data / cls).glob("*.jpg"))).resize(size).save(path)
         images.append(str(path))
     suffix = "pt" if fmt == "torchscript" else "onnx"
+    (tmp_path / "exported").mkdir()
     _, usage = export(checkpoint, tmp_path / "exported" / f"m.{suffix}", fmt)
     printed = subprocess.run([sys.executable, str(usage), *images], capture_output=True,
                              text=True, check=True, cwd=tmp_path).stdout
     got = [line.split("\t") for line in printed.splitlines()]
     expected, _ = prediction_rows(checkpoint, images)
+    assert [g[0] for g in got] == [name for _, name, _ in expected]
+    assert [float(g[1]) for g in got] == pytest.approx([p for _, _, p in expected], abs=2e-3)
+
+
+def awkward_images(folder, source):
+    """The same picture as a transparent PNG, an EXIF-rotated JPEG, a 16-bit grayscale PNG and
+    a palette PNG with a transparent colour: each opened differently by a naive loader."""
+    base = Image.open(source).convert("RGB").resize((60, 44))
+    paths = []
+    rgba = base.convert("RGBA")
+    alpha = Image.new("L", base.size, 0)
+    alpha.paste(255, (10, 8, 50, 36))  # an opaque middle on a transparent border
+    rgba.putalpha(alpha)
+    paths.append(folder / "transparent.png")
+    rgba.save(paths[-1])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the camera was turned; the picture must be rotated
+    paths.append(folder / "rotated.jpg")
+    base.save(paths[-1], exif=exif, quality=95)
+    deep = (np.asarray(base.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    paths.append(folder / "deep.png")
+    Image.fromarray(deep).save(paths[-1])  # mode I;16
+    palette = base.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    paths.append(folder / "palette.png")
+    palette.save(paths[-1], transparency=0)
+    return [str(p) for p in paths]
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_the_usage_snippet_opens_images_as_tlgui_does(run, tmp_path, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnx")
+        pytest.importorskip("onnxruntime")
+    out, data = run
+    checkpoint = out / "with_dropout" / "best.pt"
+    images = awkward_images(tmp_path, next((data / "star").glob("*.jpg")))
+    assert Image.open(images[2]).mode == "I;16"
+    suffix = "pt" if fmt == "torchscript" else "onnx"
+    _, usage = export(checkpoint, tmp_path / f"m.{suffix}", fmt)
+    printed = subprocess.run([sys.executable, str(usage), *images], capture_output=True,
+                             text=True, check=True, cwd=tmp_path, timeout=120).stdout
+    got = [line.split("\t") for line in printed.splitlines()]
+    expected, failed = prediction_rows(checkpoint, images)
+    assert not failed and [g[2] for g in got] == images
     assert [g[0] for g in got] == [name for _, name, _ in expected]
     assert [float(g[1]) for g in got] == pytest.approx([p for _, _, p in expected], abs=2e-3)

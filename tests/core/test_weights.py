@@ -1,6 +1,7 @@
 """Weights sources: the torch hub cache (through a temporary TORCH_HOME), downloads without a
 network, user files checked against the architecture, and tlgui checkpoints."""
 
+import hashlib
 import io
 import os
 
@@ -20,17 +21,39 @@ def fake_imagenet_state(name=NAME, seed=1):
     return get_model(name, weights=None).state_dict()
 
 
-def test_cached_imagenet_weights_load_through_torchvision(tmp_path):
+def save_in_hub_cache(state, monkeypatch, name=NAME):
+    """Save ``state`` in the hub cache as torch hub names files, ``<name>-<sha256 prefix>.pth``,
+    and make it the file tlgui looks for (the official name carries the official hash, which a
+    test's random weights cannot have)."""
+    folder = W.hub_checkpoint_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    path = folder / f"{name}-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    path.write_bytes(data)
+    monkeypatch.setattr(W, "cached_path", lambda n: path if n == name else folder / n)
+    return path
+
+
+def test_cached_imagenet_weights_load_from_the_hub_cache(monkeypatch):
     state = fake_imagenet_state()
     assert not W.is_cached(NAME)
     path = W.cached_path(NAME)
     assert str(path).startswith(os.environ["TORCH_HOME"])
     assert path.name == "mobilenet_v3_small-047dcff4.pth"  # the name torchvision expects
-    path.parent.mkdir(parents=True)
-    torch.save(state, path)
+    save_in_hub_cache(state, monkeypatch)
     assert W.is_cached(NAME)
     net = build_model(ModelSpec(NAME, 2), "imagenet", allow_download=False)
     assert torch.equal(net.blocks[0][0].weight, state["features.0.0.weight"])
+
+
+def test_a_changed_cached_file_is_checked_again(monkeypatch):
+    path = save_in_hub_cache(fake_imagenet_state(), monkeypatch)
+    W.load_imagenet_state(NAME, allow_download=False)
+    torch.save(fake_imagenet_state(seed=2), path)  # replaced by hand after the first check
+    with pytest.raises(W.WeightsError, match="not torchvision's official file"):
+        W.load_imagenet_state(NAME, allow_download=False)
 
 
 def test_not_cached_and_no_download_names_url_and_path():

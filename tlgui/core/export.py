@@ -8,6 +8,7 @@ probabilities (N, classes): normalisation is inside the model.
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -15,8 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .errors import UserError, one_line
 from .models import load_trained
-from .paths import atomic_output, atomic_write_text
+from .paths import atomic_write_bytes
 from .preprocess import Preprocessing
 
 FORMATS = ("torchscript", "onnx")
@@ -55,47 +57,64 @@ def export(checkpoint_path, out_path, fmt: str) -> tuple[Path, Path]:
     """Export ``checkpoint_path`` (a tlgui best.pt) to ``out_path`` in ``fmt``.
 
     Returns the model file and the usage snippet written beside it (``<file>.usage.py``).
+    The folder must exist (a mistyped path creates nothing). Both files are complete or not
+    written at all: on a full disk the previous files stay as they were.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    out_path = Path(out_path)
+    if not out_path.parent.is_dir():
+        raise UserError(f"{out_path.parent}: no such folder (create it first, or export "
+                        f"somewhere else)")
     net, checkpoint = load_trained(checkpoint_path)
     meta = metadata(checkpoint)
     model = Probabilities(net, meta["mean"], meta["std"]).eval()
     example = torch.rand(1, 3, meta["input_size"], meta["input_size"])
-    out_path = Path(out_path)
+    # The model is serialised in memory and written by Python: torch's own file writer can
+    # abort the whole process when the disk fills up.
     if fmt == "torchscript":
-        with torch.no_grad(), warnings.catch_warnings():
-            # Recent PyTorch marks TorchScript deprecated; it still loads everywhere, C++ too.
-            warnings.simplefilter("ignore", FutureWarning)
-            traced = torch.jit.trace(model, example)
-            with atomic_output(out_path) as tmp:
-                torch.jit.save(traced, str(tmp), _extra_files={METADATA_KEY: json.dumps(meta)})
+        data = _torchscript_bytes(model, example, meta)
         snippet = torchscript_snippet(out_path.name, meta)
     else:
-        _export_onnx(model, example, out_path, meta)
+        data = _onnx_bytes(model, example, meta)
         snippet = onnx_snippet(out_path.name, meta)
     usage = out_path.with_name(out_path.name + ".usage.py")
-    atomic_write_text(usage, snippet)
+    for path, content in ((out_path, data), (usage, snippet.encode("utf-8"))):
+        try:
+            atomic_write_bytes(path, content)
+        except OSError as e:
+            raise UserError(one_line(e, path)) from e
     return out_path, usage
 
 
-def _export_onnx(model, example, out_path: Path, meta: dict) -> None:
+def _torchscript_bytes(model, example, meta: dict) -> bytes:
+    with torch.no_grad(), warnings.catch_warnings():
+        # Recent PyTorch marks TorchScript deprecated; it still loads everywhere, C++ too.
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(model, example)
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files={METADATA_KEY: json.dumps(meta)})
+    return buffer.getvalue()
+
+
+def _onnx_bytes(model, example, meta: dict) -> bytes:
     try:
         import onnx
     except ImportError as e:
         raise RuntimeError("ONNX export needs the onnx package: pip install 'tlgui[onnx]'") from e
-    with atomic_output(out_path) as tmp, warnings.catch_warnings():
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
         # The TorchScript-based exporter (the one that needs no extra compiler) warns that a
         # newer one exists.
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(model, (example,), str(tmp), input_names=["pixels"],
+        torch.onnx.export(model, (example,), buffer, input_names=["pixels"],
                           output_names=["probabilities"],
                           dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}},
                           dynamo=False)
-        proto = onnx.load(str(tmp))
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = METADATA_KEY, json.dumps(meta)
-        onnx.save(proto, str(tmp))
+    proto = onnx.load_from_string(buffer.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    return proto.SerializeToString()
 
 
 def read_metadata(path) -> dict:
@@ -113,49 +132,93 @@ def read_metadata(path) -> dict:
     return json.loads(files[METADATA_KEY])
 
 
-_LOAD = '''
+# Opens an image exactly as tlgui's own loader does (tlgui.core.images.load_rgb): JPEG decoded
+# at a reduced scale that still covers the resize, EXIF orientation applied, 16-bit and float
+# pixels scaled to 8 bits, transparency composited on white, every other mode made RGB.
+_LOAD = """
 
-def load(path, resize={resize}, size={size}):
-    """Resize the short side to `resize`, centre-crop `size` x `size`, pixels in [0, 1]."""
-    image = Image.open(path).convert("RGB")
-    w, h = image.size  # the short side becomes `resize`, as torchvision's Resize does it
-    size_wh = (resize, int(resize * h / w)) if w <= h else (int(resize * w / h), resize)
-    image = image.resize(size_wh, Image.{interpolation})
+def open_rgb(path):
+    \"\"\"The image at `path` as upright 8-bit RGB, as tlgui reads it for training.\"\"\"
+    with Image.open(path) as image:
+        if image.format == "JPEG":  # decode at a reduced scale that still covers RESIZE
+            w, h = image.size
+            scale = RESIZE / max(1, min(w, h))
+            image.draft("RGB", (int(w * scale) + 1, int(h * scale) + 1))
+        image = ImageOps.exif_transpose(image)
+        image.load()
+        return to_rgb(image)
+
+
+def to_rgb(image):
+    \"\"\"Any Pillow mode as 8-bit RGB (transparency composited on white).\"\"\"
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        a = np.asarray(image, dtype=np.float32)
+        if image.mode == "F":
+            lo, hi = float(a.min()), float(a.max())
+            a = (a - lo) / (hi - lo or 1.0) * 255.0
+        elif image.mode.startswith("I;16") or a.max() > 255:
+            a = a / 257.0  # 16-bit range to 8-bit
+        return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if ((image.mode == "P" and "transparency" in image.info)
+            or image.mode in ("RGBA", "LA", "PA", "RGBa")):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load(path):
+    \"\"\"Resize the short side to RESIZE, centre-crop SIZE x SIZE, pixels in [0, 1].\"\"\"
+    image = open_rgb(path)
+    w, h = image.size  # the short side becomes RESIZE, as torchvision's Resize does it
+    size_wh = (RESIZE, int(RESIZE * h / w)) if w <= h else (int(RESIZE * w / h), RESIZE)
+    image = image.resize(size_wh, INTERPOLATION)
     w, h = image.size
-    left, top = round((w - size) / 2), round((h - size) / 2)  # as torchvision's CenterCrop
-    image = image.crop((left, top, left + size, top + size))
+    left, top = round((w - SIZE) / 2), round((h - SIZE) / 2)  # as torchvision's CenterCrop
+    image = image.crop((left, top, left + SIZE, top + SIZE))
     return (np.asarray(image, dtype=np.float32) / 255).transpose(2, 0, 1)[None]
 
-'''
+"""
 
 
 def _snippet(file_name: str, meta: dict, runtime: str, body: str) -> str:
-    """A script that classifies the images named on its command line with ``file_name``."""
+    """A script that classifies the images named on its command line with ``file_name``.
+
+    Every value that comes from the model (sizes, the filter, the file name) is written as a
+    Python literal with ``repr()``, so none of it can ever be read as code.
+    """
     stdlib = sorted(["json", "sys"] + (["warnings"] if runtime == "torch" else []))
-    third_party = ["import numpy as np", f"import {runtime}", "from PIL import Image"]
-    return (f'"""Classify images with {file_name}, exported by tlgui.\n\n'
-            f"Needs {runtime}, pillow and numpy. Run: python {file_name}.usage.py IMAGE...\n"
+    third_party = ["import numpy as np", f"import {runtime}", "from PIL import Image, ImageOps"]
+    return ('"""Classify images with a model exported by tlgui (MODEL_FILE, beside this '
+            'script).\n\n'
+            f"Needs {runtime}, pillow and numpy. Run it with the images to classify:\n"
+            "python THIS_SCRIPT IMAGE...\n"
             '"""\n'
             + "".join(f"import {name}\n" for name in stdlib)
             + "from pathlib import Path\n\n"
             + "".join(f"{line}\n" for line in third_party)
             + "\nHERE = Path(__file__).parent\n"
-            + _LOAD.format(resize=meta["resize_size"], size=meta["input_size"],
-                           interpolation=meta["interpolation"].upper())
+            + f"MODEL_FILE = {str(file_name)!r}\n"
+            + f"METADATA_KEY = {METADATA_KEY!r}\n"
+            + f"RESIZE, SIZE = {int(meta['resize_size'])!r}, {int(meta['input_size'])!r}\n"
+            + f"INTERPOLATION = Image.Resampling[{str(meta['interpolation'])!r}.upper()]\n"
+            + _LOAD
             + body
-            + '''for path in sys.argv[1:]:
+            + """for path in sys.argv[1:]:
     probabilities = predict(load(path))[0]
     best = int(probabilities.argmax())
     print(f"{classes[best]}\\t{float(probabilities[best]):.3f}\\t{path}")
-''')
+""")
 
 
 def torchscript_snippet(file_name: str, meta: dict) -> str:
-    return _snippet(file_name, meta, "torch", f'''
+    return _snippet(file_name, meta, "torch", """
 warnings.simplefilter("ignore", FutureWarning)  # TorchScript is marked deprecated, still works
-extra = {{"{METADATA_KEY}": ""}}
-model = torch.jit.load(str(HERE / "{file_name}"), map_location="cpu", _extra_files=extra)
-classes = json.loads(extra["{METADATA_KEY}"])["classes"]
+extra = {METADATA_KEY: ""}
+model = torch.jit.load(str(HERE / MODEL_FILE), map_location="cpu", _extra_files=extra)
+classes = json.loads(extra[METADATA_KEY])["classes"]
 
 
 def predict(pixels):
@@ -163,20 +226,20 @@ def predict(pixels):
         return model(torch.from_numpy(pixels)).numpy()
 
 
-''')
+""")
 
 
 def onnx_snippet(file_name: str, meta: dict) -> str:
-    return _snippet(file_name, meta, "onnxruntime", f'''
-session = onnxruntime.InferenceSession(str(HERE / "{file_name}"))
-classes = json.loads(session.get_modelmeta().custom_metadata_map["{METADATA_KEY}"])["classes"]
+    return _snippet(file_name, meta, "onnxruntime", """
+session = onnxruntime.InferenceSession(str(HERE / MODEL_FILE))
+classes = json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])["classes"]
 
 
 def predict(pixels):
-    return session.run(None, {{"pixels": pixels}})[0]
+    return session.run(None, {"pixels": pixels})[0]
 
 
-''')
+""")
 
 
 def default_name(checkpoint_path, fmt: str) -> str:

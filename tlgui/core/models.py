@@ -8,12 +8,13 @@ part (the *stem*) is deterministic, so its outputs can be computed once and cach
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 
 import torch
 from torch import nn
 
+from .preprocess import Preprocessing
 from .registry import BACKBONES, backbone_info
 from .weights import (
     CHECKPOINT_FORMAT,
@@ -252,21 +253,99 @@ def twin_without_dropout(net: TransferNet) -> TransferNet:
 
 
 def load_trained(path) -> tuple[TransferNet, dict]:
-    """A trained model from a tlgui ``best.pt`` (in eval mode), and the checkpoint's contents."""
+    """A trained model from a tlgui ``best.pt`` (in eval mode), and the checkpoint's contents.
+
+    Everything in the file is checked before use (it is read as data only, never as code):
+    the model description, the class names and the preprocessing, whose values later reach
+    transforms and generated scripts. Raises :class:`WeightsError` with one line naming the
+    file and the first problem.
+    """
     from torchvision.models import get_model
 
     checkpoint = read_state_dict(path)
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise WeightsError(f"{path}: not a tlgui checkpoint")
-    spec = ModelSpec(**checkpoint["spec"])
+    spec = _checked_spec(checkpoint.get("spec"), path)
+    classes = checkpoint.get("classes")
+    if (not isinstance(classes, list) or len(classes) != spec.num_classes
+            or not all(isinstance(c, str) and c for c in classes)):
+        raise WeightsError(f"{path}: classes: not {spec.num_classes} class names, as the "
+                           f"model has {spec.num_classes} outputs")
+    try:
+        preprocessing = Preprocessing.from_dict(checkpoint.get("preprocessing"))
+    except ValueError as e:
+        raise WeightsError(f"{path}: {e}") from e
+    checkpoint = {**checkpoint, "spec": asdict(spec), "classes": list(classes),
+                  "preprocessing": preprocessing.to_dict()}
     with torch.device("meta"):  # every weight comes from the file
         tv_model = get_model(spec.name, weights=None)
         blocks, neck, dim = _split_backbone(spec.name, tv_model)
         head = make_head(dim, spec.num_classes, spec.dropout, spec.hidden)
     net = TransferNet(spec.name, blocks, neck, head, dim)
-    net.load_state_dict(checkpoint["model"], assign=True)
+    state = checkpoint.get("model")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise WeightsError(f"{path}: model: no weights (not a set of tensors)")
+    mismatch = _state_mismatch(net, state)
+    if mismatch:
+        raise WeightsError(f"{path}: the weights do not match the model the file describes "
+                           f"({spec.name}, {spec.num_classes} classes, hidden width "
+                           f"{spec.hidden}): {mismatch}")
+    net.load_state_dict(state, assign=True)
     net.set_frozen_blocks(spec.frozen_blocks(net.num_blocks))
     return net.eval(), checkpoint
+
+
+#: Checkpoint ``spec`` fields: type and allowed range (inclusive), or the allowed values.
+_SPEC_FIELDS = {
+    "name": (str, tuple(BACKBONES)),
+    "num_classes": (int, (1, 100_000)),
+    "dropout": (float, (0.0, 0.999)),
+    "hidden": (int, (0, 65_536)),
+    "strategy": (str, STRATEGIES),
+    "trainable_blocks": (int, (0, 1000)),
+}
+
+
+def _checked_spec(spec, path) -> ModelSpec:
+    """The checkpoint's model description, refused field by field when it is not sane."""
+    if not isinstance(spec, dict):
+        raise WeightsError(f"{path}: spec: no model description")
+    unknown = sorted(set(spec) - set(_SPEC_FIELDS))
+    if unknown:
+        raise WeightsError(f"{path}: spec: unknown entry {unknown[0]!r}")
+    for key, (kind, allowed) in _SPEC_FIELDS.items():
+        if key not in spec:
+            if key in ("name", "num_classes"):
+                raise WeightsError(f"{path}: spec.{key}: missing")
+            continue
+        value = spec[key]
+        if kind is str:
+            ok = isinstance(value, str) and value in allowed
+            what = f"one of {', '.join(allowed)}"
+        else:
+            number = (int,) if kind is int else (int, float)
+            ok = (isinstance(value, number) and not isinstance(value, bool)
+                  and allowed[0] <= value <= allowed[1])
+            what = f"a {'whole ' if kind is int else ''}number from {allowed[0]} to {allowed[1]}"
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
+            raise WeightsError(f"{path}: spec.{key}: {shown} is not {what}")
+    return ModelSpec(**spec)
+
+
+def _state_mismatch(net: nn.Module, state: dict) -> str:
+    """What keeps ``state`` from loading into ``net`` exactly, in words ('' when it fits)."""
+    own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != own[k]]
+    parts = []
+    for label, keys in (("missing", missing), ("not in the model", unexpected),
+                        ("of the wrong shape", wrong)):
+        if keys:
+            parts.append(f"{len(keys)} {label} (e.g. {keys[0]})")
+    return "; ".join(parts)
 
 
 def block_names(name: str, count: int) -> list[str]:
@@ -288,6 +367,11 @@ def _block_sizes(name: str) -> tuple[tuple[int, ...], int]:
         tv_model = get_model(name, weights=None)
         blocks, _, dim = _split_backbone(name, tv_model)
     return tuple(sum(p.numel() for p in block.parameters()) for block in blocks), dim
+
+
+def block_count(name: str) -> int:
+    """How many blocks backbone ``name`` is cut into (no weights are built)."""
+    return len(_block_sizes(name)[0])
 
 
 def block_layout(spec: ModelSpec) -> list[tuple[str, int, bool]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -28,10 +29,25 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessing:
-        return cls(
-            int(d["resize_size"]), int(d["crop_size"]), tuple(d["mean"]), tuple(d["std"]),
-            d.get("interpolation", "bilinear"),
-        )
+        """Preprocessing read from a file (a checkpoint, classes.json), every field checked.
+
+        These values end up in transforms and in generated code, so anything unexpected is
+        refused with a :class:`ValueError` naming the field (``preprocessing.<field>``).
+        """
+        if not isinstance(d, dict):
+            raise ValueError("preprocessing: not a set of named values")
+        resize = _size_field(d, "resize_size")
+        crop = _size_field(d, "crop_size")
+        if crop > resize:
+            raise ValueError(f"preprocessing.crop_size: {crop} px is larger than the resized "
+                             f"image ({resize} px) it is cut from")
+        interpolation = d.get("interpolation", "bilinear")
+        if not isinstance(interpolation, str) or interpolation not in INTERPOLATIONS:
+            raise ValueError(f"preprocessing.interpolation: {_shorten(interpolation)} is not one "
+                             f"of {', '.join(INTERPOLATIONS)}")
+        mean = _channel_field(d, "mean", lambda v: True, "a number")
+        std = _channel_field(d, "std", lambda v: v > 0, "a number above 0")
+        return cls(resize, crop, mean, std, interpolation)
 
     def eval_transform(self):
         from torchvision import transforms as T
@@ -62,6 +78,42 @@ class Preprocessing:
         from torchvision.transforms import InterpolationMode
 
         return InterpolationMode(self.interpolation)
+
+
+#: Resampling filters tlgui accepts from a file: the ones torchvision's weights use, which
+#: torchvision and Pillow both implement the same way.
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+#: The largest image side (in pixels) a preprocessing read from a file may ask for.
+MAX_SIDE = 4096
+
+
+def _shorten(value, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _size_field(d: dict, key: str) -> int:
+    if key not in d:
+        raise ValueError(f"preprocessing.{key}: missing")
+    value = d[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SIDE:
+        raise ValueError(f"preprocessing.{key}: {_shorten(value)} is not a whole number of "
+                         f"pixels from 1 to {MAX_SIDE}")
+    return value
+
+
+def _channel_field(d: dict, key: str, allowed, what: str) -> tuple[float, float, float]:
+    """Three finite numbers, one per RGB channel, each passing ``allowed``."""
+    if key not in d:
+        raise ValueError(f"preprocessing.{key}: missing")
+    value = d[key]
+    numbers = value if isinstance(value, (list, tuple)) else ()
+    if len(numbers) != 3 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and allowed(v) for v in numbers):
+        raise ValueError(f"preprocessing.{key}: {_shorten(value)} is not three values "
+                         f"(R, G, B), each {what}")
+    return tuple(float(v) for v in numbers)
 
 
 def preprocessing_for(name: str, image_size: int | None = None) -> Preprocessing:

@@ -17,11 +17,12 @@ import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 from .control import CancelFlag, Cancelled
 from .paths import atomic_output
-from .registry import BACKBONES, backbone_info, imagenet_weights
+from .registry import BACKBONES, backbone_info
 
 # torch hub's convention: "<name>-<first hex digits of sha256>.pth"
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
@@ -149,7 +150,9 @@ def read_state_dict(path: str | os.PathLike) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise WeightsError(f"{path}: not a PyTorch weights file ({type(e).__name__}: {e})") from e
+        if "Weights only load failed" in str(e):
+            raise WeightsError(f"{path}: {_load_problem(e)}") from e
+        raise WeightsError(f"{path}: not a PyTorch weights file ({_load_problem(e)})") from e
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
         return obj
     for key in ("state_dict", "model", "model_state_dict"):
@@ -161,12 +164,26 @@ def read_state_dict(path: str | os.PathLike) -> dict:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
+#: torchvision models a weights file is compared with when it fits none of the backbones, so
+#: that the message can say what the file most likely holds.
+_OTHER_ARCHITECTURES = (
+    "resnet34", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2",
+    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg19_bn",
+    "mobilenet_v2", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+)
+
+
 def _classifier_prefix(name: str) -> str:
-    return "fc." if BACKBONES[name][0] == "resnet" else "classifier."
+    """Where the ImageNet classifier's weights live in ``name``'s state dict."""
+    family = BACKBONES[name][0] if name in BACKBONES else name
+    return "fc." if family.startswith(("resnet", "resnext", "wide_resnet")) else "classifier."
 
 
+@cache
 def expected_shapes(name: str) -> dict[str, tuple[int, ...]]:
-    """The state-dict shapes of torchvision's ``name``, built on the meta device (no memory)."""
+    """The state-dict shapes of torchvision's ``name``, built on the meta device (no memory).
+
+    Cached per name: treat the result as read-only."""
     import torch
     from torchvision.models import get_model
 
@@ -176,7 +193,9 @@ def expected_shapes(name: str) -> dict[str, tuple[int, ...]]:
 
 
 def check_fits(name: str, state: dict, source: str) -> None:
-    """Raise :class:`WeightsError` unless ``state`` holds every backbone weight of ``name``.
+    """Raise :class:`WeightsError` unless ``state`` holds exactly the backbone weights of
+    ``name``: none missing, none of another shape, and none left over (weights of a larger
+    network would otherwise be cut down without a word).
 
     The ImageNet classifier's weights may be missing or of another shape: tlgui replaces it.
     """
@@ -187,7 +206,8 @@ def check_fits(name: str, state: dict, source: str) -> None:
     needed = {k: s for k, s in expected.items() if not k.startswith(head)}
     missing = [k for k in needed if k not in state]
     wrong = [k for k in needed if k in state and tuple(state[k].shape) != needed[k]]
-    if not missing and not wrong:
+    extra = [k for k in state if k not in needed and not k.startswith(head)]
+    if not missing and not wrong and not extra:
         return
     parts = []
     if missing:
@@ -198,6 +218,8 @@ def check_fits(name: str, state: dict, source: str) -> None:
             f"{len(wrong)} of the wrong shape (e.g. {k}: {_shape(state[k].shape)} in the file, "
             f"{_shape(needed[k])} in {name})"
         )
+    if extra:
+        parts.append(f"{len(extra)} weights not in {name} (e.g. {extra[0]})")
     guess = _guess_architecture(state)
     hint = f"; it looks like {guess} weights" if guess and guess != name else ""
     raise WeightsError(f"{source}: does not fit {name}: {'; '.join(parts)}{hint}")
@@ -208,11 +230,13 @@ def _shape(shape) -> str:
 
 
 def _guess_architecture(state: dict) -> str | None:
+    """The torchvision model whose backbone weights are exactly those in ``state``, if any."""
     keys = {k: tuple(v.shape) for k, v in state.items()}
-    for name in BACKBONES:
-        expected = expected_shapes(name)
+    for name in (*BACKBONES, *_OTHER_ARCHITECTURES):
         head = _classifier_prefix(name)
-        if all(keys.get(k) == s for k, s in expected.items() if not k.startswith(head)):
+        backbone = {k: s for k, s in expected_shapes(name).items() if not k.startswith(head)}
+        present = {k: s for k, s in keys.items() if not k.startswith(head)}
+        if present == backbone:
             return name
     return None
 
@@ -223,19 +247,67 @@ def load_imagenet_state(
     progress: ProgressFn | None = None,
     cancel: CancelFlag | None = None,
 ) -> dict:
-    """ImageNet state dict of ``name`` through torchvision's Weights API and the hub cache."""
+    """ImageNet state dict of ``name`` from the torch hub cache (downloaded first if needed).
+
+    The cached file may have been put there by hand, so it is checked against the checksum in
+    torchvision's file name and read as tensors only (``weights_only=True``): a file that is
+    not the official one never reaches the model, and nothing in it can run.
+    """
     if not is_cached(name):
         if not allow_download:
             raise WeightsError(unavailable_message(name, "downloads are off"))
         download_imagenet(name, progress=progress, cancel=cancel)
-    weights = imagenet_weights(name)
+    path = cached_path(name)
+    _check_cached_hash(path)
+    import torch
+
     try:
-        return weights.get_state_dict(progress=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise WeightsError(
-            f"{cached_path(name)}: the cached ImageNet weights of {name} cannot be read "
-            f"({type(e).__name__}: {e}); delete the file and download it again"
+            f"{path}: the cached ImageNet weights of {name} cannot be read "
+            f"({_load_problem(e)}); delete the file and download it again"
         ) from e
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise WeightsError(f"{path}: holds no state dict of tensors; delete the file and "
+                           f"download it again")
+    return state
+
+
+# (path, size, modification time) of cached files whose checksum has been verified: a large
+# file (VGG's is 528 MB) is hashed once per session, and again whenever it changes.
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+
+def _check_cached_hash(path: Path) -> None:
+    match = _HASH_IN_NAME.search(path.name)
+    if not match:
+        return
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _VERIFIED:
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    expected = match.group(1)
+    if not digest.hexdigest().startswith(expected):
+        raise WeightsError(
+            f"{path}: not torchvision's official file (its SHA-256 does not start with "
+            f"{expected}, as the name says); delete it and download it again, or use the file "
+            f"as a weights file of its own"
+        )
+    _VERIFIED.add(key)
+
+
+def _load_problem(e: BaseException) -> str:
+    """torch's reason for refusing a file, in one line and without its advice to load the
+    file with ``weights_only=False`` (which would let the file run code)."""
+    from .errors import one_line
+
+    return one_line(e)
 
 
 def resolve_source(source: str) -> str:
