@@ -143,6 +143,29 @@ def test_a_project_whose_images_moved_opens_and_says_so(make_window, train_tiny,
                     timeout=30_000)
 
 
+def test_a_project_with_a_wrong_value_changes_nothing_and_says_which(make_window, qtbot,
+                                                                     tmp_path):
+    window = make_window()
+    window.training_pane.epochs.setValue(7)
+    window.dataset_pane.seed.setValue(42)
+    title = window.windowTitle()
+    project = tmp_path / "crafted.tlgui.json"
+    # A valid seed first, then an epoch count that is not a number: nothing may be applied.
+    project.write_text(json.dumps({"format": "tlgui-project", "version": 1,
+                                   "data": {"seed": 5, "val_fraction": 0.3},
+                                   "training": {"epochs": "ten"}}))
+    problems = window.open_project(str(project))
+    assert len(problems) == 1 and str(project) in problems[0]
+    assert "training.epochs" in problems[0] and "\n" not in problems[0]
+    qtbot.waitUntil(lambda: window.error_box is not None and window.error_box.isVisible())
+    assert window.error_box.text() == problems[0]
+    assert window.training_pane.epochs.value() == 7
+    assert window.dataset_pane.seed.value() == 42
+    assert window.project_path is None and window.windowTitle() == title
+    assert str(project) not in window._recent()
+    window.error_box.close()
+
+
 def test_the_evaluation_shows_rows_true_columns_predicted_and_each_class_figures(qtbot,
                                                                                  tmp_path):
     """An uneven matrix whose rows and columns differ: a transposed matrix, swapped precision

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,7 +103,9 @@ def save_project(path, state: dict) -> Path:
 def load_project(path) -> tuple[dict, list[str]]:
     """The project's state and a list of problems (missing folders or runs), in words.
 
-    Missing things are reported, not fatal: the project opens with what is there.
+    Missing things are reported, not fatal: the project opens with what is there. A file with
+    a value of the wrong type or out of range is refused as a whole (:class:`ProjectError`
+    naming the file and the first such value), before any of it is used.
     """
     path = Path(path)
     try:
@@ -113,9 +116,13 @@ def load_project(path) -> tuple[dict, list[str]]:
         raise ProjectError(f"{path}: not a tlgui project (not JSON: {e})") from e
     if not isinstance(state, dict) or state.get("format") != PROJECT_FORMAT:
         raise ProjectError(f"{path}: not a tlgui project")
-    if state.get("version", 0) > PROJECT_VERSION:
+    version = state.get("version", 0)
+    if isinstance(version, int) and not isinstance(version, bool) and version > PROJECT_VERSION:
         raise ProjectError(f"{path}: made by a newer tlgui (project version "
                            f"{state['version']}); update tlgui to open it")
+    problem = project_problem(state)
+    if problem:
+        raise ProjectError(f"{path}: {problem}")
     problems = []
     data = state.get("data", {})
     for folder in data.get("folders", []):
@@ -131,3 +138,111 @@ def load_project(path) -> tuple[dict, list[str]]:
             problems.append(f"the run folder {run} is gone")
     state["runs"] = runs
     return state, problems
+
+
+# What a project file may hold: for each section, each known entry's check. Entries not listed
+# here are ignored (a newer tlgui may add some); the ranges are those the window offers.
+def _text(v) -> bool:
+    return isinstance(v, str)
+
+
+def _texts(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _whole(low: int, high: int):
+    def check(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+    check.what = f"a whole number from {low} to {high}"
+    return check
+
+
+def _number(low: float, high: float):
+    def check(v) -> bool:
+        return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                and low <= v <= high)
+    check.what = f"a number from {low:g} to {high:g}"
+    return check
+
+
+def _one_of(*choices: str):
+    def check(v) -> bool:
+        return isinstance(v, str) and v in choices
+    check.what = f"one of {', '.join(choices)}"
+    return check
+
+
+def _optional(inner):
+    def check(v) -> bool:
+        return v is None or inner(v)
+    check.what = f"{getattr(inner, 'what', 'a text')} or null"
+    return check
+
+
+def _boolean(v) -> bool:
+    return isinstance(v, bool)
+
+
+_text.what, _texts.what, _boolean.what = "a text", "a list of texts", "true or false"
+
+_SCHEMA = {
+    "data": {
+        "folders": _texts,
+        "test_folder": _optional(_text),
+        "class_names": _texts,
+        "removed": _texts,
+        "val_fraction": _number(0.05, 0.5),
+        "seed": _whole(0, 999_999),
+    },
+    "model": {
+        "model": _text,
+        "weights": _text,
+        "strategy": _one_of("frozen", "partial", "full"),
+        "trainable_blocks": _whole(1, 20),
+        "dropout": _number(0.0, 0.9),
+        "hidden": _whole(0, 4096),
+    },
+    "training": {
+        "device": _text,
+        "epochs": _whole(1, 1000),
+        "batch_size": _whole(1, 1024),
+        "lr": _number(1e-5, 1.0),
+        "backbone_lr_factor": _number(0.001, 1.0),
+        "schedule": _one_of("cosine", "step", "none"),
+        "augment": _boolean,
+        "early_stopping": _whole(0, 100),
+        "image_size": _optional(_whole(0, 512)),
+        "compare_dropout": _boolean,
+    },
+}
+
+
+def project_problem(state: dict) -> str:
+    """The first value in a project's ``state`` of the wrong type or out of range, in words
+    ('' when there is none)."""
+    version = state.get("version", 0)
+    if not _whole(0, PROJECT_VERSION)(version):
+        return f"version: {_shown(version)} is not a project version"
+    for section, checks in _SCHEMA.items():
+        values = state.get(section, {})
+        if not isinstance(values, dict):
+            return f"{section}: {_shown(values)} is not a set of named values"
+        for key, check in checks.items():
+            if key in values and not check(values[key]):
+                return f"{section}.{key}: {_shown(values[key])} is not {check.what}"
+    if not _texts(state.get("runs", [])):
+        return f"runs: {_shown(state.get('runs'))} is not a list of folders"
+    return ""
+
+
+def _shown(value, limit: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False) if _jsonable(value) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
