@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from tlgui.core.project import PROJECT_FORMAT, ProjectError, load_project, save_project
+from tlgui.core.project import (
+    PROJECT_FORMAT,
+    ProjectError,
+    load_project,
+    read_run,
+    save_project,
+)
 
 GOOD = {
     "data": {"folders": [], "test_folder": None, "class_names": ["a", "b"], "removed": [],
@@ -65,3 +71,24 @@ def test_a_wrong_section_is_refused_with_one_line(tmp_path, changes, where):
     with pytest.raises(ProjectError) as info:
         load_project(path)
     assert str(info.value).startswith(f"{path}: {where}: ")
+
+
+@pytest.mark.parametrize("name, content", [
+    ("config.json", "[1, 2]"),
+    ("config.json", '{"epochs": "ten"}'),
+    ("config.json", '{"epochs": 3, "model": ["x"]}'),
+    ("config.json", "{not json"),
+    ("summary.json", '{"runs": [1]}'),
+    ("model/metrics.csv", "epoch,val_acc\nfirst,0.5\n"),
+])
+def test_a_damaged_run_folder_gives_one_line_naming_the_file(tmp_path, name, content):
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "config.json").write_text('{"epochs": 3, "model": "resnet18"}')
+    (run / "model" / "metrics.csv").write_text("epoch,val_acc\n1,0.5\n")
+    assert read_run(run).variants["model"]["best_val_acc"] == 0.5
+    (run / name).write_text(content)
+    with pytest.raises(ProjectError) as info:
+        read_run(run)
+    text = str(info.value)
+    assert text.startswith(f"{run / name}: ") and "\n" not in text

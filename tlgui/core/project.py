@@ -56,30 +56,63 @@ def read_history(path) -> list[dict]:
 
 
 def read_run(path) -> RunRecord:
-    """A run folder's settings, summary and curves. Raises ProjectError when it is not one."""
+    """A run folder's settings, summary and curves. Raises ProjectError (one line naming the
+    file) when it is not one or one of its files is damaged."""
     path = Path(path)
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ProjectError(f"{path}: not a tlgui run folder (no config.json)")
-    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config = _read_json_object(config_file)
     summary = {}
     if (path / "summary.json").is_file():
-        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        summary = _read_json_object(path / "summary.json")
+    runs = summary.get("runs", {})
+    if not isinstance(runs, dict) or not all(isinstance(v, dict) for v in runs.values()):
+        raise ProjectError(f"{path / 'summary.json'}: runs: not a set of named results")
     variants = {}
     for metrics in sorted(path.glob("*/metrics.csv")):
         name = metrics.parent.name
+        try:
+            history = read_history(metrics)
+        except (OSError, ValueError, TypeError) as e:
+            raise ProjectError(f"{metrics}: not a metrics table ({_reason(e)})") from e
         variants[name] = {
-            **summary.get("runs", {}).get(name, {}),
-            "history": read_history(metrics),
+            **runs.get(name, {}),
+            "history": history,
             "checkpoint": str(metrics.parent / "best.pt"),
         }
         if "best_val_acc" not in variants[name]:  # an interrupted run: from its curve
-            accs = [r["val_acc"] for r in variants[name]["history"]]
+            accs = [r["val_acc"] for r in history if "val_acc" in r]
             variants[name]["best_val_acc"] = max(accs) if accs else None
-    return RunRecord(str(path), config.get("model", "?"), config.get("strategy", "?"),
-                     config.get("weights", "?"), int(config.get("epochs", 0)),
-                     summary.get("status", "interrupted"), variants,
-                     config.get("test_folder") or None)
+    epochs = config.get("epochs", 0)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ProjectError(f"{config_file}: epochs: {epochs!r} is not a number of epochs")
+    texts = {key: config.get(key, "?") for key in ("model", "strategy", "weights")}
+    test_folder = config.get("test_folder") or None
+    status = summary.get("status", "interrupted")
+    if not all(isinstance(v, str) for v in (*texts.values(), status)) or not (
+            test_folder is None or isinstance(test_folder, str)):
+        raise ProjectError(f"{config_file}: model, strategy, weights and test folder must be "
+                           f"texts")
+    return RunRecord(str(path), texts["model"], texts["strategy"], texts["weights"], epochs,
+                     status, variants, test_folder)
+
+
+def _read_json_object(path: Path) -> dict:
+    """A JSON file that must hold an object; ProjectError naming it otherwise."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ProjectError(f"{path}: cannot be read ({_reason(e)})") from e
+    if not isinstance(value, dict):
+        raise ProjectError(f"{path}: not a set of named values")
+    return value
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 def list_runs(folder, newest: int = 30) -> list[str]:
