@@ -24,6 +24,8 @@ class TrainingStarted:
     trainable_params: int
     frozen_params: int
     feature_cache: bool  #: True when training epochs reuse cached backbone features
+    #: How many training images the eval-mode training accuracy is measured on.
+    train_eval_size: int = 0
 
 
 @dataclass(frozen=True)

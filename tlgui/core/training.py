@@ -256,6 +256,8 @@ class Trainer:
             trainable_params=trainable,
             frozen_params=frozen,
             feature_cache=use_cache and not cfg.augment,
+            train_eval_size=(len(data_split.train) if use_cache and not cfg.augment
+                             else len(train_eval_items(data_split.train))),
         ))
         status = "finished"
         try:

@@ -59,6 +59,35 @@ class BlockStrip(QWidget):
             self.boxes.append(box)
 
 
+class _Unavailable:
+    """What a download that could not be done returns: the backbone and why (a short reason)."""
+
+    def __init__(self, name: str, reason: str):
+        self.name, self.reason = name, reason
+
+
+def offline_proposal(name: str, reason: str, cached: list[str], weights_file: str, url: str
+                     ) -> str:
+    """What the window says when the ImageNet weights of ``name`` cannot be downloaded: what
+    works now, in the window's own words (its buttons and choices). ``cached``: the backbones
+    whose ImageNet weights are cached; ``weights_file`` and ``url``: the official file of
+    ``name`` and where it can be fetched on another computer."""
+    why = f" ({reason})" if reason else ""
+    options = []
+    if cached:
+        names = ", ".join(cached[:3]) + (" …" if len(cached) > 3 else "")
+        options.append(f"Use a cached backbone: {names} — select it in the table; its ImageNet "
+                       f"weights are ready offline.")
+    options.append(f"Import Weights File… — if you have {weights_file} (from {url}, fetched "
+                   f"on another computer), it is checked and kept for offline use.")
+    options.append("Starting weights: “A weights file or an earlier tlgui run” — any "
+                   "file that fits the backbone.")
+    options.append("Train from scratch: starting weights “None — random weights”, "
+                   "with “Fine-tune everything”.")
+    return (f"ImageNet weights for {name} could not be downloaded{why}. What works now:\n"
+            + "\n".join(f"• {option}" for option in options))
+
+
 def _count(n: int) -> str:
     if n >= 1_000_000:
         return f"{n / 1e6:.1f} M"
@@ -123,7 +152,7 @@ class ModelPane(QWidget):
         self.cancel_download = QPushButton("Cancel")
         self.cancel_download.clicked.connect(self.downloader.cancel)
         self.cancel_download.setVisible(False)
-        self.import_button = QPushButton("Import File…")
+        self.import_button = QPushButton("Import Weights File…")
         self.import_button.setToolTip("Copy your copy of torchvision's official weights file "
                                       "into the cache, for offline use")
         self.import_button.clicked.connect(self._import)
@@ -170,6 +199,10 @@ class ModelPane(QWidget):
         self.blocks_spin.valueChanged.connect(lambda *_: self._changed())
         self.strip = BlockStrip()
         self.counts = QLabel()
+        self.strategy_note = QLabel()
+        self.strategy_note.setWordWrap(True)
+        self.strategy_note.setStyleSheet("color: #9a5b00;")
+        self.strategy_note.setVisible(False)
         strategy_box = QGroupBox("What to train")
         strategy_layout = QVBoxLayout(strategy_box)
         strategy_layout.addWidget(self.frozen_radio)
@@ -182,6 +215,7 @@ class ModelPane(QWidget):
         strategy_layout.addWidget(self.full_radio)
         strategy_layout.addWidget(self.strip)
         strategy_layout.addWidget(self.counts)
+        strategy_layout.addWidget(self.strategy_note)
 
         # Decision helper
         self.similar_group = QButtonGroup(self)
@@ -341,8 +375,14 @@ class ModelPane(QWidget):
 
     # -- reactions ---------------------------------------------------------------------------
     def _changed(self) -> None:
+        from ..core.advice import strategy_warning
+
         self._update_layout()
         self._refresh_weights_status()
+        self._update_advice()  # the advice depends on the starting weights too
+        note = strategy_warning(self.strategy(), self.weights())
+        self.strategy_note.setText(note)
+        self.strategy_note.setVisible(bool(note))
         self.settings_changed.emit()
 
     def _on_backbone_changed(self) -> None:
@@ -381,7 +421,8 @@ class ModelPane(QWidget):
             self.recommendation.setText("Load a data set first: the advice depends on its size.")
             self.apply_advice.setEnabled(False)
             return
-        self._advice = recommend(self.images, self.num_classes, self.similar_radio.isChecked())
+        self._advice = recommend(self.images, self.num_classes, self.similar_radio.isChecked(),
+                                 self.weights())
         self.helper_question.setText(f"Your {self.images} images look like:")
         self.recommendation.setText(self._advice.reason)
         self.apply_advice.setEnabled(True)
@@ -432,6 +473,12 @@ class ModelPane(QWidget):
                 f"Not cached. Download {info.weights_mb:.0f} MB from {info.url}, or import "
                 f"that file if you have it (offline).")
 
+    def offline_text(self, name: str, reason: str = "") -> str:
+        """What to do without ``name``'s ImageNet weights, in the window's words."""
+        info = next(i for i in self.infos if i.name == name)
+        cached = [i.name for i in self.infos if self.cached.get(i.name)]
+        return offline_proposal(name, reason, cached, info.weights_file, info.url)
+
     def _download(self) -> None:
         from ..core.weights import download_imagenet
 
@@ -441,11 +488,18 @@ class ModelPane(QWidget):
         self.message.emit(f"downloading ImageNet weights of {name}")
 
         def task(emit, control):
+            from ..core.weights import WeightsError
+
             def progress(done, total):
                 if self._download_throttle.ready(final=done >= total):
                     emit((done, total))
 
-            download_imagenet(name, progress=progress, cancel=control)
+            try:
+                download_imagenet(name, progress=progress, cancel=control)
+            except WeightsError as e:  # offline, or a damaged download: say what works now
+                cause = e.__cause__
+                reason = str(getattr(cause, "reason", None) or cause) if cause else str(e)
+                return _Unavailable(name, reason)
             return name
 
         self.downloader.start(task)
@@ -461,6 +515,9 @@ class ModelPane(QWidget):
 
     @Slot(object)
     def _on_weights_cached(self, name) -> None:
+        if isinstance(name, _Unavailable):
+            self.error.emit(self.offline_text(name.name, name.reason), "")
+            return
         self.message.emit(f"ImageNet weights of {name} are cached")
         self._refresh_cache_column()
         self.settings_changed.emit()

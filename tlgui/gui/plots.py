@@ -3,6 +3,10 @@
 Each run has one colour everywhere (with dropout: blue, without: orange); training curves are
 dashed, validation curves solid, so the over-fitting gap of the run without dropout — the
 space between its dashed and solid orange lines — shows at a glance.
+
+The training curves show accuracy and loss measured after each epoch in evaluation mode
+(dropout off), like the validation curves: measured while dropout is active they would read
+low and hide the gap. The legend says so.
 """
 
 from __future__ import annotations
@@ -23,6 +27,15 @@ RUN_LABELS = {
     "without_dropout": "without dropout",
     "model": "model",
 }
+SPLIT_LABELS = {"val": "validation", "train": "train (eval mode)"}
+
+
+def train_curve_note(measured: int, total: int) -> str:
+    """What the dashed curves show: ``measured`` of the ``total`` training images."""
+    images = (f"all {total} training images" if measured >= total else
+              f"a fixed sample of {measured} of the {total} training images")
+    return (f"Dashed lines, train (eval mode): {images}, measured after each epoch with "
+            f"dropout off, like the validation images (solid lines).")
 
 pg.setConfigOptions(antialias=True, useOpenGL=False, background="w", foreground="#333")
 
@@ -63,7 +76,7 @@ class MetricPlot(pg.PlotWidget):
             colour = RUN_COLOURS.get(run, "#2ca02c")
             for split, style in (("val", Qt.PenStyle.SolidLine), ("train", Qt.PenStyle.DashLine)):
                 pen = pg.mkPen(colour, width=2.5 if split == "val" else 2, style=style)
-                name = f"{RUN_LABELS.get(run, run)} · {'validation' if split == 'val' else 'train'}"
+                name = f"{RUN_LABELS.get(run, run)} · {SPLIT_LABELS[split]}"
                 symbol = "o" if split == "val" else None
                 curve = self.plot([], [], pen=pen, name=name, symbol=symbol, symbolSize=6,
                                   symbolBrush=colour, symbolPen=None)
@@ -107,8 +120,9 @@ class CurvesView(QWidget):
         self.loss.reset(runs, epochs)
 
     def add_epoch(self, event) -> None:
-        """Add an :class:`~tlgui.core.events.EpochFinished` record to both plots."""
-        self.accuracy.add_point(event.run, "train", event.epoch, event.train_acc)
+        """Add an :class:`~tlgui.core.events.EpochFinished` record to both plots: training
+        accuracy and loss in evaluation mode, like validation."""
+        self.accuracy.add_point(event.run, "train", event.epoch, event.train_acc_eval)
         self.accuracy.add_point(event.run, "val", event.epoch, event.val_acc)
-        self.loss.add_point(event.run, "train", event.epoch, event.train_loss)
+        self.loss.add_point(event.run, "train", event.epoch, event.train_loss_eval)
         self.loss.add_point(event.run, "val", event.epoch, event.val_loss)

@@ -3,6 +3,8 @@ runs with and without dropout, a summary and a log."""
 
 from __future__ import annotations
 
+import html
+import math
 import time
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -24,8 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import events as ev
+from ..core.advice import default_backbone_lr_factor
 from ..core.units import format_duration as duration
-from .plots import RUN_COLOURS, RUN_LABELS, CurvesView
+from .plots import RUN_COLOURS, RUN_LABELS, CurvesView, train_curve_note
 
 
 class TrainingPane(QWidget):
@@ -52,10 +55,13 @@ class TrainingPane(QWidget):
         self.backbone_lr.setRange(0.001, 1.0)
         self.backbone_lr.setDecimals(3)
         self.backbone_lr.setSingleStep(0.05)
-        self.backbone_lr.setValue(0.1)
+        self._backbone_lr_default = default_backbone_lr_factor("imagenet")
+        self.backbone_lr.setValue(self._backbone_lr_default)
         self.backbone_lr.setPrefix("× ")
-        self.backbone_lr.setToolTip("Backbone learning rate = this × head learning rate "
-                                    "(only for blocks that train)")
+        self.backbone_lr.setToolTip(
+            "Backbone learning rate = this × head learning rate (only for blocks that train). "
+            "By default 0.1 with pretrained weights, which protects their features, and 1 with "
+            "random weights, which have everything to learn.")
         self.schedule = QComboBox()
         for text, value in (("Cosine decay", "cosine"), ("Step (÷10 twice)", "step"),
                             ("Constant", "none")):
@@ -126,7 +132,8 @@ class TrainingPane(QWidget):
 
         self.curves = CurvesView()
         self.summary = QLabel("Curves appear here as each epoch ends: solid lines are "
-                              "validation accuracy, dashed lines training accuracy.")
+                              "validation accuracy, dashed lines training accuracy (measured "
+                              "with dropout off, like validation).")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setMinimumHeight(64)
@@ -197,6 +204,14 @@ class TrainingPane(QWidget):
             if index >= 0:
                 combo.setCurrentIndex(index)
 
+    def set_starting_weights(self, weights: str) -> None:
+        """Follow the Model step's starting weights: the backbone rate's default is the full
+        rate for random weights and a tenth for pretrained ones. A rate the user set stays."""
+        default = default_backbone_lr_factor(weights)
+        if abs(self.backbone_lr.value() - self._backbone_lr_default) < 1e-9:
+            self.backbone_lr.setValue(default)
+        self._backbone_lr_default = default
+
     def set_problem(self, text: str) -> None:
         """Why training cannot start now ('' when it can)."""
         self.problem.setText(text)
@@ -231,6 +246,8 @@ class TrainingPane(QWidget):
     @Slot(object)
     def on_training_started(self, event: ev.TrainingStarted) -> None:
         self.reset(event.runs, event.epochs)
+        self.curves.setToolTip(train_curve_note(event.train_eval_size or event.train_size,
+                                                event.train_size))
         self.run_progress.setRange(0, event.epochs * 1000)
         self.run_progress.setValue(event.start_epoch * 1000)
         self.run_label.setText(f"Epoch {event.start_epoch + 1} of {event.epochs}")
@@ -268,7 +285,8 @@ class TrainingPane(QWidget):
                                f"{duration(event.eta_seconds)} left")
         self.add_log(
             f"epoch {event.epoch}/{event.epochs} {RUN_LABELS.get(event.run, event.run)}: "
-            f"train {event.train_acc:.1%} (loss {event.train_loss:.3f}), "
+            f"train {event.train_acc_eval:.1%} (loss {event.train_loss_eval:.3f}; "
+            f"{event.train_acc:.1%} while it trained, with dropout active), "
             f"validation {event.val_acc:.1%} (loss {event.val_loss:.3f}), "
             f"{event.seconds:.1f} s" + (" — best so far" if event.improved else ""))
 
@@ -285,7 +303,9 @@ class TrainingPane(QWidget):
 
 
 def summary_html(summary: dict) -> str:
-    """A short summary: best validation accuracy of each run and its train–validation gap."""
+    """The summary of a training, as the core computed it: each run's best validation
+    accuracy and train–validation gap (training accuracy in evaluation mode), the warnings
+    about each model, and the verdict on what the training shows."""
     parts = []
     for name, run in summary["runs"].items():
         if run["best_val_acc"] is None:
@@ -293,36 +313,19 @@ def summary_html(summary: dict) -> str:
         colour = RUN_COLOURS.get(name, "#333")
         gap = run["train_val_gap"]
         text = (f"<span style='color:{colour}'>■</span> <b>{RUN_LABELS.get(name, name)}</b>: "
-                f"best validation {run['best_val_acc']:.1%} (epoch {run['best_epoch']}), "
-                f"train–validation gap {gap * 100:+.1f} points")
+                f"best validation {run['best_val_acc']:.1%} (epoch {run['best_epoch']})")
+        if gap is not None and not math.isnan(gap):
+            text += f", train–validation gap {gap * 100:+.1f} points (train in eval mode)"
         if run.get("test_acc") is not None:
             text += f", test {run['test_acc']:.1%}"
         parts.append(text)
-    verdict = dropout_verdict(summary["runs"])
+        for warning in run.get("warnings", []):
+            parts.append(f"<span style='color:#b00020'>⚠ {RUN_LABELS.get(name, name)}: "
+                         f"{html.escape(warning)}</span>")
+    verdict = summary.get("verdict")
     if verdict:
-        parts.append(verdict)
+        parts.append(html.escape(verdict["text"]))
     return "<br>".join(parts) or "No epoch completed."
-
-
-def dropout_verdict(runs: dict) -> str:
-    """One sentence on what the comparison shows ('' without a complete pair)."""
-    pair = [runs.get("with_dropout"), runs.get("without_dropout")]
-    if not all(r and r["train_val_gap"] is not None and r["best_val_acc"] is not None
-               for r in pair):
-        return ""
-    with_run, without_run = pair
-    gap_difference = without_run["train_val_gap"] - with_run["train_val_gap"]
-    lead = without_run["best_val_acc"] - with_run["best_val_acc"]
-    if gap_difference > 0.05:
-        return (f"Without dropout the model fits its training images "
-                f"{without_run['train_val_gap'] * 100:.0f} points better than new ones: that "
-                f"is over-fitting. Dropout keeps the gap to "
-                f"{with_run['train_val_gap'] * 100:.0f} points.")
-    if lead > 0.05:
-        return (f"Dropout slowed learning here: the run without it is {lead * 100:.0f} points "
-                f"ahead on validation. More epochs, or a pretrained backbone, may close the "
-                f"gap.")
-    return "Both runs generalise about equally well on this data."
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:

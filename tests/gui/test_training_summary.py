@@ -1,0 +1,123 @@
+"""What the window says about the user's model: the core's verdict and warnings, curves in
+evaluation mode, advice and defaults that follow the starting weights, and what to do offline."""
+
+import html
+import json
+
+import torch
+
+from tlgui.core.sample import ensure_sample_data
+from tlgui.core.verdicts import dropout_verdict
+
+
+def test_the_summary_shows_the_verdict_and_warnings_the_core_computed(
+        make_window, qtbot, tmp_path, train_tiny):
+    window = make_window()
+    data = ensure_sample_data(tmp_path / "shapes", images_per_class=8)
+    train_tiny(window, data, epochs=3)
+    summary = json.loads((window.last_run_dir / "summary.json").read_text())
+    shown = window.training_pane.summary.text()
+    assert summary["verdict"]["kind"] != "too_early"
+    assert html.escape(summary["verdict"]["text"]) in shown
+    for name, run in summary["runs"].items():
+        for warning in run["warnings"]:
+            assert html.escape(warning) in shown
+        assert f"train–validation gap {run['train_val_gap'] * 100:+.1f} points" in shown
+    # The dashed curves are the eval-mode figures, and the legend says so.
+    from tlgui.core.project import read_history
+
+    plot = window.training_pane.curves.accuracy
+    for name in ("with_dropout", "without_dropout"):
+        rows = read_history(window.last_run_dir / name / "metrics.csv")
+        epochs, values = plot.points(name, "train")
+        assert epochs == [1, 2, 3]
+        assert values == [r["train_acc_eval"] * 100 for r in rows]
+    labels = [label.text for _, label in plot.legend.items]
+    assert "with dropout · train (eval mode)" in labels
+    assert "eval mode" in window.training_pane.curves.toolTip()
+
+
+def test_the_summary_shows_the_core_sentences_for_known_cases():
+    from tlgui.gui.training_pane import summary_html
+
+    def run(train, val, warnings=()):
+        return {"best_val_acc": val, "best_epoch": 5, "train_val_gap": train - val,
+                "test_acc": None, "warnings": list(warnings)}
+
+    history = [{"train_acc_eval": 1.0, "val_acc": 0.45}] * 5
+    verdict = dropout_verdict(history, history)
+    one_class = "It predicts \u201cstar\u201d for 100% of the validation images (9 of 9)."
+    text = summary_html({
+        "runs": {"with_dropout": run(1.0, 0.45), "without_dropout": run(1.0, 0.45, [one_class])},
+        "verdict": {"kind": verdict.kind, "text": verdict.text},
+    })
+    assert html.escape(verdict.text) in text and "Both runs over-fit" in text
+    assert "equally well" not in text
+    assert "without dropout: " + html.escape(one_class) in text
+    assert "train–validation gap +55.0 points (train in eval mode)" in text
+
+
+def test_the_backbone_rate_follows_the_starting_weights(make_window):
+    window = make_window()
+    model, training = window.model_pane, window.training_pane
+    assert training.backbone_lr.value() == 0.1
+    model.none_radio.setChecked(True)
+    assert training.backbone_lr.value() == 1.0
+    assert training.settings()["backbone_lr_factor"] == 1.0
+    model.imagenet_radio.setChecked(True)
+    assert training.backbone_lr.value() == 0.1
+    training.backbone_lr.setValue(0.3)  # the user's own rate stays
+    model.none_radio.setChecked(True)
+    assert training.backbone_lr.value() == 0.3
+
+
+def test_random_weights_are_never_advised_frozen_and_a_frozen_choice_is_explained(
+        make_window):
+    window = make_window()
+    pane = window.model_pane
+    pane.set_dataset(200, 4)
+    assert "freeze the backbone" in pane.recommendation.text()
+    pane.none_radio.setChecked(True)
+    assert "random weights" in pane.recommendation.text()
+    assert pane.frozen_radio.isChecked()  # the user's choice, not silently accepted:
+    assert pane.strategy_note.text().startswith("A frozen backbone with random weights")
+    assert not pane.strategy_note.isHidden()
+    pane.apply_advice.click()
+    assert pane.full_radio.isChecked()
+    assert pane.strategy_note.isHidden()
+
+
+def test_offline_the_window_proposes_what_works_now_in_its_own_words(make_window, qtbot):
+    from tlgui.core.weights import cached_path
+
+    path = cached_path("resnet18")  # a cached backbone (the file's content does not matter)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"conv1.weight": torch.zeros(1)}, path)
+    window = make_window()
+    pane = window.model_pane
+    window.go_to(1)
+    pane.select_backbone("vgg16")
+    pane.download_button.click()  # the network is off in tests
+    qtbot.waitUntil(lambda: window.error_box is not None, timeout=10_000)
+    text = window.error_box.text() + window.error_box.detailedText()
+    assert text.startswith("ImageNet weights for vgg16 could not be downloaded (")
+    assert "Use a cached backbone: resnet18" in text
+    assert "Import Weights File…" in text and "vgg16-397923af.pth" in text
+    assert "None — random weights" in text
+    assert "--" not in text
+    assert pane.import_button.text() == "Import Weights File…"
+
+
+def test_a_project_keeps_its_own_backbone_rate(make_window, tmp_path):
+    window = make_window()
+    window.model_pane.none_radio.setChecked(True)
+    window.training_pane.backbone_lr.setValue(0.1)  # a tenth, though the weights are random
+    project = tmp_path / "mine.tlgui.json"
+    window.save_project_to(str(project))
+    window.model_pane.imagenet_radio.setChecked(True)  # what the next window starts with
+    window.close()
+    again = make_window()
+    assert again.model_pane.weights() == "imagenet"
+    again.open_project(str(project))
+    assert again.model_pane.weights() == "none"
+    assert again.training_pane.backbone_lr.value() == 0.1
