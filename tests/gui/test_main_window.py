@@ -258,18 +258,27 @@ def test_model_pane_shows_frozen_blocks_and_cached_weights(make_window, qtbot, m
 
 @pytest.mark.parametrize(
     "with_run, without_run, words",
-    [((0.80, 0.02), (0.78, 0.20), "over-fitting"),
-     ((0.40, 0.05), (0.75, 0.04), "Dropout slowed learning"),
-     ((0.80, 0.03), (0.81, 0.04), "about equally well")],
+    [([(0.82, 0.80)] * 4, [(0.98, 0.78)] * 4, "Without dropout the model over-fits"),
+     ([(0.42, 0.40), (0.52, 0.50), (0.62, 0.60)], [(0.77, 0.75)] * 3,
+      "Dropout slowed learning"),
+     ([(0.80, 0.83)] * 3, [(0.81, 0.84)] * 3, "Neither run over-fits")],
 )
 def test_summary_says_what_the_comparison_shows(with_run, without_run, words):
+    from tlgui.core.verdicts import dropout_verdict
     from tlgui.gui.training_pane import summary_html
 
-    def run(best, gap):
-        return {"best_val_acc": best, "best_epoch": 3, "train_val_gap": gap, "test_acc": None}
+    def history(pairs):
+        return [{"train_acc_eval": train, "val_acc": val} for train, val in pairs]
 
-    text = summary_html({"runs": {"with_dropout": run(*with_run),
-                                  "without_dropout": run(*without_run)}})
+    def run(pairs):
+        train, val = pairs[-1]
+        return {"best_val_acc": val, "best_epoch": 3, "train_val_gap": train - val,
+                "test_acc": None}
+
+    verdict = dropout_verdict(history(with_run), history(without_run))
+    text = summary_html({"runs": {"with_dropout": run(with_run),
+                                  "without_dropout": run(without_run)},
+                         "verdict": {"kind": verdict.kind, "text": verdict.text}})
     assert words in text and "with dropout" in text and "without dropout" in text
 
 

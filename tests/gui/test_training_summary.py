@@ -19,7 +19,7 @@ def test_the_summary_shows_the_verdict_and_warnings_the_core_computed(
     shown = window.training_pane.summary.text()
     assert summary["verdict"]["kind"] != "too_early"
     assert html.escape(summary["verdict"]["text"]) in shown
-    for name, run in summary["runs"].items():
+    for run in summary["runs"].values():
         for warning in run["warnings"]:
             assert html.escape(warning) in shown
         assert f"train–validation gap {run['train_val_gap'] * 100:+.1f} points" in shown

@@ -160,12 +160,7 @@ class MainWindow(QMainWindow):
         action(file_menu, "&Save Project", self.save_project, QKeySequence.StandardKey.Save)
         action(file_menu, "Save Project &As…", self.save_project_as, "Ctrl+Shift+A")
         file_menu.addSeparator()
-        quit_action = action(file_menu, "&Quit", self.close)
-        # The platform's Quit key where it has one (Windows and some Linux desktops have none),
-        # and Ctrl+Q everywhere, as the README promises.
-        quit_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
-        ctrl_q = QKeySequence("Ctrl+Q")
-        quit_action.setShortcuts(quit_keys + ([ctrl_q] if ctrl_q not in quit_keys else []))
+        action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         self._rebuild_recent()
 
         train_menu = self.menuBar().addMenu("&Training")
@@ -189,6 +184,7 @@ class MainWindow(QMainWindow):
         m.error.connect(self.show_error)
         m.settings_changed.connect(self._update_problems)
         m.settings_changed.connect(self._update_inspect_backbone)
+        m.settings_changed.connect(lambda: t.set_starting_weights(m.weights()))
         self.inspect_pane.message.connect(self.show_message)
         self.inspect_pane.error.connect(self.show_error)
         self.results_pane.message.connect(self.show_message)
@@ -471,6 +467,8 @@ class MainWindow(QMainWindow):
         self.training_pane.apply_settings(state.get("training", {}))
         if self.backend is not None:
             self.model_pane.apply_settings(state.get("model", {}))
+            # The starting weights reset the backbone rate's default; the project's rate wins.
+            self.training_pane.apply_settings(state.get("training", {}))
         else:  # applied when PyTorch has loaded, over the remembered settings
             self._pending_settings = state
         problems += self.results_pane.set_runs(state.get("runs", []))

@@ -160,6 +160,6 @@ class Throttle:
 
 def error_line(e: BaseException) -> str:
     """One line for the user, as the command line prints it."""
-    from ..core.errors import one_line
+    from ..cli import _one_line
 
-    return one_line(e)
+    return _one_line(e)
