@@ -7,21 +7,98 @@ Every failure ends with one line on stderr saying what is wrong and a non-zero e
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from .core.errors import UserError, one_line
 from .core.units import format_duration as _duration
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_STOPPED = 130
+#: What a shell reports for a program ended by SIGPIPE (128 + 13): its reader went away.
+EXIT_BROKEN_PIPE = 141
+
+#: The largest seed: numpy's generators take no more than 32 bits.
+MAX_SEED = 2**32 - 1
+#: Input sizes, in pixels, that every backbone can take (VGG halves its input five times).
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 4096
 
 
-class CliError(Exception):
+class CliError(UserError):
     """A user-facing error: printed as one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with every usage error on one line: the command, the option and the problem
+    (the usage itself is one ``--help`` away)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _range_words(low, high, low_open: bool = False, high_open: bool = False) -> str:
+    words = []
+    if low is not None:
+        words.append(f"more than {low}" if low_open else f"at least {low}")
+    if high is not None:
+        words.append(f"less than {high}" if high_open else f"at most {high}")
+    return " and ".join(words)
+
+
+def int_range(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (no upper limit if None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: '{text}'") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"must be {_range_words(low, high)}, not {text}")
+        return value
+
+    return parse
+
+
+def float_range(low: float | None, high: float | None = None, low_open: bool = False,
+                high_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number between ``low`` and ``high``; an open end excludes
+    the bound itself."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid float value: '{text}'") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            raise argparse.ArgumentTypeError(
+                f"must be {_range_words(low, high, low_open, high_open)}, not {text}")
+        return value
+
+    return parse
+
+
+positive_int = int_range(1)
+non_negative_int = int_range(0)
+seed_int = int_range(0, MAX_SEED)
+input_size = int_range(MIN_INPUT_SIZE, MAX_INPUT_SIZE)
+positive_float = float_range(0, low_open=True)
+non_negative_float = float_range(0)
+#: A share strictly between 0 and 1, such as the validation fraction.
+fraction = float_range(0, 1, low_open=True, high_open=True)
+#: A probability that may be 0 but not 1, such as dropout.
+probability = float_range(0, 1, high_open=True)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -30,15 +107,15 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", action="store_true",
                    help="use the built-in sample data set (drawn shapes, made on first use)")
     p.add_argument("--test", metavar="DIR", help="a separate test folder with the same classes")
-    p.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
+    p.add_argument("--val-fraction", type=fraction, default=0.2, metavar="F",
                    help="fraction of each class held out for validation (default 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split and training")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed for the split and training")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tlgui",
         description="Transfer learning on your own images. Without a command, the window opens.",
     )
@@ -60,28 +137,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "checkpoint / run folder")
     p.add_argument("--strategy", default="frozen", choices=("frozen", "partial", "full"),
                    help="frozen backbone (feature extraction), fine-tune the last blocks, or all")
-    p.add_argument("--trainable-blocks", type=int, default=1, metavar="N",
+    p.add_argument("--trainable-blocks", type=positive_int, default=1, metavar="N",
                    help="with --strategy partial: how many of the last blocks train (default 1)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default 1e-3)")
-    p.add_argument("--backbone-lr-factor", type=float, metavar="F",
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--lr", type=positive_float, default=1e-3,
+                   help="head learning rate (default 1e-3)")
+    p.add_argument("--backbone-lr-factor", type=positive_float, metavar="F",
                    help="backbone learning rate = F × head learning rate (default 0.1 with "
                         "pretrained weights, 1 with --weights none)")
-    p.add_argument("--dropout", type=float, default=0.5, metavar="P",
+    p.add_argument("--dropout", type=probability, default=0.5, metavar="P",
                    help="dropout probability in the new head (default 0.5)")
-    p.add_argument("--hidden", type=int, default=256,
+    p.add_argument("--hidden", type=non_negative_int, default=256,
                    help="hidden width of the new head; 0 for a single linear layer")
     p.add_argument("--compare-dropout", action="store_true",
                    help="train the model with and without dropout side by side")
-    p.add_argument("--image-size", type=int, metavar="PX",
+    p.add_argument("--image-size", type=input_size, metavar="PX",
                    help="network input size; smaller is faster (default: the weights' own)")
     p.add_argument("--augment", action="store_true", help="random crops, flips and colour jitter")
     p.add_argument("--schedule", default="cosine", choices=("cosine", "step", "none"))
-    p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+    p.add_argument("--early-stopping", type=non_negative_int, default=0, metavar="PATIENCE",
                    help="stop a run after this many epochs without a better validation accuracy")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--workers", type=int, default=-1, help="data-loading processes (-1: auto)")
+    p.add_argument("--workers", type=int_range(-1), default=-1,
+                   help="data-loading processes (-1: auto)")
     p.add_argument("--no-download", action="store_true",
                    help="never download weights; fail if they are not cached")
     p.add_argument("--no-feature-cache", action="store_true",
@@ -112,6 +191,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: the process's arguments); the exit status."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # 'tlgui scan … | head': the reader has what it wanted. Stop quietly, as programs ended
+        # by SIGPIPE do, and point stdout at devnull so that Python's last flush cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -130,27 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tlgui: interrupted", file=sys.stderr)
         return EXIT_STOPPED
+    except BrokenPipeError:
+        raise
     except Exception as e:
         if args.debug:
             raise
-        print(f"tlgui: error: {_one_line(e)}", file=sys.stderr)
+        print(f"tlgui: error: {one_line(e)}", file=sys.stderr)
         return EXIT_ERROR
-
-
-def _one_line(e: BaseException) -> str:
-    from .core.data import DatasetError
-    from .core.images import ImageLoadError
-    from .core.weights import WeightsError
-
-    text = str(e).strip()
-    # An error raised inside a data-loading worker arrives wrapped in its traceback.
-    if "Original Traceback" in text:
-        return text.splitlines()[-1].split(": ", 1)[-1]
-    if isinstance(e, (CliError, DatasetError, WeightsError, ImageLoadError, ValueError)) and text:
-        return text.splitlines()[0]
-    if isinstance(e, OSError) and e.filename:
-        return f"{e.filename}: {e.strerror or text}"
-    return f"{type(e).__name__}: {text.splitlines()[0] if text else 'unexpected error'}"
 
 
 def _data_paths(args) -> list[str]:

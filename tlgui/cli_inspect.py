@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from .cli import float_range, input_size, non_negative_float, positive_int, seed_int
 
 VIEWS = ("layers", "features", "predict", "gradcam", "ideal", "adversarial")
 
@@ -31,33 +34,34 @@ def add_parser(sub) -> None:
     model_args(v)
     v.add_argument("image")
     v.add_argument("--layer", help="layer name (see 'tlgui inspect layers'); default: a middle one")
-    v.add_argument("--channels", type=int, default=36, help="how many channels to show")
-    v.add_argument("--out", required=True, metavar="PNG")
+    v.add_argument("--channels", type=positive_int, default=36, help="how many channels to show")
+    v.add_argument("--out", required=True, metavar="PNG", type=image_file_name)
     v = views.add_parser("predict", help="top predictions for images")
     model_args(v)
     v.add_argument("images", nargs="+")
-    v.add_argument("--top", type=int, default=5)
+    v.add_argument("--top", type=positive_int, default=5)
     v = views.add_parser("gradcam", help="where the model looked for a class")
     model_args(v)
     v.add_argument("image")
     v.add_argument("--class", dest="cls", help="class name or index (default: the predicted)")
-    v.add_argument("--out", required=True, metavar="PNG")
+    v.add_argument("--out", required=True, metavar="PNG", type=image_file_name)
     v = views.add_parser("ideal", help="the image a class's score likes best")
     model_args(v)
     v.add_argument("--class", dest="cls", required=True, help="class name or index")
-    v.add_argument("--steps", type=int, default=200)
-    v.add_argument("--tv", type=float, default=0.5, help="total-variation weight (0: off)")
-    v.add_argument("--size", type=int, help="image size in pixels (default: the model's)")
-    v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--out", required=True, metavar="PNG")
+    v.add_argument("--steps", type=positive_int, default=200)
+    v.add_argument("--tv", type=non_negative_float, default=0.5,
+                   help="total-variation weight (0: off)")
+    v.add_argument("--size", type=input_size, help="image size in pixels (default: the model's)")
+    v.add_argument("--seed", type=seed_int, default=0)
+    v.add_argument("--out", required=True, metavar="PNG", type=image_file_name)
     v = views.add_parser("adversarial", help="nudge an image until the model sees a target")
     model_args(v)
     v.add_argument("image")
     v.add_argument("--target", required=True, help="target class name or index")
-    v.add_argument("--epsilon", type=float, default=8.0,
+    v.add_argument("--epsilon", type=float_range(0, 255, low_open=True), default=8.0,
                    help="largest change of a pixel, in 0–255 levels (default 8)")
-    v.add_argument("--steps", type=int, default=100)
-    v.add_argument("--out", required=True, metavar="PNG")
+    v.add_argument("--steps", type=positive_int, default=100)
+    v.add_argument("--out", required=True, metavar="PNG", type=image_file_name)
 
 
 def load_model(args):
@@ -134,9 +138,38 @@ def run(args) -> int:
         print(f"{'reached' if result.success else 'did not reach'} "
               f"'{model.classes[target]}' in {result.steps} steps; largest pixel change "
               f"{result.linf * 255:.1f}/255")
-    Image.fromarray(image).save(args.out)
+    save_image(image, args.out)
     print(args.out)
     return 0
+
+
+def image_file_name(text: str) -> str:
+    """An argparse type: a file name whose extension names an image format Pillow writes."""
+    if _image_format(text) is None:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not an image file name (end it in .png or .jpg)")
+    return text
+
+
+def _image_format(path: str) -> str | None:
+    Image.init()
+    extension = os.path.splitext(path)[1].lower()
+    fmt = Image.registered_extensions().get(extension)
+    return fmt if fmt in Image.SAVE else None
+
+
+def save_image(image: np.ndarray, path: str) -> None:
+    """Write ``image`` to ``path`` through a temporary file: a full disk leaves no partial
+    file, and an older file of that name stays as it was."""
+    from .core.errors import UserError, one_line
+    from .core.paths import atomic_output
+
+    try:
+        with atomic_output(path) as tmp:
+            Image.fromarray(image).save(tmp, format=_image_format(path))
+    except OSError as e:
+        raise UserError(one_line(e, path)) from e
+
 
 
 def model_image(x) -> np.ndarray:

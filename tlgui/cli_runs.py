@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 from pathlib import Path
 
+from .core.predictions import prediction_rows, rows_csv
+
 
 def add_parsers(sub) -> None:
+    from .cli import non_negative_int
+
     p = sub.add_parser("evaluate", help="confusion matrix and per-class metrics of a run")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a best.pt")
     p.add_argument("--run", help="with_dropout, without_dropout or model (default: the best)")
     p.add_argument("--split", default="val", choices=("val", "test"))
-    p.add_argument("--mistakes", type=int, default=10, help="how many mistakes to list")
+    p.add_argument("--mistakes", type=non_negative_int, default=10,
+                   help="how many mistakes to list")
     p.add_argument("--percent", action="store_true",
                    help="the matrix as row percentages (each true class sums to 100)")
 
@@ -81,30 +84,6 @@ def matrix_text(classes, cm, percent: bool = False) -> str:
     for name, texts in zip(classes, matrix_texts(cm, percent)):
         lines.append(f"{name:<{width}}  " + " ".join(f"{t:>{cells}}" for t in texts))
     return "\n".join(lines)
-
-
-def prediction_rows(checkpoint, paths, progress=None, cancel=None):
-    """[(path, class, confidence)] and [(path, reason)] for images that cannot be read."""
-    from .core.evaluation import image_files, predict_paths
-    from .core.models import load_trained
-    from .core.preprocess import Preprocessing
-
-    net, ckpt = load_trained(checkpoint)
-    files = image_files(paths)
-    kept, probs, failed = predict_paths(net, Preprocessing.from_dict(ckpt["preprocessing"]),
-                                        files, progress=progress, cancel=cancel)
-    classes = ckpt["classes"]
-    rows = [(p, classes[int(row.argmax())], float(row.max())) for p, row in zip(kept, probs)]
-    return rows, failed
-
-
-def rows_csv(rows) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["path", "class", "confidence"])
-    for path, name, p in rows:
-        writer.writerow([path, name, f"{p:.4f}"])
-    return out.getvalue()
 
 
 def cmd_predict(args) -> int:

@@ -1,5 +1,6 @@
 """The command line: output, files written, exit codes and one-line errors."""
 
+import errno
 import json
 import os
 import re
@@ -67,7 +68,8 @@ def test_train_writes_the_run_folder(data, tmp_path, capsys):
         (["train", "{data}", "--model", "alexnet9", "--weights", "none"], "unknown model"),
         (["train", "{data}", "--weights", "/no/file.pth"], "no such weights file"),
         (["train", "{data}", "--weights", "none", "--device", "cuda:3"], "not available"),
-        (["train", "{data}", "--weights", "none", "--dropout", "1.5"], "dropout must be"),
+        (["train", "{data}", "--weights", "none", "--dropout", "0", "--compare-dropout"],
+         "needs a dropout above 0"),
         (["train", "{data}", "--model", "mobilenet_v3_small", "--no-download"],
          "place it at"),
         (["train"], "no data"),
@@ -113,3 +115,146 @@ def test_the_window_without_a_display_is_a_clear_error(monkeypatch, capsys):
         monkeypatch.delenv(name, raising=False)
     assert main([]) == 1
     assert "no display" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["scan", "/d", "--val-fraction", "0"],
+         "tlgui scan: error: argument --val-fraction: must be more than 0 and less than 1, not 0"),
+        (["train", "/d", "--val-fraction", "1.5"],
+         "tlgui train: error: argument --val-fraction: must be more than 0 and less than 1, "
+         "not 1.5"),
+        (["train", "/d", "--epochs", "0"],
+         "tlgui train: error: argument --epochs: must be at least 1, not 0"),
+        (["train", "/d", "--epochs", "x"],
+         "tlgui train: error: argument --epochs: invalid int value: 'x'"),
+        (["train", "/d", "--batch-size", "-4"],
+         "tlgui train: error: argument --batch-size: must be at least 1, not -4"),
+        (["train", "/d", "--lr", "0"],
+         "tlgui train: error: argument --lr: must be more than 0, not 0"),
+        (["train", "/d", "--lr", "nan"],
+         "tlgui train: error: argument --lr: must be a finite number, not nan"),
+        (["train", "/d", "--backbone-lr-factor", "-1"],
+         "tlgui train: error: argument --backbone-lr-factor: must be more than 0, not -1"),
+        (["train", "/d", "--dropout", "1"],
+         "tlgui train: error: argument --dropout: must be at least 0 and less than 1, not 1"),
+        (["train", "/d", "--hidden", "-1"],
+         "tlgui train: error: argument --hidden: must be at least 0, not -1"),
+        (["train", "/d", "--seed", "-1"],
+         "tlgui train: error: argument --seed: must be at least 0 and at most 4294967295, "
+         "not -1"),
+        (["train", "/d", "--early-stopping", "-2"],
+         "tlgui train: error: argument --early-stopping: must be at least 0, not -2"),
+        (["train", "/d", "--trainable-blocks", "0"],
+         "tlgui train: error: argument --trainable-blocks: must be at least 1, not 0"),
+        (["train", "/d", "--image-size", "1"],
+         "tlgui train: error: argument --image-size: must be at least 32 and at most 4096, "
+         "not 1"),
+        (["train", "/d", "--workers", "-2"],
+         "tlgui train: error: argument --workers: must be at least -1, not -2"),
+        (["evaluate", "/r", "--mistakes", "-3"],
+         "tlgui evaluate: error: argument --mistakes: must be at least 0, not -3"),
+        (["inspect", "features", "a.png", "--channels", "0", "--out", "o.png"],
+         "tlgui inspect features: error: argument --channels: must be at least 1, not 0"),
+        (["inspect", "predict", "a.png", "--top", "0"],
+         "tlgui inspect predict: error: argument --top: must be at least 1, not 0"),
+        (["inspect", "ideal", "--class", "1", "--steps", "0", "--out", "o.png"],
+         "tlgui inspect ideal: error: argument --steps: must be at least 1, not 0"),
+        (["inspect", "ideal", "--class", "1", "--tv", "-0.5", "--out", "o.png"],
+         "tlgui inspect ideal: error: argument --tv: must be at least 0, not -0.5"),
+        (["inspect", "ideal", "--class", "1", "--size", "8", "--out", "o.png"],
+         "tlgui inspect ideal: error: argument --size: must be at least 32 and at most 4096, "
+         "not 8"),
+        (["inspect", "ideal", "--class", "1", "--seed", "-1", "--out", "o.png"],
+         "tlgui inspect ideal: error: argument --seed: must be at least 0 and at most "
+         "4294967295, not -1"),
+        (["inspect", "ideal", "--class", "1", "--out", "o.txt"],
+         "tlgui inspect ideal: error: argument --out: 'o.txt' is not an image file name "
+         "(end it in .png or .jpg)"),
+        (["inspect", "adversarial", "a.png", "--target", "1", "--epsilon", "0", "--out", "o.png"],
+         "tlgui inspect adversarial: error: argument --epsilon: must be more than 0 and at most "
+         "255, not 0"),
+        (["inspect", "adversarial", "a.png", "--target", "1", "--steps", "-1", "--out", "o.png"],
+         "tlgui inspect adversarial: error: argument --steps: must be at least 1, not -1"),
+    ],
+)
+def test_out_of_range_options_are_refused_in_one_line(capsys, args, line):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [line]
+
+
+def test_output_into_a_closed_pipe_ends_quietly(data):
+    # 'tlgui scan DATA | head -1': the reader goes away before everything is written.
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen([sys.executable, "-m", "tlgui", "scan", str(data)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # closed before the command writes its first line
+    try:
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert err == ""
+    assert code == 141  # as for a program ended by SIGPIPE
+
+
+def test_inspect_on_a_full_disk_says_so_and_leaves_no_file(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "ideal.png"
+
+    def disk_full(image, fp, *args, **kwargs):
+        with open(fp, "wb") as f:  # part of the file is written before the disk fills up
+            f.write(b"\x89PNG\r\n")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    code = main(["inspect", "ideal", "--model", "resnet18", "--weights", "none", "--class", "1",
+                 "--steps", "1", "--size", "32", "--out", str(out)])
+    assert code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"tlgui: error: no space left on device: {out}"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_and_inspect_refuse_a_huge_image_as_the_scan_does(data, tmp_path, capsys):
+    # 10,000 × 10,000 pixels in a few kilobytes: over the limit, under twice the limit (where
+    # Pillow itself would refuse it).
+    huge = tmp_path / "huge.png"
+    Image.new("1", (10_000, 10_000)).save(huge)
+    from tlgui.core.images import probe_image
+
+    reason = probe_image(str(huge)).reason
+    assert reason == "decompression bomb (100,000,000 pixels; the limit is 89,478,485)"
+
+    run = tmp_path / "run"
+    assert main(["train", str(data), "--model", "resnet18", "--weights", "none", "--epochs",
+                 "1", "--image-size", "32", "--batch-size", "8", "--hidden", "0",
+                 "--device", "cpu", "--out", str(run), "--workers", "0"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), str(huge)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"skipped {huge}: {reason}", "tlgui: error: no image could be read"]
+    assert main(["inspect", "predict", str(huge), "--checkpoint", str(run / "model")]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"tlgui: error: {huge}: {reason}"]
+
+
+def test_the_window_never_imports_the_command_line():
+    import ast
+    from pathlib import Path
+
+    import tlgui.gui
+
+    found = []
+    for source in sorted(Path(tlgui.gui.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            found += [f"{source.name}: {n}" for n in names
+                      if re.fullmatch(r"(\.\.|tlgui\.)cli\w*(\..*)?", n)]
+    assert found == []

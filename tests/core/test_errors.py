@@ -143,3 +143,13 @@ def test_a_path_is_added_only_where_the_line_lacks_it():
         "/r/c.json: Expecting value: line 1 column 1 (char 0)")
     assert one_line(ValueError("/r/c.json: not a tlgui run"), "/r/c.json") == (
         "/r/c.json: not a tlgui run")
+
+
+def test_a_user_error_raised_from_a_full_disk_keeps_its_own_line():
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as e:
+            raise UserError(one_line(e, "/out/ideal.png")) from e
+    except UserError as e:
+        assert one_line(e) == "no space left on device: /out/ideal.png"

@@ -226,7 +226,7 @@ def test_best_checkpoint_holds_the_best_epoch(tiny, tmp_path):
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_an_image_gone_since_the_scan_is_a_clear_error(tmp_path, workers):
-    from tlgui.cli import _one_line
+    from tlgui.core.errors import one_line
     from tlgui.core.images import ImageLoadError
 
     root = ensure_sample_data(tmp_path / "shapes", images_per_class=6)
@@ -235,6 +235,6 @@ def test_an_image_gone_since_the_scan_is_a_clear_error(tmp_path, workers):
     os.remove(gone)
     with pytest.raises(Exception) as info:
         Trainer(fast_config(epochs=1, workers=workers), report).run()
-    assert _one_line(info.value) == f"{gone}: file not found (was it moved or deleted?)"
+    assert one_line(info.value) == f"{gone}: file not found (was it moved or deleted?)"
     if workers == 0:
         assert isinstance(info.value, ImageLoadError)

@@ -55,6 +55,8 @@ def one_line(e: BaseException, path: str | os.PathLike | None = None) -> str:
 
 
 def _describe(e: BaseException, where: str | None) -> str:
+    if isinstance(e, UserError) and str(e).strip():
+        return _first_meaningful_line(str(e))  # already written for the user
     if is_disk_full(e):
         filename = _os_error_filename(e)
         target = filename or where

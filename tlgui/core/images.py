@@ -8,6 +8,7 @@ and turns every PIL mode (palette, grayscale, CMYK, 16-bit, alpha) into 8-bit RG
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -17,8 +18,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 #: Smallest side, in pixels, of an image we accept for training.
 MIN_SIDE = 16
 
-#: Images with more pixels than this are refused as possible decompression bombs.
+#: Images with more pixels than this are refused as possible decompression bombs, by the scan
+#: and by every loader alike (training, evaluation, prediction, inspection, thumbnails).
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+# tlgui refuses such images itself, with a line naming the file (see bomb_reason); Pillow's own
+# warning about them would only add a raw line to the output. A filter set once rather than
+# warnings.catch_warnings() around each open: that one is not safe in the loading threads.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 # The marker each format ends with; a file that lacks it is decoded to confirm truncation.
 _TRAILERS = {
@@ -62,20 +69,18 @@ def probe_image(path: str, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXEL
     if size == 0:
         return ProbeResult(False, "empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                fmt = im.format or ""
-                width, height = im.size
-                if width * height > max_pixels:
-                    return _bomb(width, height, max_pixels)
-                if min(width, height) < min_side:
-                    return ProbeResult(
-                        False,
-                        f"too small ({width}×{height} px; at least {min_side} px a side needed)",
-                    )
-                if not _looks_complete(path, fmt, size):
-                    im.load()  # raises on a truncated or corrupt file
+        with Image.open(path) as im:
+            fmt = im.format or ""
+            width, height = im.size
+            if width * height > max_pixels:
+                return ProbeResult(False, bomb_reason(width * height, max_pixels))
+            if min(width, height) < min_side:
+                return ProbeResult(
+                    False,
+                    f"too small ({width}×{height} px; at least {min_side} px a side needed)",
+                )
+            if not _looks_complete(path, fmt, size):
+                im.load()  # raises on a truncated or corrupt file
     except PermissionError:
         return ProbeResult(False, "cannot read (permission denied)")
     except UnidentifiedImageError:
@@ -83,8 +88,8 @@ def probe_image(path: str, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXEL
         if fmt:
             return ProbeResult(False, f"corrupt image (a damaged {fmt} file)")
         return ProbeResult(False, "not an image (no known image format)")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return ProbeResult(False, f"decompression bomb (more than {max_pixels:,} pixels)")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        return ProbeResult(False, _pillow_bomb_reason(e, max_pixels))
     except OSError as e:
         text = str(e)
         if "truncated" in text.lower():
@@ -118,12 +123,18 @@ def sniff_format(path: str) -> str | None:
     return next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
 
 
-def _bomb(width: int, height: int, max_pixels: int) -> ProbeResult:
-    return ProbeResult(
-        False,
-        f"decompression bomb ({width}×{height} = {width * height:,} pixels, "
-        f"limit {max_pixels:,})",
-    )
+def bomb_reason(pixels: int, max_pixels: int = MAX_PIXELS) -> str:
+    """Why an image of ``pixels`` pixels is refused: the same words wherever it is opened."""
+    return f"decompression bomb ({pixels:,} pixels; the limit is {max_pixels:,})"
+
+
+def _pillow_bomb_reason(e: Exception, max_pixels: int = MAX_PIXELS) -> str:
+    # Pillow refuses images over twice its limit before tlgui sees their size; its message
+    # still gives the number of pixels.
+    found = re.search(r"Image size \((\d+) pixels\)", str(e))
+    if found:
+        return bomb_reason(int(found.group(1)), max_pixels)
+    return f"decompression bomb (more than {max_pixels:,} pixels)"
 
 
 def _looks_complete(path: str, fmt: str, size: int) -> bool:
@@ -167,6 +178,8 @@ def load_rgb(path: str, draft_size: int | None = None) -> Image.Image:
     """
     try:
         with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise ImageLoadError(path, bomb_reason(im.width * im.height))
             if draft_size and im.format == "JPEG":
                 w, h = im.size
                 scale = draft_size / max(1, min(w, h))
@@ -176,6 +189,8 @@ def load_rgb(path: str, draft_size: int | None = None) -> Image.Image:
             return to_rgb(im)
     except ImageLoadError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageLoadError(path, _pillow_bomb_reason(e)) from e
     except Exception as e:  # PIL raises many kinds; the caller needs one with the path
         raise ImageLoadError(path, _describe(e, path)) from e
 

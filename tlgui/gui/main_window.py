@@ -160,7 +160,12 @@ class MainWindow(QMainWindow):
         action(file_menu, "&Save Project", self.save_project, QKeySequence.StandardKey.Save)
         action(file_menu, "Save Project &As…", self.save_project_as, "Ctrl+Shift+A")
         file_menu.addSeparator()
-        action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        quit_action = action(file_menu, "&Quit", self.close)
+        # The platform's Quit key where it has one (Windows and some Linux desktops have none),
+        # and Ctrl+Q everywhere, as the README promises.
+        quit_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+        ctrl_q = QKeySequence("Ctrl+Q")
+        quit_action.setShortcuts(quit_keys + ([ctrl_q] if ctrl_q not in quit_keys else []))
         self._rebuild_recent()
 
         train_menu = self.menuBar().addMenu("&Training")

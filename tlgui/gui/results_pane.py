@@ -604,7 +604,7 @@ class ResultsPane(QWidget):
             return
 
         def task(emit, control):
-            from ..cli_runs import prediction_rows
+            from ..core.predictions import prediction_rows
 
             return "predictions", prediction_rows(
                 checkpoint, paths, progress=lambda d, t: emit((d, t)), cancel=control)
@@ -629,13 +629,18 @@ class ResultsPane(QWidget):
         self.prediction_preview.show_image(self.prediction_table.selected_path())
 
     def _export_csv(self) -> None:
-        from ..cli_runs import rows_csv
+        from ..core.errors import one_line
         from ..core.paths import atomic_write_text
+        from ..core.predictions import rows_csv
 
         path, _ = QFileDialog.getSaveFileName(self, "Save predictions", "predictions.csv",
                                               "CSV (*.csv)")
         if path:
-            atomic_write_text(path, rows_csv(self.predictions))
+            try:
+                atomic_write_text(path, rows_csv(self.predictions))
+            except OSError as e:  # a full disk or a read-only folder: say so, keep the table
+                self.message.emit(one_line(e, path))
+                return
             self.message.emit(f"saved {path}")
 
     # -- export --------------------------------------------------------------------------------

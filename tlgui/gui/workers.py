@@ -160,6 +160,6 @@ class Throttle:
 
 def error_line(e: BaseException) -> str:
     """One line for the user, as the command line prints it."""
-    from ..cli import _one_line
+    from ..core.errors import one_line
 
-    return _one_line(e)
+    return one_line(e)
