@@ -245,10 +245,17 @@ def _data_paths(args) -> list[str]:
 
 
 def _scan(args, quiet: bool = False):
-    from .core.data import scan
+    """Scan the data folders, then decode every image once in full (a file damaged in the
+    middle passes the quick scan, and must not end a training half-way)."""
+    from .core.data import scan, verify_images
 
-    progress = None if quiet or not sys.stderr.isatty() else _progress_printer("checking files")
+    tty = not quiet and sys.stderr.isatty()
+    progress = _progress_printer("checking files") if tty else None
     report = scan(_data_paths(args), test_folder=args.test, progress=progress)
+    if progress:
+        print(file=sys.stderr)
+        progress = _progress_printer("decoding every image")
+    report = verify_images(report, progress=progress)
     if progress:
         print(file=sys.stderr)
     return report
@@ -303,7 +310,6 @@ def cmd_train(args) -> int:
 
     if args.resume and not args.out:
         raise CliError("--resume needs --out RUN_DIR")
-    report = _scan(args)
     config = TrainConfig(
         model=args.model,
         weights=resolve_source(args.weights),
@@ -330,6 +336,7 @@ def cmd_train(args) -> int:
     from .core.registry import backbone_info
 
     backbone_info(config.model)  # an unknown model fails here, before any work
+    config.validate()  # and settings that cannot train, before the images are scanned
     from .core.advice import strategy_warning
 
     if strategy_warning(config.strategy, config.weights):
@@ -337,6 +344,10 @@ def cmd_train(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     if not args.resume and (out / "summary.json").exists():
         raise CliError(f"{out}: already holds a finished run; choose another --out or --resume")
+    if not args.resume and (out / "config.json").exists():  # a training that was interrupted
+        raise CliError(f"{out}: holds an unfinished run; continue it with --resume (same "
+                       "settings) or choose another --out")
+    report = _scan(args)
     for w in [report.imbalance_warning()] + [f"skipped {s.path}: {s.reason}"
                                               for s in report.skipped[:10]]:
         if w:
@@ -404,7 +415,8 @@ class _TrainPrinter:
             self._line(
                 f"epoch {event.epoch:>3}/{event.epochs} {event.run:<16} "
                 f"train acc {event.train_acc_eval:6.1%} loss {event.train_loss_eval:.3f} | "
-                f"val acc {event.val_acc:6.1%} loss {event.val_loss:.3f} | "
+                + (f"val acc {event.val_acc:6.1%} loss {event.val_loss:.3f} | "
+                   if not math.isnan(event.val_acc) else "no validation images | ") +
                 f"{event.seconds:.1f} s, {_duration(event.eta_seconds)} left{best}"
             )
 
@@ -425,6 +437,9 @@ def _print_summary(summary: dict, out: Path) -> None:
         line = (f"  {name:<16} best val {_pct(r['best_val_acc'])} (epoch {r['best_epoch']}), "
                 f"last val {_pct(r['last_val_acc'])}, train {_pct(r['last_train_acc'])} "
                 f"(eval mode; train−val gap {gap})")
+        if r.get("best_by") == "training accuracy":  # no validation images: nothing to show
+            line = (f"  {name:<16} no validation images; best epoch {r['best_epoch']} by "
+                    f"training accuracy, last train {_pct(r['last_train_acc'])}")
         if r["test_acc"] is not None:
             line += f", test {_pct(r['test_acc'])}"
         print(line)
@@ -432,6 +447,8 @@ def _print_summary(summary: dict, out: Path) -> None:
             print(f"  warning: {name}: {warning}")
     if summary.get("verdict"):
         print(summary["verdict"]["text"])
+    for path in summary.get("unreadable", []):
+        print(f"left out: {path} (it could not be decoded during training)")
     print(f"run folder: {out}")
 
 

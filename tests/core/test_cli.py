@@ -258,3 +258,30 @@ def test_the_window_never_imports_the_command_line():
             found += [f"{source.name}: {n}" for n in names
                       if re.fullmatch(r"(\.\.|tlgui\.)cli\w*(\..*)?", n)]
     assert found == []
+
+
+def test_an_interrupted_run_is_continued_only_with_resume_and_the_same_settings(
+        data, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", str(data), "--model", "resnet18", "--weights", "none", "--image-size", "32",
+            "--batch-size", "8", "--hidden", "8", "--device", "cpu", "--workers", "0",
+            "--out", str(run)]
+    assert main(args + ["--epochs", "1"]) == 0
+    (run / "summary.json").unlink()  # as a killed training leaves it
+    capsys.readouterr()
+    assert main(args + ["--epochs", "1"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"tlgui: error: {run}: holds an unfinished run; continue it with --resume (same "
+        "settings) or choose another --out")
+    assert main(args + ["--epochs", "3", "--resume"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"tlgui: error: cannot resume {run}: the setting 'epochs' was 1 and is now 3")
+    assert main(args + ["--epochs", "1", "--resume"]) == 0
+    assert json.loads((run / "summary.json").read_text())["runs"]["model"]["best_epoch"] == 1
+
+
+def test_a_batch_of_one_is_refused_before_the_images_are_scanned(capsys):
+    assert main(["train", "/no/such/folder", "--batch-size", "1", "--weights", "none"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "tlgui: error: batch size must be at least 2 (batch normalisation needs two images "
+        "per batch)"]

@@ -1,5 +1,6 @@
 """The trainer, driven directly (no threads unless the test is about threads)."""
 
+import dataclasses
 import json
 import os
 import threading
@@ -238,3 +239,403 @@ def test_an_image_gone_since_the_scan_is_a_clear_error(tmp_path, workers):
     assert one_line(info.value) == f"{gone}: file not found (was it moved or deleted?)"
     if workers == 0:
         assert isinstance(info.value, ImageLoadError)
+
+
+# -- checkpoints that survive a crash ------------------------------------------------------
+
+
+def scripted_validation(accuracies: dict, val_items):
+    """A replacement for ``Trainer._evaluate`` that reports ``accuracies[run][epoch - 1]`` as
+    each run's validation accuracy (the loss is the real one), so a test knows which epoch is
+    the best. Other evaluations (test images, training images) are left as they are."""
+    original = Trainer._evaluate
+    val_paths = sorted(item.path for item in val_items)
+
+    def evaluate(self, runs, items, cache):
+        results = original(self, runs, items, cache)
+        if sorted(item.path for item in items or ()) != val_paths:
+            return results
+        by_name = {run.name: run for run in runs}
+        return {name: (r[0], accuracies[name][len(by_name[name].history)], *r[2:])
+                for name, r in results.items()}
+
+    return evaluate
+
+
+def val_items_of(report, config):
+    return split(report.items, config.val_fraction, config.seed).val
+
+
+def model_weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def assert_same_weights(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+
+
+def metrics_epochs(path):
+    return [int(line.split(",")[0]) for line in path.read_text().splitlines()[1:]]
+
+
+#: Best epoch 2 of 4 for both runs: the best is neither the first nor the last epoch.
+PAIR_SCRIPT = {"with_dropout": [0.30, 0.60, 0.50, 0.40],
+               "without_dropout": [0.35, 0.65, 0.55, 0.45]}
+
+class Killed(BaseException):
+    """The process died: nothing after this point runs and nothing more reaches the disk."""
+
+
+def kill_when(monkeypatch, condition):
+    """An event callback that 'kills' the trainer at the first event meeting ``condition``:
+    it raises, and from then on every file write of the trainer fails without writing (its
+    clean-up code runs, but a killed process would not have run it). Clearing the returned
+    flag starts a 'new process'."""
+    from tlgui.core import training
+
+    dead = threading.Event()
+
+    def guard(write):
+        def guarded(*args, **kwargs):
+            if dead.is_set():
+                raise Killed
+            return write(*args, **kwargs)
+
+        return guarded
+
+    for name in ("atomic_torch_save", "atomic_write_json", "atomic_write_text"):
+        monkeypatch.setattr(training, name, guard(getattr(training, name)))
+
+    def on_event(event):
+        if not dead.is_set() and condition(event):
+            dead.set()
+            raise Killed
+
+    return on_event, dead
+
+
+def test_a_killed_pair_resumes_to_the_checkpoints_an_uninterrupted_run_writes(
+        tiny, tmp_path, monkeypatch):
+    from tlgui.core import training
+
+    config = fast_config(epochs=4, compare_dropout=True)
+    # best.pt at most every BEST_CHECKPOINT_INTERVAL, as for a large model.
+    monkeypatch.setattr(training, "SMALL_CHECKPOINT_BYTES", 0, raising=False)
+    monkeypatch.setattr(Trainer, "_evaluate",
+                        scripted_validation(PAIR_SCRIPT, val_items_of(tiny, config)))
+    straight = Trainer(config, tiny, tmp_path / "straight").run()
+
+    killed = tmp_path / "killed"
+    on_event, dead = kill_when(monkeypatch, lambda e: isinstance(e, ev.EpochFinished)
+                               and (e.run, e.epoch) == ("without_dropout", 3))
+    with pytest.raises(Killed):
+        Trainer(config, tiny, killed, on_event=on_event).run()
+    dead.clear()
+    orphan = killed / "with_dropout" / ".last.pt.k2x9_q0a.tmp"  # as a kill mid-write leaves
+    orphan.write_bytes(b"half a checkpoint")
+    resumed = Trainer(config, tiny, killed, resume=True).run()
+
+    for name in ("with_dropout", "without_dropout"):
+        claimed = resumed["runs"][name]
+        assert claimed["best_epoch"] == straight["runs"][name]["best_epoch"] == 2
+        assert claimed["best_val_acc"] == pytest.approx(PAIR_SCRIPT[name][1])
+        assert claimed["last_val_acc"] == pytest.approx(straight["runs"][name]["last_val_acc"])
+        best = killed / name / "best.pt"
+        assert claimed["checkpoint"] == str(best) and best.is_file()
+        assert torch.load(best, weights_only=True)["epoch"] + 1 == 2
+        assert_same_weights(model_weights(best), model_weights(tmp_path / "straight" / name /
+                                                               "best.pt"))
+        assert metrics_epochs(killed / name / "metrics.csv") == [1, 2, 3, 4]
+    assert not orphan.exists() and not list(killed.rglob("*.tmp"))
+
+
+def test_resume_trains_each_run_from_its_own_last_epoch(tiny, tmp_path, monkeypatch):
+    # with_dropout stops early after epoch 2 (no gain for one epoch); without_dropout goes on.
+    script = {"with_dropout": [0.5, 0.4, 0.3, 0.2], "without_dropout": [0.3, 0.4, 0.5, 0.6]}
+    config = fast_config(epochs=4, compare_dropout=True, early_stopping=1)
+    monkeypatch.setattr(Trainer, "_evaluate", scripted_validation(script, val_items_of(tiny,
+                                                                                       config)))
+    control = RunControl()
+
+    def stop_after_three(event):
+        if isinstance(event, ev.EpochFinished) and event.epoch == 3:
+            control.stop()
+
+    first = Trainer(config, tiny, tmp_path / "run", on_event=stop_after_three,
+                    control=control).run()
+    assert first["runs"]["with_dropout"]["epochs_completed"] == 2
+    assert first["runs"]["without_dropout"]["epochs_completed"] == 3
+    events, on_event = collect()
+    resumed = Trainer(config, tiny, tmp_path / "run", on_event=on_event, resume=True).run()
+    trained = [(e.run, e.epoch) for e in events if isinstance(e, ev.EpochFinished)]
+    assert trained == [("without_dropout", 4)]
+    assert metrics_epochs(tmp_path / "run" / "with_dropout" / "metrics.csv") == [1, 2]
+    assert metrics_epochs(tmp_path / "run" / "without_dropout" / "metrics.csv") == [1, 2, 3, 4]
+    assert resumed["runs"]["with_dropout"]["early_stopped"]
+    assert resumed["runs"]["without_dropout"]["best_epoch"] == 4
+
+
+@pytest.fixture
+def stopped_run(tiny, tmp_path):
+    """A run folder whose training stopped after epoch 1 of 2."""
+    control = RunControl()
+
+    def stop_after_one(event):
+        if isinstance(event, ev.EpochFinished):
+            control.stop()
+
+    Trainer(fast_config(epochs=2), tiny, tmp_path / "run", on_event=stop_after_one,
+            control=control).run()
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("change, setting, before, after", [
+    (dict(seed=1), "seed", "0", "1"),
+    (dict(val_fraction=0.3), "val_fraction", "0.2", "0.3"),
+    (dict(epochs=5), "epochs", "2", "5"),
+    (dict(hidden=32), "hidden", "16", "32"),
+    (dict(strategy="full"), "strategy", "'frozen'", "'full'"),
+    (dict(lr=0.01), "lr", "0.001", "0.01"),
+    (dict(augment=True), "augment", "False", "True"),
+])
+def test_resume_refuses_changed_settings_and_names_the_first(tiny, stopped_run, change,
+                                                              setting, before, after):
+    written = (stopped_run / "config.json").read_bytes()
+    with pytest.raises(ValueError) as info:
+        Trainer(fast_config(**{"epochs": 2, **change}), tiny, stopped_run, resume=True)
+    assert str(info.value) == (f"cannot resume {stopped_run}: the setting '{setting}' was "
+                               f"{before} and is now {after}")
+    assert (stopped_run / "config.json").read_bytes() == written
+
+
+def test_resume_allows_another_device_and_keeps_the_run_files(tiny, stopped_run):
+    written = {name: (stopped_run / name).read_bytes() for name in ("config.json",
+                                                                    "classes.json")}
+    summary = Trainer(fast_config(epochs=2, device="cpu", allow_download=False), tiny,
+                      stopped_run, resume=True).run()
+    assert summary["status"] == "finished" and summary["runs"]["model"]["epochs_completed"] == 2
+    for name, content in written.items():
+        assert (stopped_run / name).read_bytes() == content, name
+
+
+def test_resume_refuses_data_that_changed(tiny, stopped_run):
+    fewer = dataclasses.replace(tiny, items=tiny.items[1:])
+    with pytest.raises(ValueError, match=f"cannot resume {stopped_run}: the images changed"):
+        Trainer(fast_config(epochs=2), fewer, stopped_run, resume=True)
+
+
+def test_own_temporary_files_are_removed_when_a_run_ends(tiny, tmp_path):
+    run = tmp_path / "run"
+    planted = {"orphans": [run / ".config.json.a1b2c3d4.tmp",
+                           run / "model" / ".best.pt.zz_9x8y7.tmp"],
+               "kept": [run / "model" / "notes.tmp", run / "model" / ".notes.tmp",
+                        run / "model" / ".best.pt.abc.tmp"]}
+
+    def plant(event):
+        if isinstance(event, ev.EpochFinished) and event.epoch == 1:
+            for path in planted["orphans"] + planted["kept"]:
+                path.write_bytes(b"x")
+
+    Trainer(fast_config(epochs=2), tiny, run, on_event=plant).run()
+    assert not any(p.exists() for p in planted["orphans"])
+    assert all(p.exists() for p in planted["kept"])
+
+
+def test_a_run_stopped_in_its_first_epoch_points_at_no_checkpoint(tiny, tmp_path):
+    control = RunControl()
+
+    def stop_at_once(event):
+        if isinstance(event, ev.BatchFinished):
+            control.stop()
+
+    summary = Trainer(fast_config(epochs=2, batch_size=4), tiny, tmp_path / "run",
+                      on_event=stop_at_once, control=control).run()
+    run = summary["runs"]["model"]
+    assert summary["status"] == "stopped" and run["epochs_completed"] == 0
+    assert run["checkpoint"] is None and run["best_val_acc"] is None
+    assert not (tmp_path / "run" / "model" / "best.pt").exists()
+
+
+def test_best_checkpoint_and_test_accuracy_come_from_the_best_epoch_not_the_last(
+        tmp_path, monkeypatch):
+    from tlgui.core.models import load_trained
+    from tlgui.core.preprocess import ImageDataset, Preprocessing
+
+    root = ensure_sample_data(tmp_path / "train", images_per_class=8)
+    test = ensure_sample_data(tmp_path / "test", images_per_class=4, seed=7)
+    report = scan([str(root)], test_folder=str(test))
+    config = fast_config(epochs=3, lr=3e-2)
+    monkeypatch.setattr(Trainer, "_evaluate", scripted_validation(
+        {"model": [0.3, 0.7, 0.5]}, val_items_of(report, config)))
+    weights = {}  # epoch -> the model's weights at its end
+
+    def keep_weights(event):
+        if isinstance(event, ev.EpochFinished):
+            weights[event.epoch] = {k: v.clone()
+                                    for k, v in trainer.runs[0].model.state_dict().items()}
+
+    trainer = Trainer(config, report, tmp_path / "run", on_event=keep_weights)
+    summary = trainer.run()["runs"]["model"]
+    assert summary["best_epoch"] == 2 and summary["best_val_acc"] == pytest.approx(0.7)
+    best = tmp_path / "run" / "model" / "best.pt"
+    assert_same_weights(model_weights(best), weights[2])
+    assert not torch.equal(weights[2]["head.3.weight"], weights[3]["head.3.weight"]), \
+        "the last epoch changed nothing: the test could not tell the epochs apart"
+    net, checkpoint = load_trained(best)
+    transform = Preprocessing.from_dict(checkpoint["preprocessing"]).eval_transform()
+    x, y = zip(*(ImageDataset(report.test_items, transform)[i]
+                 for i in range(len(report.test_items))))
+    with torch.no_grad():
+        accuracy = (net(torch.stack(x)).argmax(1) == torch.stack(y)).float().mean().item()
+    assert summary["test_acc"] == pytest.approx(accuracy)
+
+
+def test_stop_while_paused_ends_the_trainer(tiny):
+    control = RunControl()
+    paused = threading.Event()
+
+    def pause_at_first_progress(event):
+        if isinstance(event, ev.StageProgress) and not paused.is_set():
+            control.pause()  # in the training thread: it waits at the next batch
+            paused.set()
+
+    trainer = Trainer(fast_config(epochs=2, batch_size=4), tiny, on_event=pause_at_first_progress,
+                      control=control)
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(trainer.run()), daemon=True)
+    worker.start()
+    try:
+        assert paused.wait(60)
+        worker.join(0.5)
+        assert worker.is_alive() and control.paused
+        control.stop()  # no resume first
+        worker.join(60)
+        assert not worker.is_alive(), "the trainer still waits after a stop"
+    finally:
+        control.stop()
+        worker.join(60)
+    assert result["status"] == "stopped"
+
+
+def test_each_run_has_its_own_gradient_scaler_saved_with_its_checkpoint(tiny, tmp_path,
+                                                                         monkeypatch):
+    # On CUDA with float16 a scaler rescales the loss; a CPU scaler follows the same steps, and
+    # with growth_interval=1 each step of its run doubles its scale.
+    monkeypatch.setattr(Trainer, "_grad_scaler", lambda self: torch.amp.GradScaler(
+        "cpu", init_scale=2.0**4, growth_interval=1))
+    config = fast_config(epochs=2, compare_dropout=True, batch_size=8)
+    control = RunControl()
+
+    def stop_after_one(event):
+        if isinstance(event, ev.EpochFinished):
+            control.stop()
+
+    trainer = Trainer(config, tiny, tmp_path / "run", on_event=stop_after_one, control=control)
+    trainer.run()
+    n = len(split(tiny.items, config.val_fraction, config.seed).train)
+    steps = sum(1 for start in range(0, n, 8) if min(8, n - start) >= 2)  # one image: no step
+    a, b = trainer.runs
+    assert a.scaler is not b.scaler
+    for run in trainer.runs:
+        assert run.scaler.get_scale() == 2.0 ** (4 + steps)
+        saved = torch.load(tmp_path / "run" / run.name / "last.pt", weights_only=True)
+        assert saved["scaler"]["scale"] == 2.0 ** (4 + steps)
+    resumed = Trainer(config, tiny, tmp_path / "run", resume=True)
+    resumed.run()
+    for run in resumed.runs:
+        assert run.scaler.get_scale() == 2.0 ** (4 + 2 * steps)
+
+
+def test_float16_where_bfloat16_is_only_emulated(monkeypatch):
+    from tlgui.core.device import autocast_dtype
+
+    def bf16_supported(including_emulation=True):
+        return including_emulation  # an older GPU: bfloat16 in software only
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", bf16_supported)
+    assert autocast_dtype(torch.device("cuda")) == torch.float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert autocast_dtype(torch.device("cuda")) == torch.bfloat16
+    assert autocast_dtype(torch.device("cpu")) is None
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(image_size=1), "image size must be at least 32 px"),
+    (dict(image_size=16), "image size must be at least 32 px"),
+    (dict(batch_size=1), "batch size must be at least 2"),
+    (dict(val_fraction=0.0), "validation fraction must be more than 0 and less than 1"),
+    (dict(val_fraction=1.0), "validation fraction must be more than 0 and less than 1"),
+    (dict(strategy="partial", trainable_blocks=99),
+     "resnet18 has 5 blocks: the trainable blocks must be 1 to 5, not 99"),
+    (dict(strategy="partial", trainable_blocks=0),
+     "resnet18 has 5 blocks: the trainable blocks must be 1 to 5, not 0"),
+    (dict(strategy="most"), "strategy must be one of frozen, partial, full"),
+])
+def test_settings_that_cannot_train_are_refused_in_one_line(settings, message):
+    with pytest.raises(ValueError) as info:
+        fast_config(**settings).validate()
+    assert str(info.value).startswith(message)
+
+
+def test_a_split_without_validation_images_gives_honest_valid_json(tmp_path):
+    root = ensure_sample_data(tmp_path / "one_each", images_per_class=1)
+    report = scan([str(root)])
+    seed = next(s for s in range(100) if not split(report.items, 0.2, s).val)
+    summary = Trainer(fast_config(epochs=2, seed=seed, batch_size=2), report,
+                      tmp_path / "run").run()
+
+    def refuse(constant):
+        raise ValueError(f"{constant} in summary.json")
+
+    written = json.loads((tmp_path / "run" / "summary.json").read_text(), parse_constant=refuse)
+    assert written == summary and summary["val_size"] == 0
+    run = summary["runs"]["model"]
+    assert run["best_val_acc"] is None and run["last_val_acc"] is None
+    assert run["train_val_gap"] is None
+    assert run["best_by"] == "training accuracy" and run["best_epoch"] in (1, 2)
+
+
+def test_a_full_disk_keeps_the_previous_best_and_resume_restores_the_lost_one(
+        tiny, tmp_path, monkeypatch):
+    import errno
+
+    from tlgui.core import training
+    from tlgui.core.errors import one_line
+
+    config = fast_config(epochs=3)
+    monkeypatch.setattr(training, "SMALL_CHECKPOINT_BYTES", 0, raising=False)
+    monkeypatch.setattr(Trainer, "_evaluate", scripted_validation(
+        {"model": [0.3, 0.7, 0.5]}, val_items_of(tiny, config)))
+    disk_full = threading.Event()
+    real_save = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        name = str(getattr(f, "name", f))
+        if disk_full.is_set() and "best.pt" in name:
+            with open(name, "wb") as partial:
+                partial.write(b"PK\x03\x04")  # the start of a checkpoint, then no more room
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    at_best = {}
+
+    def on_event(event):
+        if isinstance(event, ev.EpochFinished) and event.epoch == 2:
+            at_best.update({k: v.clone() for k, v in trainer.runs[0].model.state_dict().items()})
+            disk_full.set()
+
+    run = tmp_path / "run"
+    trainer = Trainer(config, tiny, run, on_event=on_event)
+    with pytest.raises(OSError) as info:
+        trainer.run()
+    best = run / "model" / "best.pt"
+    assert one_line(info.value) == f"no space left on device: {best}"
+    assert torch.load(best, weights_only=True)["epoch"] == 0  # the previous good one
+    assert not list(run.rglob("*.tmp"))
+    disk_full.clear()  # space was freed
+    summary = Trainer(config, tiny, run, resume=True).run()
+    assert summary["runs"]["model"]["best_epoch"] == 2
+    assert_same_weights(model_weights(best), at_best)

@@ -44,3 +44,19 @@ def describe(device: torch.device) -> str:
         if dev_id == str(device) or (device.type == "cuda" and dev_id == f"cuda:{device.index}"):
             return f"{dev_id} — {text}"
     return str(device)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision type for ``device``, or None where training stays in float32.
+
+    On CUDA: bfloat16 where the GPU computes it natively, else float16 (which needs a gradient
+    scaler). A GPU that only emulates bfloat16 (before Ampere) would run it far slower than
+    float16, so emulation does not count.
+    """
+    if device.type != "cuda":
+        return None
+    try:
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # an older torch, without the argument
+        native = torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if native else torch.float16

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -35,25 +37,79 @@ def _file_mode() -> int:
 _FILE_MODE = _file_mode()
 
 
+#: The names :func:`atomic_output` gives its temporary files: ``.NAME.XXXXXXXX.tmp`` (eight
+#: characters from :mod:`tempfile`'s alphabet), so only tlgui's own ones are ever cleaned up.
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; once the block succeeds it is renamed to
     ``path``, so no reader ever sees half a file and a failure leaves the old file in place.
-    On any failure (a cancel included) the temporary file is removed."""
+    On any failure (a cancel included) the temporary file is removed.
+
+    An ``OSError`` that names no file, or only the temporary one (a full disk while writing),
+    is raised again naming ``path``, so the message tells the user which file failed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as e:
+        raise _naming(e, path, None) from e
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.remove(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise _naming(e, path, tmp) from e
         raise
+    _sync_folder(path.parent)
+
+
+def _naming(e: OSError, path: Path, tmp: str | None) -> OSError:
+    if e.filename is not None and os.fspath(e.filename) != tmp:
+        return e  # it names a file already (e.g. a folder that cannot be created)
+    return OSError(e.errno, e.strerror or str(e), str(path))
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows has no folder handles to sync)."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the file itself is on disk
+    finally:
+        os.close(fd)
+
+
+def remove_orphan_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files :func:`atomic_output` left in ``folder`` when its process was
+    killed mid-write; return them. Only tlgui's own names, only files, only this folder."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.remove(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass  # gone already, or not ours to remove: leave it
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -68,12 +124,29 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    """Write ``obj`` as JSON; a number that is not finite (NaN, infinity) is written as
+    ``null``, so the file is valid JSON for any reader."""
+    text = json.dumps(_finite(obj), indent=2, ensure_ascii=False, allow_nan=False)
+    atomic_write_text(path, text + "\n")
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` through a temporary file in the same folder, then a rename."""
+    """``torch.save`` through a temporary file in the same folder, synced to disk, then a
+    rename. It writes through a Python file, so a full disk is an ``OSError`` naming ``path``
+    (torch's own writer reports it as an "unexpected pos" error)."""
     import torch
 
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())

@@ -29,18 +29,41 @@ from . import events as ev
 from . import verdicts
 from .advice import default_backbone_lr_factor
 from .control import Cancelled, RunControl
-from .data import ImageItem, ScanReport, count_labels, split
-from .device import describe, select_device
-from .models import ModelSpec, TransferNet, build_model, twin_without_dropout
-from .paths import atomic_torch_save, atomic_write_json, atomic_write_text
-from .preprocess import ImageDataset, Preprocessing, preprocessing_for
+from .data import DatasetError, ImageItem, ScanReport, count_labels, split
+from .device import autocast_dtype, describe, select_device
+from .models import (
+    STRATEGIES,
+    ModelSpec,
+    TransferNet,
+    block_count,
+    build_model,
+    twin_without_dropout,
+)
+from .paths import (
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    remove_orphan_temp_files,
+)
+from .preprocess import ImageDataset, Preprocessing, collate_readable, preprocessing_for
+from .registry import BACKBONES
 from .weights import CHECKPOINT_FORMAT, WeightsError
 
 SCHEDULES = ("cosine", "step", "none")
 
-#: best.pt is rewritten at most this often while training (and always when training ends), so
-#: a fast training does not spend its time writing a large backbone again and again.
+#: A best.pt larger than SMALL_CHECKPOINT_BYTES is rewritten at most this often while training
+#: (and always when training ends), so a fast training does not spend its time writing a large
+#: backbone again and again; a smaller one is written whenever the best changes. Either way
+#: last.pt holds the best epoch's trainable weights, so a killed training resumes exactly.
 BEST_CHECKPOINT_INTERVAL = 30.0
+SMALL_CHECKPOINT_BYTES = 100 * 2**20
+
+#: The smallest input the backbones can use: each halves its input five times.
+MIN_IMAGE_SIZE = 32
+
+#: Settings that may differ when a training resumes: they change where and how fast it runs,
+#: not what it computes. Every other setting must be the one the run started with.
+RESUMABLE_CHANGES = ("device", "workers", "allow_download")
 
 
 @dataclass
@@ -77,9 +100,12 @@ class TrainConfig:
             self.backbone_lr_factor = default_backbone_lr_factor(self.weights)
 
     def validate(self) -> None:
+        """Raise ``ValueError`` with one line naming the first setting that cannot train."""
         checks = [
             (self.epochs >= 1, "epochs must be at least 1"),
-            (self.batch_size >= 1, "batch size must be at least 1"),
+            # Batch normalisation cannot learn from a batch of one image.
+            (self.batch_size >= 2, "batch size must be at least 2 (batch normalisation "
+                                   "needs two images per batch)"),
             (self.lr > 0, "learning rate must be positive"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (self.hidden >= 0, "hidden width must be 0 or more"),
@@ -87,10 +113,23 @@ class TrainConfig:
             (self.early_stopping >= 0, "early-stopping patience must be 0 (off) or more"),
             (not self.compare_dropout or self.dropout > 0,
              "the dropout comparison needs a dropout above 0"),
+            (0.0 < self.val_fraction < 1.0,
+             "validation fraction must be more than 0 and less than 1"),
+            (self.image_size is None or self.image_size >= MIN_IMAGE_SIZE,
+             f"image size must be at least {MIN_IMAGE_SIZE} px (the backbones halve it five "
+             f"times; smaller images leave them nothing to see), not {self.image_size}"),
+            (self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.strategy == "partial" and self.model in BACKBONES:  # unknown: build_model says so
+            blocks = block_count(self.model)
+            if not 1 <= self.trainable_blocks <= blocks:
+                raise ValueError(
+                    f"{self.model} has {blocks} blocks: the trainable blocks must be 1 to "
+                    f"{blocks}, not {self.trainable_blocks}"
+                )
 
     def model_spec(self, num_classes: int, dropout: float | None = None) -> ModelSpec:
         return ModelSpec(
@@ -129,6 +168,9 @@ class RunState:
     dropout: float
     model: TransferNet
     optimizer: torch.optim.Optimizer | None = None
+    #: Its own loss scaler (float16 on CUDA only): a scale fitted to another run's losses
+    #: would skip or under-use this run's steps.
+    scaler: torch.amp.GradScaler | None = None
     history: list[EpochRecord] = field(default_factory=list)
     best_val_acc: float = -1.0
     best_val_loss: float = math.inf
@@ -221,6 +263,8 @@ class Trainer:
         self.config = config
         self.report = report
         self.out_dir = Path(out_dir) if out_dir else None
+        if resume:
+            self._check_resumable()
         self.on_event = on_event or (lambda event: None)
         self.control = control or RunControl()
         self.resume = resume
@@ -230,6 +274,9 @@ class Trainer:
         self.preprocessing: Preprocessing = preprocessing_for(config.model, config.image_size)
         self._last_batch_event = 0.0
         self._loaders: dict = {}
+        #: Images that passed the scan but failed to decode here: path -> reason. They are
+        #: left out of their batches, named in the log once, and listed in the summary.
+        self.unreadable: dict[str, str] = {}
 
     # -- public ----------------------------------------------------------------------------
     def run(self) -> dict:
@@ -237,12 +284,18 @@ class Trainer:
         cfg = self.config
         seed_everything(cfg.seed)
         data_split = split(self.report.items, cfg.val_fraction, cfg.seed)
-        if not data_split.train:
-            raise ValueError("no training images after the split")
+        if len(data_split.train) < 2:
+            raise ValueError(f"{len(data_split.train)} training image(s) after the split: "
+                             "training needs at least 2")
+        self._val_size = len(data_split.val)
         self._log(f"device: {describe(self.device)}")
         self.prepare()
-        start_epoch = self._restore() if self.resume else 0
-        self._write_run_files(data_split)
+        if self.resume:
+            self._remove_orphan_temp_files()
+            start_epoch = self._restore()
+        else:
+            start_epoch = 0
+            self._write_run_files(data_split)
         trainable, frozen = self.runs[0].model.parameter_counts()
         use_cache = cfg.feature_cache and self.runs[0].model.frozen_blocks > 0
         self.on_event(ev.TrainingStarted(
@@ -273,6 +326,7 @@ class Trainer:
         summary = self._summary(status, data_split)
         if self.out_dir:
             atomic_write_json(self.out_dir / "summary.json", summary)
+            self._remove_orphan_temp_files()
         self.on_event(ev.TrainingFinished(status=status, summary=summary))
         return summary
 
@@ -281,6 +335,7 @@ class Trainer:
         if not self.runs:
             self._build_runs()
         self._last_best_flush = -math.inf  # the first best.pt is written at once
+        self._checkpoint_bytes: int | None = None
 
     # -- set-up ----------------------------------------------------------------------------
     def _build_runs(self) -> None:
@@ -301,17 +356,59 @@ class Trainer:
             for g in groups:
                 g["initial_lr"] = g["lr"]
             optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-            self.runs.append(RunState(name, dropout, net, optimizer))
+            self.runs.append(RunState(name, dropout, net, optimizer, self._grad_scaler()))
         trainable, frozen = model.parameter_counts()
         self._log(
             f"{cfg.model}: {model.frozen_blocks} of {model.num_blocks} blocks frozen; "
             f"{trainable:,} trainable and {frozen:,} frozen parameters"
         )
 
-    def _restore(self) -> int:
-        """Load each run's last complete epoch; return the epoch to continue from."""
-        if not self.out_dir:
+    def _check_resumable(self) -> None:
+        """Refuse, in one line, to resume a run whose settings or images changed since it
+        started: the continued training would not be the one its first epochs belong to."""
+        folder = self.out_dir
+        if folder is None:
             raise ValueError("resuming needs the run folder")
+        try:
+            with open(folder / "config.json", encoding="utf-8") as f:
+                started = json.load(f)
+            with open(folder / "classes.json", encoding="utf-8") as f:
+                classes = json.load(f)
+        except FileNotFoundError as e:
+            raise ValueError(f"cannot resume {folder}: {Path(e.filename).name} is missing "
+                             "(not a tlgui run folder?)") from e
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot resume {folder}: cannot read its settings ({e})") from e
+        now = asdict(self.config)
+        for name, value in now.items():
+            if name in RESUMABLE_CHANGES:
+                continue
+            # A setting newer than the run folder had its default then.
+            before = started.get(name, TrainConfig.__dataclass_fields__[name].default)
+            if before != value:
+                raise ValueError(f"cannot resume {folder}: the setting '{name}' was "
+                                 f"{before!r} and is now {value!r}")
+        data_split = split(self.report.items, self.config.val_fraction, self.config.seed)
+        counts = {key: count_labels(items, len(self.report.classes))
+                  for key, items in (("train_counts", data_split.train),
+                                     ("val_counts", data_split.val))}
+        if classes.get("classes") != self.report.classes or any(
+                classes.get(key) != value for key, value in counts.items()):
+            raise ValueError(
+                f"cannot resume {folder}: the images changed since it started "
+                f"({sum(classes.get('train_counts') or [])} training and "
+                f"{sum(classes.get('val_counts') or [])} validation images then, "
+                f"{len(data_split.train)} and {len(data_split.val)} now)"
+            )
+
+    def _restore(self) -> int:
+        """Load each run's last complete epoch; return the first epoch still to train.
+
+        Each run continues from its own last epoch (a run that stopped early, or that was
+        saved one epoch ahead of the other when the training was killed, is not trained
+        again). The frozen weights come from the model built as at the start (same settings,
+        same seed); last.pt holds everything that training changed, the best epoch's
+        trainable weights included."""
         start = None
         for run in self.runs:
             last = self.out_dir / run.name / "last.pt"
@@ -323,14 +420,10 @@ class Trainer:
                     f"{last}: was trained on classes {ckpt.get('classes')}, "
                     f"the data now has {self.report.classes}"
                 )
-            best = self.out_dir / run.name / "best.pt"
-            if best.is_file():  # frozen parts live in best.pt; last.pt holds the trained ones
-                run.model.load_state_dict(
-                    torch.load(best, map_location="cpu", weights_only=True)["model"]
-                )
-                run.best_state = _trainable_state(run.model)
             run.model.load_state_dict(ckpt["trainable_state"], strict=False)
             run.optimizer.load_state_dict(ckpt["optimizer"])
+            if run.scaler is not None and ckpt.get("scaler"):
+                run.scaler.load_state_dict(ckpt["scaler"])
             run.history = [EpochRecord(**r) for r in ckpt["history"]]
             run.best_val_acc = ckpt["best_val_acc"]
             run.best_val_loss = ckpt["best_val_loss"]
@@ -338,9 +431,41 @@ class Trainer:
             run.epochs_without_gain = ckpt["epochs_without_gain"]
             run.active = ckpt["active"]
             run.stop_reason = ckpt.get("stop_reason", "")
-            start = ckpt["epoch"] + 1 if start is None else min(start, ckpt["epoch"] + 1)
-        self._log(f"resuming at epoch {start + 1}")
-        return start or 0
+            run.best_val_predictions = ckpt.get("best_val_predictions")
+            run.last_val_predictions = ckpt.get("last_val_predictions")
+            if "best_state" in ckpt:
+                run.best_state = ckpt["best_state"]
+            elif run.best_epoch > 0:  # a last.pt from before it held the best weights
+                run.best_state = self._best_from_file(run)
+            # best.pt may be older than last.pt (written at most every
+            # BEST_CHECKPOINT_INTERVAL) or missing: write it again from last.pt.
+            run.best_unsaved = run.best_state is not None
+            folder = self.out_dir / run.name
+            atomic_write_text(folder / "metrics.csv", _metrics_csv(run.history))
+            if run.active:
+                start = len(run.history) if start is None else min(start, len(run.history))
+        start = self.config.epochs if start is None else start
+        self._log(f"resuming at epoch {start + 1}" if start < self.config.epochs
+                  else "resuming: every run has finished its epochs")
+        return start
+
+    def _best_from_file(self, run: RunState) -> dict:
+        """The best epoch's trainable weights from best.pt, for a last.pt written before
+        last.pt held them; only if best.pt holds that epoch."""
+        best = self.out_dir / run.name / "best.pt"
+        checkpoint = torch.load(best, map_location="cpu", weights_only=True) \
+            if best.is_file() else {}
+        if checkpoint.get("epoch") != run.best_epoch - 1:
+            raise WeightsError(f"{best}: does not hold the best epoch ({run.best_epoch}) "
+                               "that last.pt names; this run cannot be resumed")
+        keys = _trainable_state(run.model).keys()
+        return {k: v for k, v in checkpoint["model"].items() if k in keys}
+
+    def _remove_orphan_temp_files(self) -> None:
+        """Remove the temporary files a killed training left in the run folder."""
+        for folder in [self.out_dir] + [self.out_dir / run.name for run in self.runs]:
+            for path in remove_orphan_temp_files(folder):
+                self._log(f"removed {path} (left by an interrupted write)")
 
     def _write_run_files(self, data_split) -> None:
         if not self.out_dir:
@@ -367,7 +492,8 @@ class Trainer:
         if key not in self._loaders:
             transform = (self.preprocessing.train_transform(cfg.augment) if train
                          else self.preprocessing.eval_transform())
-            dataset = ImageDataset(items, transform, draft_size=self.preprocessing.resize_size)
+            dataset = ImageDataset(items, transform, draft_size=self.preprocessing.resize_size,
+                                   skip_unreadable=True)
             workers = cfg.workers if cfg.workers >= 0 else _auto_workers(self.device)
             self._loaders[key] = torch.utils.data.DataLoader(
                 dataset,
@@ -381,6 +507,7 @@ class Trainer:
                     "spawn" if workers and threading.current_thread() is not
                     threading.main_thread() else None),
                 pin_memory=self.device.type == "cuda",
+                collate_fn=collate_readable,
             )
         loader = self._loaders[key]
         loader.generator.manual_seed(cfg.seed * 1000 + epoch)
@@ -389,9 +516,15 @@ class Trainer:
     def _stem_batches(self, items, train: bool, epoch: int = 0) -> Iterator[tuple]:
         """Yield ``(stem output, labels)`` batches from images, honouring pause and stop."""
         model = self.runs[0].model
-        for x, y in self._loader(items, train, epoch):
+        read = failed = 0
+        for x, y, unreadable in self._loader(items, train, epoch):
+            self._note_unreadable(unreadable)
+            failed += len(unreadable)
             if self.control.checkpoint():
                 raise Cancelled
+            if x is None:  # not one image of this batch decoded
+                continue
+            read += len(y)
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             if model.frozen_blocks:
@@ -400,20 +533,34 @@ class Trainer:
                 x = x.clone()  # leave inference mode: the trainable part needs autograd
                 self.stats.stem_images += len(y)
             yield x, y
+        if failed and not read:
+            path = next(p for p in self.unreadable if p in {it.path for it in items})
+            raise DatasetError(f"none of {failed} images could be decoded (the first: {path}: "
+                               f"{self.unreadable[path]})")
+
+    def _note_unreadable(self, unreadable: list[tuple[str, str]]) -> None:
+        """Name each image that failed to decode in the log, once (augmentation reads the
+        training images every epoch)."""
+        for path, reason in unreadable:
+            if path not in self.unreadable:
+                self.unreadable[path] = reason
+                self._log(f"{path}: {reason} — left out of the training")
 
     def _cache(self, items: list[ImageItem], what: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the frozen stem over ``items`` once; keep the outputs (half precision)."""
         started = time.perf_counter()
         feats, labels = [], []
         done = 0
+        paths = {it.path for it in items}
         for z, y in self._stem_batches(items, train=False):
             feats.append(z.to(torch.float16))
             labels.append(y)
             done += len(y)
+            total = len(items) - len(paths.intersection(self.unreadable))  # what can be read
             elapsed = time.perf_counter() - started
             self.on_event(ev.StageProgress(
-                "features", done, len(items), f"computing backbone features ({what})",
-                eta_seconds=elapsed / done * (len(items) - done),
+                "features", done, total, f"computing backbone features ({what})",
+                eta_seconds=elapsed / done * (total - done),
             ))
         self.stats.feature_seconds += time.perf_counter() - started
         return torch.cat(feats), torch.cat(labels)
@@ -446,11 +593,13 @@ class Trainer:
             train_eval_cache = self._cache(eval_items, "training accuracy")
         batches = math.ceil(len(train_items) / cfg.batch_size)
         epoch_times: list[float] = []
-        scaler = self._grad_scaler()
         for epoch in range(start_epoch, cfg.epochs):
-            active = [r for r in self.runs if r.active]
-            if not active:
+            if not any(r.active for r in self.runs):
                 break
+            # After a resume, a run saved one epoch ahead of the other waits for it.
+            active = [r for r in self.runs if r.active and len(r.history) == epoch]
+            if not active:
+                continue
             started = time.perf_counter()
             torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout masks and augmentation
             factor = schedule_factor(cfg.schedule, epoch, cfg.epochs)
@@ -463,7 +612,7 @@ class Trainer:
                       if train_cache else self._stem_batches(train_items, True, epoch))
             for b, (z, y) in enumerate(source, 1):
                 for run in active if len(y) > 1 else ():  # batch norm cannot learn from one
-                    loss, correct = self._step(run, z, y, scaler)
+                    loss, correct = self._step(run, z, y)
                     s = sums[run.name]
                     s[0] += loss * len(y)
                     s[1] += correct
@@ -508,12 +657,15 @@ class Trainer:
                 ))
                 if run.stop_reason:
                     self._log(f"{run.name}: {run.stop_reason}")
+            # After every run's last.pt: a kill in between leaves the best in last.pt.
+            self._flush_best_if_due()
 
-    def _step(self, run: RunState, z, y, scaler) -> tuple[float, int]:
+    def _step(self, run: RunState, z, y) -> tuple[float, int]:
         with self._autocast():
             logits = run.model.from_stem(z)
             loss = nn.functional.cross_entropy(logits, y)
         run.optimizer.zero_grad(set_to_none=True)
+        scaler = run.scaler
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(run.optimizer)
@@ -565,8 +717,9 @@ class Trainer:
             patience = self.config.early_stopping
             if patience and run.epochs_without_gain >= patience:
                 run.active = False
+                measure = "training" if math.isnan(record.val_acc) else "validation"
                 run.stop_reason = (
-                    f"stopped early after epoch {record.epoch}: no better validation accuracy "
+                    f"stopped early after epoch {record.epoch}: no better {measure} accuracy "
                     f"for {patience} epochs"
                 )
         return improved
@@ -597,28 +750,31 @@ class Trainer:
             "classes": list(self.report.classes),
             "preprocessing": self.preprocessing.to_dict(),
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "val_acc": run.best_val_acc,
+            "val_acc": run.best_val_acc if self._has_validation() else None,
             "config": asdict(self.config),
         }
 
     def _save(self, run: RunState, epoch: int, improved: bool) -> None:
         trainable = _trainable_state(run.model)
         if improved:
-            run.best_state = trainable
+            run.best_state = trainable  # the same tensors: last.pt stores them once
             run.best_unsaved = True
         if not self.out_dir:
             return
         folder = self.out_dir / run.name
         folder.mkdir(parents=True, exist_ok=True)
-        if time.monotonic() - self._last_best_flush >= BEST_CHECKPOINT_INTERVAL:
-            self._flush_best()
-        # last.pt holds only what training changes; the frozen weights are in best.pt.
+        # last.pt holds what training changes (the frozen weights are rebuilt from the
+        # settings), including the best epoch's weights: best.pt may lag behind (see
+        # BEST_CHECKPOINT_INTERVAL), and a resume restores the best from here.
         atomic_torch_save({
             "format": "tlgui-resume",
+            "version": 2,
             "epoch": epoch,
             "classes": list(self.report.classes),
             "trainable_state": trainable,
+            "best_state": run.best_state,
             "optimizer": run.optimizer.state_dict(),
+            "scaler": run.scaler.state_dict() if run.scaler is not None else None,
             "history": [asdict(r) for r in run.history],
             "best_val_acc": run.best_val_acc,
             "best_val_loss": run.best_val_loss,
@@ -626,8 +782,19 @@ class Trainer:
             "epochs_without_gain": run.epochs_without_gain,
             "active": run.active,
             "stop_reason": run.stop_reason,
+            "best_val_predictions": run.best_val_predictions,
+            "last_val_predictions": run.last_val_predictions,
         }, folder / "last.pt")
         atomic_write_text(folder / "metrics.csv", _metrics_csv(run.history))
+
+    def _flush_best_if_due(self) -> None:
+        """Write best.pt now if it is small, else if the last write is long enough ago."""
+        if self._checkpoint_bytes is None:
+            self._checkpoint_bytes = sum(v.numel() * v.element_size()
+                                         for v in self.runs[0].model.state_dict().values())
+        if (self._checkpoint_bytes <= SMALL_CHECKPOINT_BYTES
+                or time.monotonic() - self._last_best_flush >= BEST_CHECKPOINT_INTERVAL):
+            self._flush_best()
 
     def _flush_best(self) -> None:
         """Write best.pt for every run whose best weights are newer than the file."""
@@ -641,6 +808,9 @@ class Trainer:
                 atomic_torch_save(checkpoint, self.out_dir / run.name / "best.pt")
                 run.best_unsaved = False
 
+    def _has_validation(self) -> bool:
+        return getattr(self, "_val_size", 1) > 0
+
     def _summary(self, status: str, data_split) -> dict:
         runs = {}
         classes = list(self.report.classes)
@@ -651,21 +821,26 @@ class Trainer:
             predictions, accuracy = run.best_val_predictions, run.best_val_acc
             if predictions is None and last is not None:
                 predictions, accuracy = run.last_val_predictions, last.val_acc
+            best_pt = self.out_dir / run.name / "best.pt" if self.out_dir else None
+            validated = self._has_validation()
             runs[run.name] = {
                 "dropout": run.dropout,
                 "epochs_completed": len(run.history),
-                "best_val_acc": run.best_val_acc if run.best_epoch > 0 else None,
+                # Without validation images the best epoch is the one with the best training
+                # accuracy, and no validation figure exists.
+                "best_val_acc": run.best_val_acc if run.best_epoch > 0 and validated else None,
                 "best_epoch": run.best_epoch if run.best_epoch > 0 else None,
-                "last_val_acc": last.val_acc if last else None,
+                "best_by": "validation accuracy" if validated else "training accuracy",
+                "last_val_acc": _number(last.val_acc) if last else None,
                 # Training accuracy in evaluation mode, like the validation accuracy.
-                "last_train_acc": verdicts.train_accuracy(last) if last else None,
-                "train_val_gap": verdicts.gap(last) if last else None,
+                "last_train_acc": _number(verdicts.train_accuracy(last)) if last else None,
+                "train_val_gap": _number(verdicts.gap(last)) if last else None,
                 "val_predictions": predictions,
                 "warnings": (verdicts.prediction_warnings(predictions, accuracy, classes)
                              if predictions else []),
                 "test_acc": run.test_acc,
                 "early_stopped": bool(run.stop_reason),
-                "checkpoint": str(self.out_dir / run.name / "best.pt") if self.out_dir else None,
+                "checkpoint": str(best_pt) if best_pt and best_pt.is_file() else None,
             }
         verdict = verdicts.training_verdict({run.name: run.history for run in self.runs})
         return {
@@ -678,21 +853,22 @@ class Trainer:
             "train_size": len(data_split.train),
             "val_size": len(data_split.val),
             "test_size": len(self.report.test_items or []),
+            "unreadable": sorted(self.unreadable),
             "runs": runs,
             "verdict": asdict(verdict) if verdict else None,
         }
 
     # -- helpers ---------------------------------------------------------------------------
     def _autocast(self):
-        if self.device.type == "cuda" and self.config.amp:
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
+        dtype = autocast_dtype(self.device) if self.config.amp else None
+        if dtype is not None:
+            return torch.autocast(self.device.type, dtype=dtype)
         return torch.autocast("cpu", enabled=False)
 
-    def _grad_scaler(self):
-        cuda_fp16 = (self.device.type == "cuda" and self.config.amp
-                     and not torch.cuda.is_bf16_supported())
-        return torch.amp.GradScaler("cuda") if cuda_fp16 else None
+    def _grad_scaler(self) -> torch.amp.GradScaler | None:
+        """A new loss scaler for one run where training is in float16, else None."""
+        fp16 = self.config.amp and autocast_dtype(self.device) == torch.float16
+        return torch.amp.GradScaler(self.device.type) if fp16 else None
 
     def _batch_event(self, epoch, batch, batches, sums, started, epoch_times) -> None:
         now = time.perf_counter()
@@ -730,6 +906,11 @@ def _auto_workers(device: torch.device) -> int:
     if device.type == "cuda":
         return min(8, max(0, cpus - 1))
     return min(2, cpus // 4)  # on CPU the model itself uses every core
+
+
+def _number(value: float | None) -> float | None:
+    """``value``, or None where it is missing or not a number (no validation images)."""
+    return None if value is None or math.isnan(value) else value
 
 
 def _mean(values) -> float:
