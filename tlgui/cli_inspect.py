@@ -111,17 +111,29 @@ def run(args) -> int:
         cls = model.class_index(args.cls) if args.cls is not None else None
         heat, index, p = gradcam(model, x, cls)
         original = model_image(x)
+        predicted, predicted_p = model.top_predictions(x, 1)[0]
+        print(f"Grad-CAM of {model.classes[index]}: probability {p:.1%} "
+              f"(predicted: {predicted} {predicted_p:.1%})")
         image = _side_by_side([original, overlay(original, heat)],
                               ["input", f"Grad-CAM: {model.classes[index]} ({p:.1%})"])
     elif args.view == "ideal":
         from .core.class_images import ideal_image
 
         index = model.class_index(args.cls)
-        result = ideal_image(model, index, steps=args.steps, tv_weight=args.tv,
-                             size=args.size, seed=args.seed)
-        image = _side_by_side([_fit(result.image, 320)], [
-            f"{model.classes[index]}: score {result.start_score:.1f} → {result.score:.1f}, "
-            f"TV weight {args.tv}"])
+        name = model.classes[index]
+        runs = [(f"TV weight {args.tv:g}", name, args.tv)]
+        if args.tv > 0:  # beside it, the same ascent without TV: why the term is there
+            runs.append(("without TV", f"{name} without TV", 0.0))
+        images, captions = [], []
+        for caption, label, tv in runs:
+            result = ideal_image(model, index, steps=args.steps, tv_weight=tv,
+                                 size=args.size, seed=args.seed)
+            print(f"{label}: score {result.start_score:.2f} -> {result.score:.2f}, "
+                  f"probability {result.probability:.1%}")
+            images.append(_fit(result.image, 320))
+            captions.append(f"{name}, {caption}: score {result.start_score:.1f} -> "
+                            f"{result.score:.1f}, p {result.probability:.1%}")
+        image = _side_by_side(images, captions)
     else:  # adversarial
         from .core.adversarial import adversarial
 
@@ -129,15 +141,17 @@ def run(args) -> int:
         target = model.class_index(args.target)
         result = adversarial(model, x, target, epsilon=args.epsilon / 255,
                              max_steps=args.steps)
+        (before, p_before), (after, p_after) = result.before[0], result.after[0]
+        outcome = "reached" if result.success else "not reached"
+        print(f"before: {before} {p_before:.1%}")
+        print(f"after: {after} {p_after:.1%} ({model.classes[target]} {outcome} in "
+              f"{result.steps} steps; largest pixel change {result.max_change} of 255 levels)")
         image = _side_by_side(
             [result.original, result.perturbation, result.adversarial],
-            [f"original: {result.before[0][0]} ({result.before[0][1]:.0%})",
-             f"change ×{0.5 / max(result.linf, 1e-8):.0f} (max {result.linf * 255:.1f}/255)",
+            [f"original: {before} ({p_before:.0%})",
+             f"change x{result.amplification:.0f} (max {result.max_change} of 255)",
              f"{'adversarial' if result.success else 'not reached'}: "
-             f"{result.after[0][0]} ({result.after[0][1]:.0%}), {result.steps} steps"])
-        print(f"{'reached' if result.success else 'did not reach'} "
-              f"'{model.classes[target]}' in {result.steps} steps; largest pixel change "
-              f"{result.linf * 255:.1f}/255")
+             f"{after} ({p_after:.0%}), {result.steps} steps"])
     save_image(image, args.out)
     print(args.out)
     return 0
@@ -171,7 +185,6 @@ def save_image(image: np.ndarray, path: str) -> None:
         raise UserError(one_line(e, path)) from e
 
 
-
 def model_image(x) -> np.ndarray:
     from .core.inspection import to_uint8
 
@@ -185,16 +198,43 @@ def _fit(image: np.ndarray, height: int) -> np.ndarray:
                                                     else Image.BILINEAR))
 
 
+#: Characters the captions' built-in font has no glyph for (it would draw a box), and the
+#: plain text that stands in for each.
+PLAIN_STAND_INS = {"→": "->", "×": "x", "–": "-", "—": "-", "−": "-", "…": "..."}
+
+
+def caption_font():
+    """Pillow's built-in TrueType font (Aileron), the same on every machine."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=13)
+    except TypeError:  # Pillow before 10.1: the bitmap font, which has ASCII only
+        return ImageFont.load_default()
+
+
+def caption_text(text: str) -> str:
+    """``text`` with every symbol the caption font lacks replaced by plain text."""
+    for symbol, plain in PLAIN_STAND_INS.items():
+        text = text.replace(symbol, plain)
+    return text
+
+
 def _side_by_side(images: list[np.ndarray], captions: list[str]) -> np.ndarray:
-    """Images in a row, each with a caption above it, on white."""
+    """Images in a row, each with a caption above it, on white; a column is as wide as its
+    image or its caption, whichever is wider."""
     gap, caption_height = 12, 22
+    font = caption_font()
+    captions = [caption_text(c) for c in captions]
+    widths = [max(i.shape[1], int(font.getlength(c)) + 1) for i, c in zip(images, captions)]
     height = max(i.shape[0] for i in images)
-    width = sum(i.shape[1] for i in images) + gap * (len(images) + 1)
+    width = sum(widths) + gap * (len(images) + 1)
     canvas = Image.new("RGB", (width, height + caption_height + 2 * gap), "white")
     draw = ImageDraw.Draw(canvas)
     x = gap
-    for image, caption in zip(images, captions):
-        draw.text((x, gap // 2), caption, fill=(30, 30, 30))
-        canvas.paste(Image.fromarray(image), (x, gap + caption_height))
-        x += image.shape[1] + gap
+    for image, caption, column in zip(images, captions, widths):
+        draw.text((x, gap // 2), caption, fill=(30, 30, 30), font=font)
+        canvas.paste(Image.fromarray(image), (x + (column - image.shape[1]) // 2,
+                                              gap + caption_height))
+        x += column + gap
     return np.asarray(canvas)

@@ -42,6 +42,54 @@ def tiny_model(size=16, classes=3):
                         [("conv", conv), ("relu", body[1])], body[1])
 
 
+def stripes_model(size=32, gain=12.0):
+    """A hand-built classifier whose ideal images are known: class "across" scores horizontal
+    stripes (brightness changing down the image), "down" vertical stripes, "red" red over green.
+    Global average pooling: the scores do not depend on the image size."""
+    conv = nn.Conv2d(3, 3, 3, padding=1, bias=False)
+    sobel = torch.tensor([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]) / 4
+    with torch.no_grad():
+        conv.weight.zero_()
+        for c in range(3):
+            conv.weight[0, c] = sobel / 3
+            conv.weight[1, c] = sobel.T / 3
+        conv.weight[2, 0, 1, 1], conv.weight[2, 1, 1, 1] = 1.0, -1.0
+    head = nn.Linear(3, 3)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(3) * gain)
+        head.bias.zero_()
+    body = nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
+    p = Preprocessing(size, size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    return InspectModel("stripes", "test", PixelModel(body, p.mean, p.std).eval(),
+                        ["across", "down", "red"], p, [("conv", conv), ("relu", body[1])],
+                        body[1])
+
+
+def halves_model():
+    """Class "red" is the mean redness (red minus green) of the image, class "green" its mean
+    greenness: on an image red on the left and green on the right, each class is decided by one
+    half only. 1×1 convolution, so the Grad-CAM layer has the image's own resolution."""
+    conv = nn.Conv2d(3, 2, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[1.0, -1.0, 0.0], [-1.0, 1.0, 0.0]]).view(2, 3, 1, 1))
+    relu = nn.ReLU()
+    head = nn.Linear(2, 2)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(2))
+        head.bias.zero_()
+    body = nn.Sequential(conv, relu, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
+    p = Preprocessing(16, 16, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    return InspectModel("halves", "test", PixelModel(body, p.mean, p.std).eval(),
+                        ["red", "green"], p, [("conv", conv), ("relu", relu)], relu)
+
+
+def scores_of(model, image: np.ndarray) -> torch.Tensor:
+    """The model's logits for an (H, W, 3) uint8 image, as read back from a file."""
+    x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        return model.model(x)[0]
+
+
 def test_vgg_layers_are_listed_with_their_output_shapes():
     vgg = pretrained("vgg16", weights="none")
     layers = {layer.name: layer for layer in fm.describe_layers(vgg)}
@@ -90,6 +138,56 @@ def test_gradcam_has_the_image_size(resnet, photo):
     assert overlay(np.zeros((224, 224, 3), np.uint8), heat).shape == (224, 224, 3)
 
 
+def test_gradcam_explains_the_class_asked_for_not_the_top_one():
+    model = halves_model()
+    x = torch.zeros(1, 3, 16, 16)
+    x[0, 0, :, :8] = 1.0  # red on the left: "red" scores 0.5
+    x[0, 1, :, 8:] = 0.6  # green on the right: "green" scores 0.3
+    heat, index, p = gradcam(model, x, class_index=1)
+    assert index == 1
+    assert p == pytest.approx(float(torch.softmax(torch.tensor([0.5, 0.3]), 0)[1]), abs=1e-6)
+    assert heat[:, 8:].min() > 0.99 and heat[:, :8].max() < 0.01
+    heat, index, p = gradcam(model, x)  # the predicted class: red, on the left
+    assert index == 0 and p > 0.5
+    assert heat[:, :8].min() > 0.99 and heat[:, 8:].max() < 0.01
+
+
+def test_the_ideal_image_is_what_the_model_calls_the_class():
+    model = stripes_model(size=48)
+    result = ideal_image(model, 0, steps=60)  # the default TV weight
+    assert result.probability > 0.9 and result.score > result.start_score + 2
+    image = result.image.astype(float)
+    assert image.std() / 255 > 0.15  # structure, not a flat field
+    down = np.abs(np.diff(image, axis=0)).mean()
+    across = np.abs(np.diff(image, axis=1)).mean()
+    assert down > 2 * across  # horizontal stripes: brightness changes down the image
+    # The figures are those of the image as shown (8-bit, unshifted).
+    logits = scores_of(model, result.image)
+    assert float(logits[0]) == pytest.approx(result.score, abs=1e-4)
+    assert float(torch.softmax(logits, 0)[0]) == pytest.approx(result.probability, abs=1e-5)
+
+
+@pytest.mark.parametrize("size, gain", [(32, 1.0), (96, 1.0), (32, 10.0)])
+def test_the_tv_weight_is_a_fraction_of_the_score(size, gain):
+    """The same TV weight neither drowns the score on a large canvas nor on a model with small
+    logits: a penalty growing with the image size, or blind to the score's scale, leaves a
+    flat grey field."""
+    model = stripes_model(size=size, gain=12.0 * gain)
+    result = ideal_image(model, 1, steps=40, tv_weight=0.5)
+    image = result.image.astype(float)
+    assert image.std() / 255 > 0.15
+    assert result.probability > 0.9
+
+
+def test_the_score_never_ends_below_the_start():
+    """A TV weight far too strong flattens the image and lowers the score: the best image seen
+    (at worst the start itself) is kept, with its own figures."""
+    model = stripes_model(size=32)
+    result = ideal_image(model, 0, steps=30, tv_weight=50.0)
+    assert result.score >= result.start_score
+    assert float(scores_of(model, result.image)[0]) == pytest.approx(result.score, abs=1e-4)
+
+
 def test_gradient_ascent_raises_the_score_and_tv_keeps_the_image_smooth():
     model = tiny_model(size=32)
     plain = ideal_image(model, 1, steps=40, tv_weight=0.0, jitter=2, lr=0.05)
@@ -97,6 +195,9 @@ def test_gradient_ascent_raises_the_score_and_tv_keeps_the_image_smooth():
     assert plain.score > plain.start_score + 1.0
     assert smooth.score > smooth.start_score
     assert smooth.total_variation < plain.total_variation
+    assert smooth.total_variation == pytest.approx(
+        float(total_variation(torch.from_numpy(smooth.image / 255.0).permute(2, 0, 1))),
+        abs=1e-5)
     seen = []
     ideal_image(model, 0, steps=20, callback=lambda s, im, sc: seen.append((s, im.shape)),
                 every=10)
@@ -119,17 +220,53 @@ def test_adversarial_reaches_the_target_within_the_bound():
     assert result.before[0][0] == f"class{source}"
     assert result.linf <= 0.3 + 1e-6 and 0 < result.steps <= 200
     assert result.perturbation.shape == result.adversarial.shape == (16, 16, 3)
+    # Judged on the image as saved: 8-bit pixels read back give the same verdict and figures.
+    saved = scores_of(model, result.adversarial)
+    assert int(saved.argmax()) == target
+    probabilities = torch.softmax(saved, 0)
+    for name, p in result.after:
+        assert p == pytest.approx(float(probabilities[model.classes.index(name)]), abs=1e-6)
+    change = np.abs(result.adversarial.astype(int) - result.original.astype(int))
+    assert change.max() == result.max_change <= int(0.3 * 255)
 
 
-def test_the_fine_tuned_model_can_be_inspected(tmp_path, photo):
+def test_the_adversarial_bound_holds_on_the_saved_pixels():
+    """Grey horizontal stripes are "across" by a wide margin; 2 levels of red over green can
+    raise "red" by at most 12 × 4/255 (and lower the others by no more), so the target is out
+    of reach: every step pushes against the bound, which must hold on the 8-bit pixels saved,
+    even for an original between two levels."""
+    model = stripes_model(size=16)
+    torch.manual_seed(3)
+    rows = torch.tensor([0.2, 0.2, 0.8, 0.8] * 4).view(1, 1, 16, 1).expand(1, 3, 16, 16)
+    x = rows + torch.rand(1, 3, 16, 16) / 255  # not on the 8-bit grid
+    assert model.top_predictions(x, 1)[0][0] == "across"
+    result = adversarial(model, x, 2, epsilon=2 / 255, step_size=1 / 255, max_steps=30)
+    assert not result.success and result.steps == 30
+    original = (x[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(int)
+    assert np.array_equal(result.original, original)
+    change = np.abs(result.adversarial.astype(int) - original)
+    assert change.max() == result.max_change == 2  # reached, and never passed
+    saved = scores_of(model, result.adversarial)
+    assert int(saved.argmax()) == 0 and result.after[0][0] == "across"
+    assert result.after[0][1] == pytest.approx(float(torch.softmax(saved, 0)[0]), abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A tiny fine-tuned model's best.pt (resnet18 at 32 px from random weights, one epoch)."""
     from tlgui.core.data import scan
     from tlgui.core.training import TrainConfig, Trainer
 
+    tmp_path = tmp_path_factory.mktemp("fine_tuned")
     root = ensure_sample_data(tmp_path / "shapes", images_per_class=6)
     config = TrainConfig(model="resnet18", weights="none", image_size=32, epochs=1,
                          hidden=8, workers=0)
     Trainer(config, scan([str(root)]), tmp_path / "run").run()
-    model = fine_tuned(tmp_path / "run" / "model" / "best.pt")
+    return str(tmp_path / "run" / "model" / "best.pt")
+
+
+def test_the_fine_tuned_model_can_be_inspected(checkpoint, photo):
+    model = fine_tuned(checkpoint)
     assert model.classes == ["circle", "square", "star", "triangle"]
     assert [n for n, _ in model.stages] == ["stem", "layer1", "layer2", "layer3", "layer4"]
     x = model.load_image(photo)
@@ -138,6 +275,24 @@ def test_the_fine_tuned_model_can_be_inspected(tmp_path, photo):
     heat, _, _ = gradcam(model, x)
     assert heat.shape == (32, 32)
     assert fm.feature_maps(model, x, "layer2").maps.shape[0] == 128
+
+
+def test_inspection_uses_the_weights_own_interpolation(tmp_path):
+    """EfficientNet's weights were trained on bicubic resizing: the image the inspection views
+    show the model is the one torchvision's own transforms give."""
+    from torchvision.models import get_model_weights
+
+    model = pretrained("efficientnet_b0", weights="none")
+    assert model.preprocessing.interpolation == "bicubic"
+    rng = np.random.default_rng(0)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)).save(path)
+    x = model.load_image(str(path))
+    expected = get_model_weights("efficientnet_b0").DEFAULT.transforms()(
+        Image.open(path).convert("RGB"))
+    normalised = (x - model.model.mean) / model.model.std
+    assert normalised.shape == (1, *expected.shape)
+    assert torch.allclose(normalised[0], expected, atol=1e-5)
 
 
 def test_class_lookup(resnet):
@@ -162,6 +317,81 @@ def test_cli_views_write_pngs(tmp_path, photo, view, capsys):
     assert main(args + ["--model", "resnet18", "--weights", "none", "--out", str(out)]) == 0
     image = Image.open(out)
     assert image.mode == "RGB" and image.width > 48
+
+
+def run_cli(args, capsys) -> list[str]:
+    """Run ``tlgui`` in this process; its standard output, line by line."""
+    assert main(args) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_cli_predict_prints_the_models_predictions(checkpoint, photo, capsys):
+    model = fine_tuned(checkpoint)
+    expected = model.top_predictions(model.load_image(photo), 3)
+    lines = run_cli(["inspect", "predict", photo, "--checkpoint", checkpoint, "--top", "3"],
+                    capsys)
+    assert lines == [photo] + [f"  {p:6.1%}  {name}" for name, p in expected]
+
+
+def test_cli_gradcam_prints_the_class_it_explains(checkpoint, photo, tmp_path, capsys):
+    model = fine_tuned(checkpoint)
+    x = model.load_image(photo)
+    _, index, p = gradcam(model, x, 2)
+    predicted, predicted_p = model.top_predictions(x, 1)[0]
+    lines = run_cli(["inspect", "gradcam", photo, "--checkpoint", checkpoint, "--class",
+                     "star", "--out", str(tmp_path / "cam.png")], capsys)
+    assert lines[0] == (f"Grad-CAM of star: probability {p:.1%} "
+                        f"(predicted: {predicted} {predicted_p:.1%})")
+    assert index == 2 and lines[1] == str(tmp_path / "cam.png")
+
+
+def test_cli_ideal_prints_the_scores_with_and_without_tv(checkpoint, tmp_path, capsys):
+    model = fine_tuned(checkpoint)
+    with_tv = ideal_image(model, 1, steps=5, tv_weight=0.5, seed=3)
+    without = ideal_image(model, 1, steps=5, tv_weight=0.0, seed=3)
+    out = tmp_path / "ideal.png"
+    lines = run_cli(["inspect", "ideal", "--checkpoint", checkpoint, "--class", "square",
+                     "--steps", "5", "--tv", "0.5", "--seed", "3", "--out", str(out)], capsys)
+    assert lines == [
+        f"square: score {with_tv.start_score:.2f} -> {with_tv.score:.2f}, "
+        f"probability {with_tv.probability:.1%}",
+        f"square without TV: score {without.start_score:.2f} -> {without.score:.2f}, "
+        f"probability {without.probability:.1%}",
+        str(out)]
+    assert Image.open(out).width > 2 * 320  # both images, side by side
+
+
+def test_cli_adversarial_prints_before_and_after(checkpoint, photo, tmp_path, capsys):
+    model = fine_tuned(checkpoint)
+    x = model.load_image(photo)
+    result = adversarial(model, x, 0, epsilon=4 / 255, max_steps=3)
+    out = tmp_path / "adv.png"
+    lines = run_cli(["inspect", "adversarial", photo, "--checkpoint", checkpoint, "--target",
+                     "circle", "--epsilon", "4", "--steps", "3", "--out", str(out)], capsys)
+    (before, p_before), (after, p_after) = result.before[0], result.after[0]
+    outcome = "reached" if result.success else "not reached"
+    assert lines == [
+        f"before: {before} {p_before:.1%}",
+        f"after: {after} {p_after:.1%} (circle {outcome} in {result.steps} steps; "
+        f"largest pixel change {result.max_change} of 255 levels)",
+        str(out)]
+    assert result.max_change <= 4
+
+
+def test_png_captions_use_only_characters_their_font_draws():
+    from tlgui.cli_inspect import caption_font, caption_text
+
+    font = caption_font()
+    missing = np.asarray(font.getmask("\ue000"))  # a private-use character: the box glyph
+
+    def drawn(ch):
+        mask = np.asarray(font.getmask(ch))
+        return mask.shape != missing.shape or not np.array_equal(mask, missing)
+
+    assert not drawn("→")  # the reason for the stand-ins
+    text = caption_text("star: score 1.8 → 9.1, change ×32 – max 8 of 255")
+    assert text == "star: score 1.8 -> 9.1, change x32 - max 8 of 255"
+    assert all(drawn(ch) for ch in set(text) - {" "})
 
 
 def test_cli_inspect_needs_weights_or_says_where_to_get_them(photo, capsys):

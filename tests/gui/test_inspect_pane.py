@@ -1,8 +1,10 @@
 """The Look inside step, driven as a user would (offscreen)."""
 
+import numpy as np
 from PIL import Image
 
 from tlgui.core.sample import ensure_sample_data
+from tlgui.gui.inspect_pane import percent
 
 
 def wait_idle(qtbot, pane, timeout=60_000):
@@ -52,6 +54,11 @@ def test_every_view_of_the_pretrained_backbone(make_window, qtbot, tmp_path):
     wait_idle(qtbot, pane)
     assert has_picture(pane.ideal_view) and has_picture(pane.ideal_plain_view)
     assert "goldfish" in pane.ideal_caption.text() and "without TV" in pane.ideal_caption.text()
+    _, result, plain = pane.shown["ideal"]
+    for run in (result, plain):  # the caption gives each run's own figures
+        assert (f"{run.start_score:.2f} → {run.score:.2f} (probability "
+                f"{percent(run.probability)})") in pane.ideal_caption.text()
+    assert result.score >= result.start_score and plain.score >= plain.start_score
 
     pane.tabs.setCurrentIndex(3)
     pane.adv_target.setCurrentText("tabby")
@@ -60,6 +67,11 @@ def test_every_view_of_the_pretrained_backbone(make_window, qtbot, tmp_path):
     wait_idle(qtbot, pane)
     assert all(has_picture(v) for v in pane.adv_views)
     assert "Before:" in pane.adv_caption.text() and "tabby" in pane.adv_caption.text()
+    _, adversarial = pane.shown["adversarial"]
+    change = np.abs(adversarial.adversarial.astype(int) - adversarial.original.astype(int))
+    assert change.max() == adversarial.max_change <= 8  # the default bound, 8 levels
+    assert f"largest change of a pixel is {adversarial.max_change} of 255 levels" in (
+        pane.adv_caption.text())
 
 
 def test_a_fine_tuned_model_is_offered_after_training(make_window, train_tiny, qtbot, tmp_path):

@@ -45,12 +45,15 @@ class InspectModel:
         return self.preprocessing.crop_size
 
     def load_image(self, path: str) -> torch.Tensor:
-        """``path`` resized and centre-cropped as the model expects: (1, 3, S, S) in [0, 1]."""
+        """``path`` resized (with the weights' own interpolation: bicubic for EfficientNet) and
+        centre-cropped as the model expects: (1, 3, S, S) in [0, 1]."""
         from torchvision import transforms as T
 
         p = self.preprocessing
         transform = T.Compose([
-            T.Resize(p.resize_size, antialias=True), T.CenterCrop(p.crop_size), T.ToTensor()])
+            T.Resize(p.resize_size, interpolation=T.InterpolationMode(p.interpolation),
+                     antialias=True),
+            T.CenterCrop(p.crop_size), T.ToTensor()])
         return transform(load_rgb(path, draft_size=p.resize_size)).unsqueeze(0)
 
     @torch.no_grad()
@@ -151,6 +154,12 @@ def fine_tuned(checkpoint_path) -> InspectModel:
     title = f"{net.name} fine-tuned ({checkpoint.get('run', 'model')})"
     return InspectModel(title, family, PixelModel(net, p.mean, p.std).eval(),
                         list(checkpoint["classes"]), p, stages, cam)
+
+
+def quantise(x: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0, 1] rounded to the 256 levels an 8-bit image file holds: what the model
+    sees when the image is saved and read back."""
+    return (x.detach().clamp(0, 1) * 255).round() / 255
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

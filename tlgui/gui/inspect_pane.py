@@ -140,6 +140,7 @@ class InspectPane(QWidget):
         self.model_key = None
         self.layers = []
         self.maps = None
+        self.shown: dict[str, object] = {}  # the last result each view shows, by view
         self._stale = True
 
         self.worker = TaskController("inspector", self)
@@ -287,7 +288,9 @@ class InspectPane(QWidget):
         self.ideal_tv = QDoubleSpinBox()
         self.ideal_tv.setRange(0.0, 10.0)
         self.ideal_tv.setSingleStep(0.1)
-        self.ideal_tv.setValue(0.5)
+        self.ideal_tv.setValue(0.5)  # class_images.DEFAULT_TV_WEIGHT (importing it needs torch)
+        self.ideal_tv.setToolTip("The total-variation penalty as a fraction of the class "
+                                 "score: the same weight works for any model and image size")
         self.ideal_compare = QCheckBox("Also without the TV term")
         self.ideal_compare.setChecked(True)
         self.ideal_button = QPushButton("Generate")
@@ -571,6 +574,7 @@ class InspectPane(QWidget):
     def _on_result(self, result) -> None:
         what, model, key, value = result
         self.model, self.model_key = model, key
+        self.shown[what] = value
         getattr(self, f"_show_{what}")(value)
 
     def _show_refresh(self, value) -> None:
@@ -644,12 +648,13 @@ class InspectPane(QWidget):
     def _show_ideal(self, value) -> None:
         name, result, plain = value
         self.ideal_view.show_array(result.image)
-        text = (f"<b>{name}</b> with TV: score {result.start_score:.1f} → {result.score:.1f} "
+        text = (f"<b>{name}</b> with TV: score {result.start_score:.2f} → {result.score:.2f} "
                 f"(probability {percent(result.probability)}), total variation "
                 f"{result.total_variation:.3f}")
         if plain is not None:
             self.ideal_plain_view.show_array(plain.image)
-            text += (f"; without TV: score {plain.score:.1f}, total variation "
+            text += (f"; without TV: score {plain.start_score:.2f} → {plain.score:.2f} "
+                     f"(probability {percent(plain.probability)}), total variation "
                      f"{plain.total_variation:.3f}")
         self.ideal_caption.setText(text + ".")
 
@@ -662,8 +667,9 @@ class InspectPane(QWidget):
         outcome = (f"The model now sees <b>{name}</b> after {r.steps} steps"
                    if r.success else f"<b>{name}</b> was not reached in {r.steps} steps")
         self.adv_caption.setText(
-            f"{outcome}; the largest change of a pixel is {r.linf * 255:.1f}/255 "
-            f"(typical {r.l2 * 255:.1f}/255).<br>Before: {before}<br>After: {after}")
+            f"{outcome}; the largest change of a pixel is {r.max_change} of 255 levels "
+            f"(typical {r.l2 * 255:.1f}), in the image as saved.<br>Before: {before}<br>"
+            f"After: {after}")
 
     @Slot(str, str)
     def _on_failed(self, message: str, details: str) -> None:
