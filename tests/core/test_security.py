@@ -279,3 +279,22 @@ def test_export_with_the_disk_full_keeps_the_previous_file(tmp_path, monkeypatch
     assert out.read_bytes() == b"the previous good file"
     assert usage.read_text() == "# the previous usage script\n"
     assert written and written[0] > 0  # the failed file had been partly written
+
+
+def test_a_checkpoint_as_starting_weights_is_checked_like_any_other(tmp_path):
+    good = tiny_checkpoint(tmp_path / "good.pt")
+    net = build_model(ModelSpec("resnet18", 3, hidden=4), str(good))
+    assert torch.equal(net.blocks[0][0].weight, torch.load(good)["model"]["blocks.0.0.weight"])
+
+    no_spec = tiny_checkpoint(tmp_path / "no_spec.pt", spec=None)
+    state = torch.load(good)["model"]
+    reshaped = tiny_checkpoint(tmp_path / "reshaped.pt", model={
+        **state, "blocks.0.0.weight": torch.zeros(8, 3, 7, 7)})
+    extra = tiny_checkpoint(tmp_path / "extra.pt", model={
+        **state, "blocks.9.weight": torch.zeros(3)})
+    for path, expected in ((no_spec, "spec"), (reshaped, "wrong shape"),
+                           (extra, "not in the model")):
+        with pytest.raises(W.WeightsError) as info:
+            build_model(ModelSpec("resnet18", 3, hidden=4), str(path))
+        text = str(info.value)
+        assert text.startswith(f"{path}: ") and expected in text and "\n" not in text, text

@@ -233,16 +233,23 @@ def _load_backbone(tv_model: nn.Module, state: dict, name: str, source: str) -> 
 
 
 def _load_checkpoint_backbone(net: TransferNet, checkpoint: dict, source: str) -> None:
-    if checkpoint["spec"]["name"] != net.name:
+    """Start ``net``'s backbone from a tlgui checkpoint, checked as :func:`load_trained`
+    checks one: its description first, then every backbone weight (the head is new)."""
+    spec = _checked_spec(checkpoint.get("spec"), source)
+    if spec.name != net.name:
         raise WeightsError(
-            f"{source}: is a {checkpoint['spec']['name']} model, not {net.name}; "
-            f"choose {checkpoint['spec']['name']} to start from it"
+            f"{source}: is a {spec.name} model, not {net.name}; choose {spec.name} to start "
+            f"from it"
         )
-    state = {k: v for k, v in checkpoint["model"].items() if not k.startswith("head.")}
-    missing, _ = net.load_state_dict(state, strict=False, assign=True)
-    missing = [k for k in missing if not k.startswith("head.")]
-    if missing:
-        raise WeightsError(f"{source}: {len(missing)} backbone weights missing (e.g. {missing[0]})")
+    state = checkpoint.get("model")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise WeightsError(f"{source}: model: no weights (not a set of tensors)")
+    backbone = {k: v for k, v in state.items() if not k.startswith("head.")}
+    mismatch = _state_mismatch(net, backbone, skip="head.")
+    if mismatch:
+        raise WeightsError(f"{source}: its backbone weights do not fit {net.name}: {mismatch}")
+    net.load_state_dict(backbone, strict=False, assign=True)
 
 
 def twin_without_dropout(net: TransferNet) -> TransferNet:
@@ -334,9 +341,11 @@ def _checked_spec(spec, path) -> ModelSpec:
     return ModelSpec(**spec)
 
 
-def _state_mismatch(net: nn.Module, state: dict) -> str:
-    """What keeps ``state`` from loading into ``net`` exactly, in words ('' when it fits)."""
-    own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+def _state_mismatch(net: nn.Module, state: dict, skip: str | None = None) -> str:
+    """What keeps ``state`` from loading into ``net`` exactly, in words ('' when it fits);
+    ``net``'s weights whose names start with ``skip`` are not compared."""
+    own = {k: tuple(v.shape) for k, v in net.state_dict().items()
+           if not (skip and k.startswith(skip))}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and tuple(state[k].shape) != own[k]]
