@@ -456,6 +456,10 @@ def test_a_run_stopped_in_its_first_epoch_points_at_no_checkpoint(tiny, tmp_path
     assert summary["status"] == "stopped" and run["epochs_completed"] == 0
     assert run["checkpoint"] is None and run["best_val_acc"] is None
     assert not (tmp_path / "run" / "model" / "best.pt").exists()
+    # Nothing to restore: resuming starts from the first epoch.
+    resumed = Trainer(fast_config(epochs=2, batch_size=4), tiny, tmp_path / "run",
+                      resume=True).run()["runs"]["model"]
+    assert resumed["epochs_completed"] == 2 and os.path.isfile(resumed["checkpoint"])
 
 
 def test_best_checkpoint_and_test_accuracy_come_from_the_best_epoch_not_the_last(

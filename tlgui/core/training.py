@@ -413,7 +413,11 @@ class Trainer:
         for run in self.runs:
             last = self.out_dir / run.name / "last.pt"
             if not last.is_file():
-                raise WeightsError(f"{last}: no checkpoint to resume from")
+                # Stopped or killed before its first epoch ended: its model is the one built
+                # then (same settings, same seed), so it starts from its first epoch.
+                self._log(f"{run.name}: no complete epoch yet; it starts from the first")
+                start = 0
+                continue
             ckpt = torch.load(last, map_location="cpu", weights_only=True)
             if ckpt.get("classes") != self.report.classes:
                 raise WeightsError(
@@ -842,7 +846,8 @@ class Trainer:
                 "early_stopped": bool(run.stop_reason),
                 "checkpoint": str(best_pt) if best_pt and best_pt.is_file() else None,
             }
-        verdict = verdicts.training_verdict({run.name: run.history for run in self.runs})
+        verdict = verdicts.training_verdict({run.name: run.history for run in self.runs},
+                                            val_size=len(data_split.val))
         return {
             "status": status,
             "model": self.config.model,
