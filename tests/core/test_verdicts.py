@@ -138,6 +138,27 @@ def test_the_single_run_sentence():
     assert "still rising" in verdict.text
 
 
+def test_on_few_validation_images_a_gap_that_chance_explains_is_not_called_over_fitting():
+    with_dropout, without = flat_at(0.344, 0.312), flat_at(0.438, 0.312)
+    assert dropout_verdict(with_dropout, without).kind == "dropout_reduces_overfitting"
+    assert dropout_verdict(with_dropout, without, val_size=2000).kind == (
+        "dropout_reduces_overfitting")
+    verdict = dropout_verdict(with_dropout, without, val_size=16)
+    assert verdict.kind == "no_overfitting"
+    assert verdict.text.startswith("Neither run clearly over-fits: ")
+    assert verdict.text.endswith("On 16 validation images, differences under 23 points can be "
+                                 "chance.")
+    # A large gap stays over-fitting on few images too.
+    assert dropout_verdict(flat_at(1.0, 0.45), flat_at(1.0, 0.45), val_size=16).kind == (
+        "both_overfit")
+    single = single_run_verdict(flat_at(0.65, 0.50), val_size=20)
+    assert single.kind == "no_overfitting" and single.text.startswith("No clear sign")
+    assert single_run_verdict(flat_at(0.65, 0.50), val_size=1000).kind == "overfits"
+    # Where chance does not matter, nothing is added.
+    assert "can be chance" not in dropout_verdict(flat_at(0.80, 0.79), flat_at(0.81, 0.80),
+                                                  val_size=16).text
+
+
 def test_eval_mode_accuracy_is_used_not_the_one_with_dropout_active():
     # With dropout active the training accuracy reads 70 %; in eval mode it is 100 %.
     runs = history(*[(1.0, 0.75)] * 4, dropout_active_train=0.70)
@@ -266,8 +287,9 @@ def test_training_accuracy_is_measured_in_eval_mode(tiny, tmp_path, feature_cach
     assert verdict["kind"] in ("both_overfit", "dropout_reduces_overfitting",
                                "overfitting_not_reduced", "dropout_slowed_learning",
                                "dropout_costs_accuracy", "no_overfitting")
-    assert verdict == dataclass_dict(dropout_verdict(trainer.runs[0].history,
-                                                     trainer.runs[1].history))
+    assert verdict == dataclass_dict(dropout_verdict(
+        trainer.runs[0].history, trainer.runs[1].history,
+        val_size=len(split(tiny.items, 0.2, 0).val)))
 
 
 def dataclass_dict(verdict):

@@ -33,9 +33,11 @@ RISING_WINDOW = 2
 #: A model that gives one class to at least this share of the validation images predicts
 #: (almost) one class for everything: it has not learnt to tell the classes apart.
 ONE_CLASS_SHARE = 0.9
-#: A validation accuracy within this many standard errors of chance (that of guessing among
-#: the classes, on as many images as the validation set has) cannot be told from guessing.
-CHANCE_STANDARD_ERRORS = 2.0
+#: Differences within this many standard errors of an accuracy measured on the validation
+#: images can be chance (two: a difference that size turns up by chance about one time in
+#: twenty). On a small validation set this raises the thresholds above, and a validation
+#: accuracy this close to that of guessing cannot be told from guessing.
+STANDARD_ERRORS = 2.0
 
 
 @dataclass(frozen=True)
@@ -83,33 +85,49 @@ def still_rising(history: Sequence) -> bool:
     return _reaches(gain, RISING_GAIN)
 
 
-def single_run_verdict(history: Sequence) -> Verdict:
-    """What one run shows about over-fitting."""
+def noise_margin(accuracy: float, images: int | None) -> float:
+    """``STANDARD_ERRORS`` standard errors of ``accuracy`` measured on ``images`` images: how
+    far it can move by chance (0 when the number of images is not known)."""
+    if not images or math.isnan(accuracy):
+        return 0.0
+    p = min(max(accuracy, 0.0), 1.0)
+    return STANDARD_ERRORS * math.sqrt(p * (1 - p) / images)
+
+
+def single_run_verdict(history: Sequence, val_size: int | None = None) -> Verdict:
+    """What one run shows about over-fitting. ``val_size``: the number of validation images,
+    so that a gap within what chance gives on so few is not called over-fitting."""
     early = _too_early_or_unmeasured({"model": history})
     if early:
         return early
     last = history[-1]
     train_gap = gap(last)
+    margin = noise_margin(validation_accuracy(last), val_size)
     rising = (" Validation accuracy was still rising at the end: more epochs may help."
               if still_rising(history) else "")
-    if _reaches(train_gap, OVERFIT_GAP):
+    if _reaches(train_gap, max(OVERFIT_GAP, margin)):
         return Verdict("overfits", (
             f"The model over-fits: its training accuracy ({_pct(train_accuracy(last))}) is "
             f"{describe_gap(train_gap)} ({_pct(validation_accuracy(last))}). Dropout, "
             f"augmentation, more images or fewer trainable blocks reduce that.{rising}"))
+    unclear = _reaches(train_gap, OVERFIT_GAP)  # only the size of the validation set hides it
     return Verdict("no_overfitting", (
-        f"No sign of over-fitting: training accuracy ({_pct(train_accuracy(last))}) is "
-        f"{describe_gap(train_gap)} ({_pct(validation_accuracy(last))}).{rising}"))
+        f"{'No clear sign' if unclear else 'No sign'} of over-fitting: training accuracy "
+        f"({_pct(train_accuracy(last))}) is {describe_gap(train_gap)} "
+        f"({_pct(validation_accuracy(last))}).{rising}"
+        + (_chance_note(val_size, margin) if unclear else "")))
 
 
-def dropout_verdict(with_dropout: Sequence, without_dropout: Sequence) -> Verdict:
+def dropout_verdict(with_dropout: Sequence, without_dropout: Sequence,
+                    val_size: int | None = None) -> Verdict:
     """What the comparison of the run with dropout and the run without shows.
 
-    Each argument is that run's history. The verdict looks at the last epoch of each run:
-    its gap (eval-mode training accuracy minus validation accuracy) and its validation
-    accuracy. Kinds: ``too_early``, ``no_validation``, ``both_overfit``,
-    ``dropout_reduces_overfitting``, ``overfitting_not_reduced``, ``dropout_slowed_learning``,
-    ``dropout_costs_accuracy`` and ``no_overfitting``.
+    Each history argument is that run's history. The verdict looks at the last epoch of each
+    run: its gap (eval-mode training accuracy minus validation accuracy) and its validation
+    accuracy. ``val_size``, the number of validation images, raises the thresholds to what
+    chance alone could give on so few. Kinds: ``too_early``, ``no_validation``,
+    ``both_overfit``, ``dropout_reduces_overfitting``, ``overfitting_not_reduced``,
+    ``dropout_slowed_learning``, ``dropout_costs_accuracy`` and ``no_overfitting``.
     """
     early = _too_early_or_unmeasured({"with": with_dropout, "without": without_dropout})
     if early:
@@ -117,16 +135,27 @@ def dropout_verdict(with_dropout: Sequence, without_dropout: Sequence) -> Verdic
     w, wo = with_dropout[-1], without_dropout[-1]
     gap_with, gap_without = gap(w), gap(wo)
     val_with, val_without = validation_accuracy(w), validation_accuracy(wo)
+    overfit_with = max(OVERFIT_GAP, noise_margin(val_with, val_size))
+    overfit_without = max(OVERFIT_GAP, noise_margin(val_without, val_size))
+    margin = noise_margin((val_with + val_without) / 2, val_size)
+    clear = max(CLEAR_DIFFERENCE, margin)
     gaps = (f"with dropout, training accuracy is {describe_gap(gap_with)} "
             f"({_pct(train_accuracy(w))} against {_pct(val_with)}); without, it is "
             f"{describe_gap(gap_without)} ({_pct(train_accuracy(wo))} against "
             f"{_pct(val_without)})")
     behind = val_without - val_with  # how far the run with dropout trails on validation
     rising = still_rising(with_dropout)
-    over_with, over_without = _reaches(gap_with, OVERFIT_GAP), _reaches(gap_without, OVERFIT_GAP)
+    over_with, over_without = _reaches(gap_with, overfit_with), _reaches(gap_without,
+                                                                         overfit_without)
     narrowed = gap_without - gap_with
-    clearly_narrowed = _reaches(narrowed, CLEAR_DIFFERENCE)
-    clearly_behind = _reaches(behind, CLEAR_DIFFERENCE)
+    clearly_narrowed = _reaches(narrowed, clear)
+    clearly_behind = _reaches(behind, clear)
+    # A gap or difference the fixed thresholds would count, hidden by the size of the
+    # validation set: the sentence says "clearly" and why.
+    hidden = (margin > CLEAR_DIFFERENCE and (
+        _reaches(max(gap_with, gap_without), OVERFIT_GAP)
+        or _reaches(abs(behind), CLEAR_DIFFERENCE) or _reaches(narrowed, CLEAR_DIFFERENCE)))
+    note = _chance_note(val_size, margin) if hidden else ""
 
     if over_with and over_without:
         text = f"Both runs over-fit: {gaps}."
@@ -149,30 +178,34 @@ def dropout_verdict(with_dropout: Sequence, without_dropout: Sequence) -> Verdic
     if over_without:
         return Verdict("overfitting_not_reduced", (
             f"The run without dropout over-fits, and dropout barely reduced it: {gaps}."))
+    neither = "neither run clearly over-fits" if hidden else "neither run over-fits"
     if clearly_behind and rising:
         return Verdict("dropout_slowed_learning", (
-            f"Dropout slowed learning: neither run over-fits, and the run with dropout is "
+            f"Dropout slowed learning: {neither}, and the run with dropout is "
             f"{_points(behind)} behind on validation but still rising. More epochs may close "
-            f"the difference. In detail, {gaps}."))
+            f"the difference. In detail, {gaps}.{note}"))
     if clearly_behind:
         return Verdict("dropout_costs_accuracy", (
-            f"Dropout cost accuracy here: neither run over-fits, and the run with dropout is "
+            f"Dropout cost accuracy here: {neither}, and the run with dropout is "
             f"{_points(behind)} behind on validation and no longer improving; a lower dropout "
-            f"may suit this data. In detail, {gaps}."))
+            f"may suit this data. In detail, {gaps}.{note}"))
     lead = (f" The run with dropout is {_points(-behind)} ahead on validation."
-            if _reaches(-behind, CLEAR_DIFFERENCE) else
+            if _reaches(-behind, clear) else
             " Both reach about the same validation accuracy: dropout makes no clear "
             "difference here.")
-    return Verdict("no_overfitting", f"Neither run over-fits: {gaps}.{lead}")
+    return Verdict("no_overfitting", f"{neither.capitalize()}: {gaps}.{lead}{note}")
 
 
-def training_verdict(histories: dict[str, Sequence]) -> Verdict | None:
+def training_verdict(histories: dict[str, Sequence], val_size: int | None = None
+                     ) -> Verdict | None:
     """The verdict for a training's runs (by name): the dropout comparison when both runs of
-    the pair are there, else the single run's; None without any run."""
+    the pair are there, else the single run's; None without any run. ``val_size``: the
+    number of validation images."""
     if "with_dropout" in histories and "without_dropout" in histories:
-        return dropout_verdict(histories["with_dropout"], histories["without_dropout"])
+        return dropout_verdict(histories["with_dropout"], histories["without_dropout"],
+                               val_size)
     if len(histories) == 1:
-        return single_run_verdict(next(iter(histories.values())))
+        return single_run_verdict(next(iter(histories.values())), val_size)
     return None
 
 
@@ -183,12 +216,11 @@ def chance_accuracy(num_classes: int) -> float:
 
 def is_at_chance(accuracy: float, num_classes: int, images: int) -> bool:
     """``accuracy`` on ``images`` validation images cannot be told from guessing: it lies
-    within ``CHANCE_STANDARD_ERRORS`` standard errors above chance (or below it)."""
+    within ``STANDARD_ERRORS`` standard errors above chance (or below it)."""
     if num_classes < 2 or images < 1 or math.isnan(accuracy):
         return False
     p = chance_accuracy(num_classes)
-    margin = CHANCE_STANDARD_ERRORS * math.sqrt(p * (1 - p) / images)
-    return accuracy <= p + margin + 1e-9
+    return accuracy <= p + noise_margin(p, images) + 1e-9
 
 
 def prediction_warnings(predicted_counts: Sequence[int], accuracy: float,
@@ -231,6 +263,11 @@ def _too_early_or_unmeasured(histories: dict[str, Sequence]) -> Verdict | None:
             "There are no validation images, so over-fitting cannot be measured: give the "
             "validation share a value above 0."))
     return None
+
+
+def _chance_note(val_size: int | None, margin: float) -> str:
+    return (f" On {val_size} validation images, differences under {_points(margin)} can be "
+            f"chance.")
 
 
 def _reaches(value: float, threshold: float) -> bool:
