@@ -298,3 +298,27 @@ def test_a_checkpoint_as_starting_weights_is_checked_like_any_other(tmp_path):
             build_model(ModelSpec("resnet18", 3, hidden=4), str(path))
         text = str(info.value)
         assert text.startswith(f"{path}: ") and expected in text and "\n" not in text, text
+
+
+def test_cached_weights_of_another_shape_give_one_line(monkeypatch):
+    from torchvision.models import get_model
+
+    state = get_model(NAME, weights=None).state_dict()
+    state["features.0.0.weight"] = torch.zeros(4, 3, 3, 3)
+    path = save_with_hash_name(state, W.hub_checkpoint_dir())
+    monkeypatch.setattr(W, "cached_path", lambda name: path)
+    with pytest.raises(W.WeightsError) as info:
+        build_model(ModelSpec(NAME, 2), "imagenet", allow_download=False)
+    text = str(info.value)
+    assert text.startswith(f"{path}: does not fit {NAME}") and "\n" not in text
+    assert "wrong shape" in text
+
+
+def test_export_to_a_folder_asks_for_a_file_name(tmp_path, capsys):
+    checkpoint = tiny_checkpoint(tmp_path / "run" / "model" / "best.pt")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["export", str(checkpoint), "--out", str(out)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{out}: is a folder" in err
+    assert str(out / "model.pt") in err and list(out.iterdir()) == []

@@ -63,6 +63,9 @@ def export(checkpoint_path, out_path, fmt: str) -> tuple[Path, Path]:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
     out_path = Path(out_path)
+    if out_path.is_dir():
+        raise UserError(f"{out_path}: is a folder; give the file to write, for example "
+                        f"{out_path / default_name(checkpoint_path, fmt)}")
     if not out_path.parent.is_dir():
         raise UserError(f"{out_path.parent}: no such folder (create it first, or export "
                         f"somewhere else)")

@@ -14,6 +14,7 @@ from functools import cache
 import torch
 from torch import nn
 
+from .errors import one_line
 from .preprocess import Preprocessing
 from .registry import BACKBONES, backbone_info
 from .weights import (
@@ -228,8 +229,8 @@ def _load_backbone(tv_model: nn.Module, state: dict, name: str, source: str) -> 
         raise WeightsError(f"{source}: {len(missing)} backbone weights missing (e.g. {missing[0]})")
     try:
         tv_model.load_state_dict(state, strict=False, assign=True)
-    except RuntimeError as e:
-        raise WeightsError(f"{source}: does not fit {name} ({e})") from e
+    except RuntimeError as e:  # torch's text spans many lines: one line instead
+        raise WeightsError(f"{source}: does not fit {name} ({one_line(e)})") from e
 
 
 def _load_checkpoint_backbone(net: TransferNet, checkpoint: dict, source: str) -> None:

@@ -272,6 +272,7 @@ def load_imagenet_state(
                                               for v in state.values()):
         raise WeightsError(f"{path}: holds no state dict of tensors; delete the file and "
                            f"download it again")
+    check_fits(name, state, str(path))
     return state
 
 
