@@ -100,6 +100,7 @@ def download_imagenet(
                 if progress:
                     progress(done, total)
         _check_hash(target.name, digest.hexdigest(), info.url)
+    _remember_verified(target)  # just checked while it arrived: no need to hash it again
     return target
 
 
@@ -137,6 +138,7 @@ def import_imagenet_file(name: str, path: str | os.PathLike) -> Path:
         )
     with atomic_output(target, suffix=".part") as tmp:
         shutil.copyfile(path, tmp)
+    _remember_verified(target)
     return target
 
 
@@ -301,6 +303,11 @@ def _check_cached_hash(path: Path) -> None:
             f"as a weights file of its own"
         )
     _VERIFIED.add(key)
+
+
+def _remember_verified(path: Path) -> None:
+    stat = path.stat()
+    _VERIFIED.add((str(path), stat.st_size, stat.st_mtime_ns))
 
 
 def _load_problem(e: BaseException) -> str:
