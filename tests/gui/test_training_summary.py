@@ -35,6 +35,12 @@ def test_the_summary_shows_the_verdict_and_warnings_the_core_computed(
     labels = [label.text for _, label in plot.legend.items]
     assert "with dropout · train (eval mode)" in labels
     assert "eval mode" in window.training_pane.curves.toolTip()
+    # The log gives both training figures, and says "dropout active" only where it was.
+    log = window.training_pane.log.toPlainText().splitlines()
+    with_line = next(line for line in log if "epoch 3/3 with dropout" in line)
+    without_line = next(line for line in log if "epoch 3/3 without dropout" in line)
+    assert "while it trained, with dropout active)" in with_line
+    assert "while it trained)" in without_line and "dropout active" not in without_line
 
 
 def test_the_summary_shows_the_core_sentences_for_known_cases():
@@ -55,6 +61,18 @@ def test_the_summary_shows_the_core_sentences_for_known_cases():
     assert "equally well" not in text
     assert "without dropout: " + html.escape(one_class) in text
     assert "train–validation gap +55.0 points (train in eval mode)" in text
+
+
+def test_a_training_stopped_before_its_first_epoch_says_only_that():
+    from tlgui.core.verdicts import training_verdict
+    from tlgui.gui.training_pane import summary_html
+
+    verdict = training_verdict({"with_dropout": [], "without_dropout": []})
+    run = {"best_val_acc": None, "best_epoch": None, "train_val_gap": None, "test_acc": None,
+           "warnings": []}
+    assert summary_html({"runs": {"with_dropout": run, "without_dropout": run},
+                         "verdict": {"kind": verdict.kind, "text": verdict.text}}) == (
+        "No epoch completed.")
 
 
 def test_the_backbone_rate_follows_the_starting_weights(make_window):

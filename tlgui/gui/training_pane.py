@@ -157,6 +157,7 @@ class TrainingPane(QWidget):
         layout.addWidget(left_widget)
         layout.addWidget(right, 1)
         self._started_at = None
+        self._dropouts: dict[str, float] = {}  #: run name -> its dropout, for the log
         self.set_state("idle")
 
     # -- settings ----------------------------------------------------------------------------
@@ -246,6 +247,7 @@ class TrainingPane(QWidget):
     @Slot(object)
     def on_training_started(self, event: ev.TrainingStarted) -> None:
         self.reset(event.runs, event.epochs)
+        self._dropouts = dict(zip(event.runs, event.dropouts))
         self.curves.setToolTip(train_curve_note(event.train_eval_size or event.train_size,
                                                 event.train_size))
         self.run_progress.setRange(0, event.epochs * 1000)
@@ -286,7 +288,8 @@ class TrainingPane(QWidget):
         self.add_log(
             f"epoch {event.epoch}/{event.epochs} {RUN_LABELS.get(event.run, event.run)}: "
             f"train {event.train_acc_eval:.1%} (loss {event.train_loss_eval:.3f}; "
-            f"{event.train_acc:.1%} while it trained, with dropout active), "
+            f"{event.train_acc:.1%} while it trained"
+            + (", with dropout active" if self._dropouts.get(event.run) else "") + "), "
             f"validation {event.val_acc:.1%} (loss {event.val_loss:.3f}), "
             f"{event.seconds:.1f} s" + (" — best so far" if event.improved else ""))
 
@@ -322,10 +325,12 @@ def summary_html(summary: dict) -> str:
         for warning in run.get("warnings", []):
             parts.append(f"<span style='color:#b00020'>⚠ {RUN_LABELS.get(name, name)}: "
                          f"{html.escape(warning)}</span>")
+    if not parts:
+        return "No epoch completed."
     verdict = summary.get("verdict")
     if verdict:
         parts.append(html.escape(verdict["text"]))
-    return "<br>".join(parts) or "No epoch completed."
+    return "<br>".join(parts)
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:
