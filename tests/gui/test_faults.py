@@ -36,3 +36,20 @@ def test_saving_predictions_on_a_full_disk_says_so_and_keeps_the_table(
     assert said.args == [f"no space left on device: {target}"]
     assert list(tmp_path.glob("*.csv")) == [] and list(tmp_path.glob(".predictions*")) == []
     assert pane.predictions == [("/photos/a.jpg", "cat", 0.9)]
+
+
+def test_a_run_folder_that_cannot_be_read_is_one_line_naming_the_file(
+        make_window, qtbot, tmp_path, monkeypatch):
+    window = make_window()
+    pane = window.results_pane
+    config = tmp_path / "run" / "config.json"
+
+    def unreadable(path):
+        raise OSError(errno.EIO, "Input/output error", str(config))
+
+    monkeypatch.setattr("tlgui.core.project.read_run", unreadable)
+    assert pane.set_runs([str(tmp_path / "run")]) == [f"{config}: input/output error"]
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(config.parent))
+    with qtbot.waitSignal(pane.error, timeout=5000) as said:
+        pane._open_run()
+    assert said.args == [f"{config}: input/output error", ""]

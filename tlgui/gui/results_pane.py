@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.errors import one_line
 from ..core.project import RunRecord
 from .plots import RUN_LABELS
 from .thumbnails import ThumbnailLoader
@@ -380,7 +381,7 @@ class ResultsPane(QWidget):
             try:
                 self.runs.append(read_run(path))
             except (ProjectError, OSError, ValueError) as e:
-                problems.append(str(e))
+                problems.append(one_line(e, path))
         self._fill_runs()
         self.runs_changed.emit()
         return problems
@@ -465,7 +466,7 @@ class ResultsPane(QWidget):
             try:
                 self.add_run(folder)
             except Exception as e:  # shown to the user, not raised into Qt
-                self.error.emit(str(e), "")
+                self.error.emit(one_line(e, folder), "")
 
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self) -> None:
@@ -629,7 +630,6 @@ class ResultsPane(QWidget):
         self.prediction_preview.show_image(self.prediction_table.selected_path())
 
     def _export_csv(self) -> None:
-        from ..core.errors import one_line
         from ..core.paths import atomic_write_text
         from ..core.predictions import rows_csv
 
