@@ -90,6 +90,9 @@ def cmd_predict(args) -> int:
     from .core.evaluation import find_checkpoint
     from .core.paths import atomic_write_text
 
+    if args.csv and not Path(args.csv).expanduser().parent.is_dir():
+        # Checked before any work, and never created: a mistyped path is the likelier story.
+        raise ValueError(f"{Path(args.csv).parent}: no such folder for the CSV file")
     checkpoint = find_checkpoint(args.run_dir, args.run)
     rows, failed = prediction_rows(checkpoint, args.images)
     for path, name, p in rows:

@@ -322,3 +322,14 @@ def test_export_to_a_folder_asks_for_a_file_name(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{out}: is a folder" in err
     assert str(out / "model.pt") in err and list(out.iterdir()) == []
+
+
+def test_predict_refuses_a_csv_in_a_missing_folder_and_creates_nothing(tmp_path, capsys):
+    checkpoint = tiny_checkpoint(tmp_path / "best.pt")
+    image = tmp_path / "x.png"
+    Image.new("RGB", (40, 50), (200, 30, 30)).save(image)
+    csv_file = tmp_path / "missing" / "p.csv"
+    assert main(["predict", str(checkpoint), str(image), "--csv", str(csv_file)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{csv_file.parent}: no such folder" in err, err
+    assert not (tmp_path / "missing").exists()
