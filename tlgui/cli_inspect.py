@@ -59,7 +59,8 @@ def add_parser(sub) -> None:
     v.add_argument("image")
     v.add_argument("--target", required=True, help="target class name or index")
     v.add_argument("--epsilon", type=float_range(0, 255, low_open=True), default=8.0,
-                   help="largest change of a pixel, in 0–255 levels (default 8)")
+                   help="largest change of a pixel, in 0–255 levels (default 8; the image "
+                        "is judged as saved, so a fraction of a level is dropped)")
     v.add_argument("--steps", type=positive_int, default=100)
     v.add_argument("--out", required=True, metavar="PNG", type=image_file_name)
 
@@ -105,7 +106,7 @@ def run(args) -> int:
             [_fit(model_image(x), grid.shape[0]), grid],
             [model.title, f"{layer}: {len(maps.maps)} channels, strongest {shown}"])
     elif args.view == "gradcam":
-        from .core.gradcam import gradcam, overlay
+        from .core.gradcam import describe, gradcam, overlay
 
         x = model.load_image(args.image)
         cls = model.class_index(args.cls) if args.cls is not None else None
@@ -114,8 +115,11 @@ def run(args) -> int:
         predicted, predicted_p = model.top_predictions(x, 1)[0]
         print(f"Grad-CAM of {model.classes[index]}: probability {p:.1%} "
               f"(predicted: {predicted} {predicted_p:.1%})")
-        image = _side_by_side([original, overlay(original, heat)],
-                              ["input", f"Grad-CAM: {model.classes[index]} ({p:.1%})"])
+        caption = f"Grad-CAM: {model.classes[index]} ({p:.1%})"
+        if not heat.any():  # one flat colour would look like an answer
+            print(describe(heat, model.classes[index], p))
+            caption += ", nothing raised its score"
+        image = _side_by_side([original, overlay(original, heat)], ["input", caption])
     elif args.view == "ideal":
         from .core.class_images import ideal_image
 

@@ -10,7 +10,7 @@ from tlgui.cli import main
 from tlgui.core import feature_maps as fm
 from tlgui.core.adversarial import adversarial
 from tlgui.core.class_images import ideal_image, total_variation
-from tlgui.core.gradcam import gradcam, overlay
+from tlgui.core.gradcam import describe, gradcam, overlay
 from tlgui.core.inspection import InspectModel, PixelModel, fine_tuned, pretrained
 from tlgui.core.preprocess import Preprocessing
 from tlgui.core.sample import ensure_sample_data
@@ -150,6 +150,18 @@ def test_gradcam_explains_the_class_asked_for_not_the_top_one():
     heat, index, p = gradcam(model, x)  # the predicted class: red, on the left
     assert index == 0 and p > 0.5
     assert heat[:, :8].min() > 0.99 and heat[:, 8:].max() < 0.01
+    assert describe(heat, "red", p).startswith("Where the model looked for red (probability")
+
+
+def test_gradcam_says_when_nothing_raised_the_score():
+    model = halves_model()
+    x = torch.zeros(1, 3, 16, 16)
+    x[0, 0] = 1.0  # all red: no green anywhere
+    heat, index, p = gradcam(model, x, class_index=1)
+    assert index == 1 and not heat.any()
+    assert describe(heat, "green", p) == (
+        f"Nothing in this image raised the score of green (probability {p:.1%}): Grad-CAM has "
+        f"nothing to show.")
 
 
 def test_the_ideal_image_is_what_the_model_calls_the_class():
@@ -336,13 +348,14 @@ def test_cli_predict_prints_the_models_predictions(checkpoint, photo, capsys):
 def test_cli_gradcam_prints_the_class_it_explains(checkpoint, photo, tmp_path, capsys):
     model = fine_tuned(checkpoint)
     x = model.load_image(photo)
-    _, index, p = gradcam(model, x, 2)
+    heat, index, p = gradcam(model, x, 2)
     predicted, predicted_p = model.top_predictions(x, 1)[0]
     lines = run_cli(["inspect", "gradcam", photo, "--checkpoint", checkpoint, "--class",
                      "star", "--out", str(tmp_path / "cam.png")], capsys)
-    assert lines[0] == (f"Grad-CAM of star: probability {p:.1%} "
-                        f"(predicted: {predicted} {predicted_p:.1%})")
-    assert index == 2 and lines[1] == str(tmp_path / "cam.png")
+    empty = [] if heat.any() else [describe(heat, "star", p)]  # an empty map says so
+    assert index == 2 and lines == [
+        f"Grad-CAM of star: probability {p:.1%} (predicted: {predicted} {predicted_p:.1%})",
+        *empty, str(tmp_path / "cam.png")]
 
 
 def test_cli_ideal_prints_the_scores_with_and_without_tv(checkpoint, tmp_path, capsys):

@@ -137,7 +137,8 @@ def ideal_image(
         # The penalty is scaled by the score's size (not followed by the gradient): a fraction
         # of the score whatever the model's logit scale. Near a score of zero, the spread of
         # the logits stands in for it, so that the penalty never vanishes.
-        scale = max(abs(float(score.detach())), float(logits.detach().float().std()), 1e-6)
+        spread = float(logits.detach().float().std(correction=0))
+        scale = max(abs(float(score.detach())), spread, 1e-6)
         loss = -objective + tv_weight * scale * total_variation(x)
         optimizer.zero_grad()
         loss.backward()

@@ -45,6 +45,17 @@ def gradcam(model: InspectModel, x: torch.Tensor, class_index: int | None = None
     return cam.cpu().numpy(), class_index, probability
 
 
+def describe(heat: np.ndarray, class_name: str, probability: float) -> str:
+    """The sentence that goes with the heat map, in plain text. A map with nothing in it (no
+    part of the image raised the class's score) says so rather than showing one colour as if
+    it meant something."""
+    if not np.any(heat > 0):
+        return (f"Nothing in this image raised the score of {class_name} (probability "
+                f"{probability:.1%}): Grad-CAM has nothing to show.")
+    return (f"Where the model looked for {class_name} (probability {probability:.1%}): yellow "
+            f"raised the score most, purple least.")
+
+
 def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """The heat map, coloured, blended over the (H, W, 3) uint8 image."""
     coloured = colormap(heat).astype(np.float32)

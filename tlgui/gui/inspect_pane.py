@@ -268,6 +268,7 @@ class InspectPane(QWidget):
         self.cam_caption = QLabel("Grad-CAM colours the parts of the image that raised the "
                                   "class's score most (yellow) to least (purple).")
         self.cam_caption.setWordWrap(True)
+        self.cam_caption.setTextFormat(Qt.TextFormat.PlainText)  # class names are not markup
         row = QHBoxLayout()
         row.addWidget(QLabel("Class:"))
         row.addWidget(self.cam_class)
@@ -321,11 +322,11 @@ class InspectPane(QWidget):
 
     def _adversarial_tab(self) -> QWidget:
         self.adv_target = self._class_combo()
-        self.adv_epsilon = QDoubleSpinBox()
-        self.adv_epsilon.setRange(0.5, 64)
+        self.adv_epsilon = QSpinBox()  # whole levels: the image is judged as saved, in 8 bits
+        self.adv_epsilon.setRange(1, 64)
         self.adv_epsilon.setValue(8)
-        self.adv_epsilon.setSuffix(" / 255")
-        self.adv_epsilon.setToolTip("The most any pixel may change")
+        self.adv_epsilon.setSuffix(" of 255")
+        self.adv_epsilon.setToolTip("The most any pixel may change, in 8-bit levels")
         self.adv_steps = QSpinBox()
         self.adv_steps.setRange(1, 1000)
         self.adv_steps.setValue(100)
@@ -506,11 +507,12 @@ class InspectPane(QWidget):
         target = self._selected_class(self.cam_class)
 
         def compute(m, x, emit, control):
-            from ..core.gradcam import gradcam, overlay
+            from ..core.gradcam import describe, gradcam, overlay
             from ..core.inspection import to_uint8
 
             heat, index, p = gradcam(m, x, target)
-            return overlay(to_uint8(x), heat), m.classes[index], p
+            return overlay(to_uint8(x), heat), m.classes[index], p, describe(
+                heat, m.classes[index], p)
 
         self._run("gradcam", compute)
 
@@ -640,10 +642,9 @@ class InspectPane(QWidget):
             self.layer_list.setCurrentRow(row)
 
     def _show_gradcam(self, value) -> None:
-        image, name, p = value
+        image, _name, _p, sentence = value
         self.cam_view.show_array(image)
-        self.cam_caption.setText(f"Where the model looked for <b>{name}</b> "
-                                 f"(probability {percent(p)}): yellow raised the score most.")
+        self.cam_caption.setText(sentence)
 
     def _show_ideal(self, value) -> None:
         name, result, plain = value
