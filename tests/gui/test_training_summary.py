@@ -124,6 +124,7 @@ def test_offline_the_window_proposes_what_works_now_in_its_own_words(make_window
     assert "None — random weights" in text
     assert "--" not in text
     assert pane.import_button.text() == "Import Weights File…"
+    assert "use a cached backbone (resnet18)" in pane.problems()[0]
 
 
 def test_a_project_keeps_its_own_backbone_rate(make_window, tmp_path):

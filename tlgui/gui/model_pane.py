@@ -367,8 +367,10 @@ class ModelPane(QWidget):
             return ["PyTorch is still loading"]
         name = self.backbone()
         if self.weights() == "imagenet" and not self.cached.get(name):
+            cached = [i.name for i in self.infos if self.cached.get(i.name)]
+            instead = f", use a cached backbone ({', '.join(cached[:3])})" if cached else ""
             return [f"ImageNet weights for {name} are not cached: download them, import the "
-                    f"file, or choose other starting weights"]
+                    f"weights file{instead}, or choose other starting weights"]
         if self.weights_group.checkedId() == 1 and not self.weights_file:
             return ["choose a weights file, or other starting weights"]
         return []
