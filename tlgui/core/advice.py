@@ -38,9 +38,8 @@ def strategy_warning(strategy: str, weights: str) -> str:
     backbone with random weights learns nothing but a head on random features."""
     if strategy == "frozen" and weights == "none":
         return ("A frozen backbone with random weights: only the new head learns, on the "
-                "features of an untrained network, which describe the images at random. That "
-                "is a baseline, not transfer learning; to train from scratch, train the whole "
-                "network.")
+                "random features of an untrained network. That is a baseline, not transfer "
+                "learning; to train from scratch, train the whole network.")
     return ""
 
 
