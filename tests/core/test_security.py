@@ -248,9 +248,12 @@ def test_export_refuses_a_missing_folder_and_creates_nothing(tmp_path, capsys):
     assert not (tmp_path / "missing").exists()
 
 
-@pytest.mark.parametrize("fmt, suffix", [("torchscript", "pt"), ("onnx", "onnx")])
+@pytest.mark.parametrize("fmt, suffix, failing", [("torchscript", "pt", 1), ("onnx", "onnx", 1),
+                                                  ("torchscript", "pt", 2)])
 def test_export_with_the_disk_full_keeps_the_previous_file(tmp_path, monkeypatch, capsys, fmt,
-                                                           suffix):
+                                                           suffix, failing):
+    """The disk fills up while the model file (``failing`` 1) or the usage script (2) is
+    written: the previous pair stays as it was, and no temporary file is left."""
     if fmt == "onnx":
         pytest.importorskip("onnx")
     checkpoint = tiny_checkpoint(tmp_path / "best.pt")
@@ -267,18 +270,18 @@ def test_export_with_the_disk_full_keeps_the_previous_file(tmp_path, monkeypatch
     def disk_full_on_flush(fd):
         """The disk fills up while the file is flushed: some of it is on disk, not all."""
         written.append(os.fstat(fd).st_size)
-        if len(written) == 1:
+        if len(written) == failing:
             raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", disk_full_on_flush)
     assert main(["export", str(checkpoint), "--format", fmt, "--out", str(out)]) != 0
     err = capsys.readouterr().err.strip()
-    assert err == f"tlgui: error: no space left on device: {out}"
+    assert err == f"tlgui: error: no space left on device: {out if failing == 1 else usage}"
     assert sorted(p.name for p in out_dir.iterdir()) == [out.name, usage.name]
     assert out.read_bytes() == b"the previous good file"
     assert usage.read_text() == "# the previous usage script\n"
-    assert written and written[0] > 0  # the failed file had been partly written
+    assert len(written) == failing and written[-1] > 0  # the failed file was partly written
 
 
 def test_a_checkpoint_as_starting_weights_is_checked_like_any_other(tmp_path):

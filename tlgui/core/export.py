@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from torch import nn
 
 from .errors import UserError, one_line
 from .models import load_trained
-from .paths import atomic_write_bytes
+from .paths import atomic_output
 from .preprocess import Preprocessing
 
 FORMATS = ("torchscript", "onnx")
@@ -82,12 +83,23 @@ def export(checkpoint_path, out_path, fmt: str) -> tuple[Path, Path]:
         data = _onnx_bytes(model, example, meta)
         snippet = onnx_snippet(out_path.name, meta)
     usage = out_path.with_name(out_path.name + ".usage.py")
-    for path, content in ((out_path, data), (usage, snippet.encode("utf-8"))):
-        try:
-            atomic_write_bytes(path, content)
-        except OSError as e:
-            raise UserError(one_line(e, path)) from e
+    # Both files are written in full before either replaces its old version, so a failure
+    # (a full disk) leaves the previous model and usage script together, as they were.
+    try:
+        with atomic_output(out_path) as model_tmp:
+            _write_synced(model_tmp, data)
+            with atomic_output(usage) as usage_tmp:
+                _write_synced(usage_tmp, snippet.encode("utf-8"))
+    except OSError as e:  # atomic_output names the file that failed
+        raise UserError(one_line(e)) from e
     return out_path, usage
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _torchscript_bytes(model, example, meta: dict) -> bytes:
