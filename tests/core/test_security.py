@@ -336,3 +336,13 @@ def test_predict_refuses_a_csv_in_a_missing_folder_and_creates_nothing(tmp_path,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{csv_file.parent}: no such folder" in err, err
     assert not (tmp_path / "missing").exists()
+
+
+def test_onnx_export_without_the_onnx_package_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    checkpoint = tiny_checkpoint(tmp_path / "best.pt")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if it were not installed
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(checkpoint), "--format", "onnx", "--out", str(out)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err == "tlgui: error: ONNX export needs the onnx package: pip install 'tlgui[onnx]'"
+    assert not out.exists()

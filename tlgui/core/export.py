@@ -70,6 +70,8 @@ def export(checkpoint_path, out_path, fmt: str) -> tuple[Path, Path]:
     if not out_path.parent.is_dir():
         raise UserError(f"{out_path.parent}: no such folder (create it first, or export "
                         f"somewhere else)")
+    if fmt == "onnx":
+        _require_onnx()  # before any work
     net, checkpoint = load_trained(checkpoint_path)
     meta = metadata(checkpoint)
     model = Probabilities(net, meta["mean"], meta["std"]).eval()
@@ -112,11 +114,16 @@ def _torchscript_bytes(model, example, meta: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _onnx_bytes(model, example, meta: dict) -> bytes:
+def _require_onnx():
     try:
         import onnx
     except ImportError as e:
-        raise RuntimeError("ONNX export needs the onnx package: pip install 'tlgui[onnx]'") from e
+        raise UserError("ONNX export needs the onnx package: pip install 'tlgui[onnx]'") from e
+    return onnx
+
+
+def _onnx_bytes(model, example, meta: dict) -> bytes:
+    onnx = _require_onnx()
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript-based exporter (the one that needs no extra compiler) warns that a
