@@ -114,3 +114,26 @@ def test_json_is_written_valid_even_with_a_missing_number(tmp_path):
     atomic_write_json(tmp_path / "s.json", {"acc": float("nan"), "loss": [1.0, float("inf")]})
     assert (tmp_path / "s.json").read_text() == (
         '{\n  "acc": null,\n  "loss": [\n    1.0,\n    null\n  ]\n}\n')
+
+
+def test_a_full_disk_that_torch_reports_as_its_own_error_still_names_the_file(
+        tmp_path, monkeypatch):
+    import torch
+
+    from tlgui.core.errors import one_line
+
+    target = tmp_path / "best.pt"
+
+    def torch_writer_out_of_space(obj, f, *args, **kwargs):
+        # torch's writer catches the failed write and raises its own error while handling it.
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise RuntimeError(  # noqa: B904 (as torch's C++ writer does: no 'from')
+                "[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", torch_writer_out_of_space)
+    with pytest.raises(OSError) as info:
+        atomic_torch_save({"w": torch.ones(2)}, target)
+    assert one_line(info.value) == f"no space left on device: {target}"
+    assert os.listdir(tmp_path) == []

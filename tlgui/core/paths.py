@@ -49,13 +49,18 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Pat
     On any failure (a cancel included) the temporary file is removed.
 
     An ``OSError`` that names no file, or only the temporary one (a full disk while writing),
-    is raised again naming ``path``, so the message tells the user which file failed."""
+    is raised again naming ``path``, so the message tells the user which file failed; so is
+    one that a library wrapped in its own error (torch's writer reports a failed write as a
+    RuntimeError raised while handling the OSError)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     except OSError as e:
-        raise _naming(e, path, None) from e
+        named = _naming(e, path)
+        if named is e:
+            raise
+        raise named from e
     os.close(fd)
     try:
         yield Path(tmp)
@@ -66,15 +71,30 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Pat
             os.remove(tmp)
         except OSError:
             pass
-        if isinstance(e, OSError):
-            raise _naming(e, path, tmp) from e
-        raise
+        cause = _os_error_in(e) if isinstance(e, (OSError, RuntimeError)) else None
+        named = _naming(cause, path) if cause is not None else e
+        if named is e:
+            raise
+        raise named from e
     _sync_folder(path.parent)
 
 
-def _naming(e: OSError, path: Path, tmp: str | None) -> OSError:
-    if e.filename is not None and os.fspath(e.filename) != tmp:
-        return e  # it names a file already (e.g. a folder that cannot be created)
+def _os_error_in(e: BaseException) -> OSError | None:
+    """``e`` if it is an OSError, else the OSError it was raised from or while handling."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """``e``, or the same error naming ``path`` where ``e`` names no file or a temporary one."""
+    if e.filename is not None and not Path(os.fsdecode(e.filename)).name.startswith(
+            f".{path.name}."):
+        return e  # it names another file already (e.g. a folder that cannot be created)
     return OSError(e.errno, e.strerror or str(e), str(path))
 
 
