@@ -137,3 +137,12 @@ def test_a_full_disk_that_torch_reports_as_its_own_error_still_names_the_file(
         atomic_torch_save({"w": torch.ones(2)}, target)
     assert one_line(info.value) == f"no space left on device: {target}"
     assert os.listdir(tmp_path) == []
+
+
+def test_every_atomic_output_reaches_the_disk_whoever_writes_it(tmp_path, monkeypatch):
+    # Downloads, imports and exports write the temporary file themselves.
+    calls = recording_fsync(monkeypatch)
+    target = tmp_path / "weights.pth"
+    with atomic_output(target, suffix=".part") as tmp:
+        tmp.write_bytes(b"weights")
+    assert calls == [("file", target.stat().st_ino), ("dir", tmp_path.stat().st_ino)]

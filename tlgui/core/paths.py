@@ -46,7 +46,9 @@ _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; once the block succeeds it is renamed to
     ``path``, so no reader ever sees half a file and a failure leaves the old file in place.
-    On any failure (a cancel included) the temporary file is removed.
+    The file is synced to disk before the rename and the folder after it, so a power cut
+    leaves the old file or the new one. On any failure (a cancel included) the temporary file
+    is removed.
 
     An ``OSError`` that names no file, or only the temporary one (a full disk while writing),
     is raised again naming ``path``, so the message tells the user which file failed; so is
@@ -64,6 +66,7 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Pat
     os.close(fd)
     try:
         yield Path(tmp)
+        _sync_file(tmp)
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException as e:
@@ -96,6 +99,14 @@ def _naming(e: OSError, path: Path) -> OSError:
             f".{path.name}."):
         return e  # it names another file already (e.g. a folder that cannot be created)
     return OSError(e.errno, e.strerror or str(e), str(path))
+
+
+def _sync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDWR)  # Windows syncs only a handle open for writing
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sync_folder(folder: Path) -> None:
@@ -135,8 +146,6 @@ def remove_orphan_temp_files(folder: str | os.PathLike) -> list[Path]:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_output(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -161,12 +170,10 @@ def _finite(obj):
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` through a temporary file in the same folder, synced to disk, then a
-    rename. It writes through a Python file, so a full disk is an ``OSError`` naming ``path``
-    (torch's own writer reports it as an "unexpected pos" error)."""
+    """``torch.save`` through :func:`atomic_output`. It writes through a Python file, so a full
+    disk is an ``OSError`` naming ``path`` (torch's own writer reports it as an "unexpected
+    pos" error)."""
     import torch
 
     with atomic_output(path) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
