@@ -24,7 +24,8 @@ def add_parser(sub) -> None:
         v.add_argument("--weights", default="imagenet", choices=("imagenet", "none"),
                        help="ImageNet weights, or random ones (to compare)")
         v.add_argument("--checkpoint", metavar="BEST_PT",
-                       help="a model fine-tuned by tlgui (a best.pt or its run folder)")
+                       help="a model fine-tuned by tlgui: a best.pt, its run's folder, or the "
+                            "training's folder (then its run with the best validation accuracy)")
         v.add_argument("--no-download", action="store_true",
                        help="never download weights; fail if they are not cached")
 
@@ -66,11 +67,13 @@ def add_parser(sub) -> None:
 
 
 def load_model(args):
+    from .core.evaluation import find_checkpoint
     from .core.inspection import fine_tuned, pretrained
-    from .core.weights import resolve_source
+    from .core.registry import backbone_info
 
     if args.checkpoint:
-        return fine_tuned(resolve_source(args.checkpoint))
+        return fine_tuned(find_checkpoint(args.checkpoint))
+    backbone_info(args.model)  # an unknown name: one line listing the backbones
 
     def progress(done, total):
         print(f"\rdownloading {args.model}: {done >> 20}/{total >> 20} MB", end="",

@@ -238,7 +238,16 @@ def test_predict_and_inspect_refuse_a_huge_image_as_the_scan_does(data, tmp_path
         f"skipped {huge}: {reason}", "tlgui: error: no image could be read"]
     assert main(["inspect", "predict", str(huge), "--checkpoint", str(run / "model")]) == 1
     assert capsys.readouterr().err.splitlines() == [f"tlgui: error: {huge}: {reason}"]
+    # The training's folder itself names its best run, as for evaluate and predict.
+    assert main(["inspect", "layers", "--checkpoint", str(run)]) == 0
+    assert "layer4" in capsys.readouterr().out
 
+
+def test_inspect_names_an_unknown_model_in_one_line(capsys):
+    assert main(["inspect", "layers", "--model", "resnet_9000"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("tlgui: error: unknown model 'resnet_9000'; choose one of: vgg16")
 
 def test_the_window_never_imports_the_command_line():
     import ast
