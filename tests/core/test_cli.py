@@ -249,6 +249,7 @@ def test_inspect_names_an_unknown_model_in_one_line(capsys):
     assert len(err) == 1
     assert err[0].startswith("tlgui: error: unknown model 'resnet_9000'; choose one of: vgg16")
 
+
 def test_the_window_never_imports_the_command_line():
     import ast
     from pathlib import Path
@@ -294,3 +295,17 @@ def test_a_batch_of_one_is_refused_before_the_images_are_scanned(capsys):
     assert capsys.readouterr().err.splitlines() == [
         "tlgui: error: batch size must be at least 2 (batch normalisation needs two images "
         "per batch)"]
+
+
+def test_a_split_without_validation_images_prints_no_validation_figure(tmp_path, capsys):
+    from tlgui.core.data import scan, split
+
+    root = ensure_sample_data(tmp_path / "one_each", images_per_class=1)
+    report = scan([str(root)])
+    seed = next(s for s in range(100) if not split(report.items, 0.2, s).val)
+    assert main(["train", str(root), "--model", "resnet18", "--weights", "none", "--epochs", "1",
+                 "--image-size", "32", "--batch-size", "2", "--hidden", "8", "--seed", str(seed),
+                 "--device", "cpu", "--workers", "0", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "no validation images" in out
+    assert "val acc" not in out and "best val" not in out and "nan" not in out
