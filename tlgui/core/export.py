@@ -40,6 +40,7 @@ class Probabilities(nn.Module):
 
 
 def metadata(checkpoint: dict) -> dict:
+    """What an exported file carries about itself: class names, preprocessing, input/output."""
     p = Preprocessing.from_dict(checkpoint["preprocessing"])
     return {
         "classes": list(checkpoint["classes"]),
@@ -213,8 +214,8 @@ def _snippet(file_name: str, meta: dict, runtime: str, body: str) -> str:
     """
     stdlib = sorted(["json", "sys"] + (["warnings"] if runtime == "torch" else []))
     third_party = ["import numpy as np", f"import {runtime}", "from PIL import Image, ImageOps"]
-    return ('"""Classify images with a model exported by tlgui (MODEL_FILE, beside this '
-            'script).\n\n'
+    return ('"""Classify images with the model in MODEL_FILE (beside this script), exported '
+            'by tlgui.\n\n'
             f"Needs {runtime}, pillow and numpy. Run it with the images to classify:\n"
             "python THIS_SCRIPT IMAGE...\n"
             '"""\n'
@@ -225,7 +226,7 @@ def _snippet(file_name: str, meta: dict, runtime: str, body: str) -> str:
             + f"MODEL_FILE = {str(file_name)!r}\n"
             + f"METADATA_KEY = {METADATA_KEY!r}\n"
             + f"RESIZE, SIZE = {int(meta['resize_size'])!r}, {int(meta['input_size'])!r}\n"
-            + f"INTERPOLATION = Image.Resampling[{str(meta['interpolation'])!r}.upper()]\n"
+            + f"INTERPOLATION = Image.Resampling[{str(meta['interpolation']).upper()!r}]\n"
             + _LOAD
             + body
             + """for path in sys.argv[1:]:
