@@ -67,7 +67,8 @@ def messy(tmp_path):
     rgb((200, 200)).save(buf, "PNG")
     (dogs / "truncated.png").write_bytes(buf.getvalue()[:-40])
     bad["truncated.png"] = "truncated"
-    (dogs / "corrupt.jpg").write_bytes(data[:200] + os.urandom(2000) + b"\xff\xd9")
+    noise = np.random.default_rng(0).bytes(2000)  # fixed: random bytes can read as a cut file
+    (dogs / "corrupt.jpg").write_bytes(data[:200] + noise + b"\xff\xd9")
     bad["corrupt.jpg"] = "corrupt"
     (dogs / "notes.txt").write_text("not a picture")
     bad["notes.txt"] = "not an image"
@@ -78,8 +79,9 @@ def messy(tmp_path):
     bad["bomb.png"] = "decompression bomb"
     os.symlink(dogs / "missing.jpg", dogs / "dangling.jpg")
     bad["dangling.jpg"] = "broken link"
-    # A symlink cycle inside a class folder.
+    # A symlink cycle inside a class folder: skipped and reported.
     os.symlink(cats, cats / "nested" / "loop")
+    bad["loop"] = "link back to a parent folder"
     return root, good, bad
 
 
@@ -181,7 +183,7 @@ def test_test_folder_maps_classes_by_name(tmp_path):
     "layout, message",
     [
         ({"only/1.jpg": True}, "at least two classes"),
-        ({"a/1.jpg": True, "b/bad.txt": False}, "class 'b' has no usable image"),
+        ({"a/1.jpg": True, "b/bad.txt": False}, "at least two classes are needed, found only 'a'"),
     ],
 )
 def test_untrainable_data_is_a_clear_error(tmp_path, layout, message):
@@ -195,6 +197,114 @@ def test_untrainable_data_is_a_clear_error(tmp_path, layout, message):
     report = scan([str(tmp_path)])
     with pytest.raises(DatasetError, match=message):
         report.require_trainable()
+
+
+def two_classes(root, a=3, b=2):
+    for i in range(a):
+        save(rgb(), str(root / "a" / f"{i}.png"))
+    for i in range(b):
+        save(rgb(), str(root / "b" / f"{i}.png"))
+
+
+def reasons_by_name(report):
+    return {os.path.basename(s.path): s.reason for s in report.skipped}
+
+
+@pytest.mark.parametrize("target", ["root", "above the root", "class folder"])
+def test_a_link_back_to_a_parent_folder_is_skipped_and_reported(tmp_path, target):
+    root = tmp_path / "data"
+    two_classes(root)
+    to = {"root": root, "above the root": tmp_path, "class folder": root / "a"}[target]
+    os.symlink(to, root / "a" / "up")
+    report = scan([str(root)])
+    assert report.classes == ["a", "b"]
+    assert report.counts() == [3, 2]  # b's images are not counted as a's
+    assert all(report.classes[it.label] == os.path.basename(os.path.dirname(it.path))
+               for it in report.items)
+    assert reasons_by_name(report) == {"up": "link back to a parent folder"}
+
+
+def test_a_link_back_to_the_folder_of_one_class_among_several_is_skipped(tmp_path):
+    two_classes(tmp_path)
+    os.symlink(tmp_path, tmp_path / "b" / "loop")
+    report = scan([str(tmp_path / "a"), str(tmp_path / "b")])
+    assert report.counts() == [3, 2]
+    assert reasons_by_name(report) == {"loop": "link back to a parent folder"}
+
+
+def test_a_file_reachable_from_two_classes_is_kept_out_of_both(tmp_path):
+    two_classes(tmp_path, a=3, b=3)
+    os.symlink(tmp_path / "a" / "0.png", tmp_path / "b" / "linked.png")
+    os.link(tmp_path / "a" / "1.png", tmp_path / "b" / "hard.png")
+    report = scan([str(tmp_path)])
+    kept = {os.path.relpath(it.path, tmp_path) for it in report.items}
+    assert kept == {"a/2.png", "b/0.png", "b/1.png", "b/2.png"}
+    reasons = {os.path.relpath(s.path, tmp_path): s.reason for s in report.skipped}
+    assert reasons == {p: "the same file is in two classes: 'a' and 'b'"
+                       for p in ("a/0.png", "b/linked.png", "a/1.png", "b/hard.png")}
+
+
+def test_a_link_to_another_class_folder_makes_its_files_conflicts(tmp_path):
+    two_classes(tmp_path, a=2, b=2)
+    save(rgb(), str(tmp_path / "c" / "0.png"))
+    os.symlink(tmp_path / "b", tmp_path / "a" / "b_too")
+    report = scan([str(tmp_path)])
+    assert report.classes == ["a", "c"]  # b has nothing left of its own
+    assert report.counts() == [2, 1]
+    reasons = {os.path.relpath(s.path, tmp_path): s.reason for s in report.skipped}
+    assert reasons["b"] == "no usable image — left out"
+    assert reasons["a/b_too/0.png"] == reasons["b/0.png"] == (
+        "the same file is in two classes: 'a' and 'b'")
+
+
+def test_the_same_file_twice_in_one_class_counts_once(tmp_path):
+    two_classes(tmp_path)
+    os.symlink(tmp_path / "a" / "0.png", tmp_path / "a" / "again.png")
+    save(rgb(), str(tmp_path / "a" / "sub" / "x.png"))
+    os.symlink(tmp_path / "a" / "sub", tmp_path / "a" / "alias")
+    report = scan([str(tmp_path)])
+    assert report.counts() == [4, 2]
+    assert report.skipped == []
+    assert "a/sub/x.png" in {it.key for it in report.items}  # its own path, not the link's
+
+
+def test_an_empty_class_folder_is_listed_and_left_out(tmp_path):
+    two_classes(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "notes.txt").write_text("no picture")
+    report = scan([str(tmp_path)])
+    assert report.classes == ["a", "b"]
+    assert report.class_folders == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert report.counts() == [3, 2]
+    assert report.problems() == []
+    reasons = {os.path.relpath(s.path, tmp_path): s.reason for s in report.skipped}
+    assert reasons == {"empty": "no usable image — left out",
+                       "texts": "no usable image — left out",
+                       "texts/notes.txt": "not an image (no known image format)"}
+
+
+def test_a_test_folder_class_that_was_left_out_is_reported(tmp_path):
+    two_classes(tmp_path / "train")
+    (tmp_path / "train" / "empty").mkdir()
+    for c in ("a", "empty"):
+        save(rgb(), str(tmp_path / "test" / c / "1.png"))
+    report = scan([str(tmp_path / "train")], test_folder=str(tmp_path / "test"))
+    assert [report.classes[it.label] for it in report.test_items] == ["a"]
+    reasons = {os.path.relpath(s.path, tmp_path): s.reason for s in report.skipped}
+    assert reasons["test/empty/1.png"] == "its class 'empty' is left out (no usable image)"
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    from tlgui.core.data import ImageItem, ScanReport
+
+    report = ScanReport(["a", "b"], ["/d/a", "/d/b"], [ImageItem("/d/a/1.png", 0, "a/1.png")])
+    assert report.problems() == ["class 'b' has no usable image (/d/b)"]
+    lonely = ScanReport(["b"], ["/d/b"], [])
+    assert len(lonely.problems()) == 2
+    with pytest.raises(DatasetError) as info:
+        lonely.require_trainable()
+    assert str(info.value) == "; ".join(lonely.problems())
 
 
 def test_folder_errors_name_the_folder(tmp_path):

@@ -8,13 +8,14 @@ sub-folders belong to their top class folder. Nothing here writes to the user's 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .control import CancelFlag, Cancelled
-from .images import MAX_PIXELS, MIN_SIDE, probe_image
+from .images import MAX_PIXELS, MIN_SIDE, decode_problem, probe_image
 
 #: File and folder names that operating systems leave behind; skipped without a word.
 JUNK_NAMES = frozenset(
@@ -24,6 +25,12 @@ JUNK_NAMES = frozenset(
 
 #: A class this many times larger than the smallest one triggers the imbalance warning.
 IMBALANCE_RATIO = 3.0
+
+#: Why a symbolic link to a folder that holds it (or holds the data) is not followed.
+LINK_TO_PARENT = "link back to a parent folder"
+
+#: Why a class folder without a single usable image is not a class.
+EMPTY_CLASS = "no usable image — left out"
 
 ProgressFn = Callable[[int, int], None]
 
@@ -43,6 +50,8 @@ class ImageItem:
 
 @dataclass(frozen=True)
 class SkippedFile:
+    """A file (or a class folder) left out of the data set, and why."""
+
     path: str
     reason: str
 
@@ -57,6 +66,8 @@ class ScanReport:
     skipped: list[SkippedFile] = field(default_factory=list)
     test_items: list[ImageItem] | None = None
     test_folder: str | None = None
+    #: True once every image was decoded in full (:func:`verify_images`), not only probed.
+    verified: bool = False
 
     def counts(self) -> list[int]:
         """Usable images per class, in class order."""
@@ -79,10 +90,10 @@ class ScanReport:
         return problems
 
     def require_trainable(self) -> None:
-        """Raise :class:`DatasetError` with the first problem, if there is one."""
+        """Raise :class:`DatasetError` naming every problem (in one line), if there is one."""
         problems = self.problems()
         if problems:
-            raise DatasetError(problems[0])
+            raise DatasetError("; ".join(problems))
 
     def imbalance_warning(self) -> str | None:
         """A sentence about class imbalance, or None when the classes are roughly even."""
@@ -119,8 +130,8 @@ class ScanReport:
             skipped=list(self.skipped),
             test_items=relabel(self.test_items),
             test_folder=self.test_folder,
+            verified=self.verified,
         )
-
 
     def renamed(self, names: Sequence[str]) -> ScanReport:
         """A copy whose classes are called ``names`` (in class order); the folders keep theirs,
@@ -134,7 +145,7 @@ class ScanReport:
         if duplicates:
             raise DatasetError(f"two classes cannot share the name '{duplicates[0]}'")
         return ScanReport(list(names), list(self.class_folders), self.items, list(self.skipped),
-                          self.test_items, self.test_folder)
+                          self.test_items, self.test_folder, self.verified)
 
 
 @dataclass(frozen=True)
@@ -156,38 +167,124 @@ def is_junk(name: str) -> bool:
     return name.startswith(".") or name.lower() in JUNK_NAMES
 
 
-def _walk_files(folder: str, visited: set[tuple[int, int]]) -> tuple[list[str], list[str]]:
-    """(files, broken links) below ``folder``, following symlinks but never around a cycle."""
-    files: list[str] = []
-    broken: list[str] = []
-    stack = [folder]
+#: What identifies a file whatever the path it was reached by: (device, inode).
+FileId = tuple[int, int]
+
+
+@dataclass
+class _Walk:
+    """What walking one class folder found."""
+
+    files: list[tuple[str, FileId]] = field(default_factory=list)  #: (path, identity)
+    broken: list[str] = field(default_factory=list)  #: links to nothing
+    loops: list[str] = field(default_factory=list)  #: links back to a parent folder
+
+
+def _is_within(path: str, folder: str) -> bool:
+    """True when ``path`` is ``folder`` or lies inside it (both real, absolute paths)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _walk_files(folder: str, guards: Sequence[str] = ()) -> _Walk:
+    """Every file below ``folder``, following symbolic links but never around a cycle.
+
+    A link to a folder that contains it — the class folder, the data root, any folder above
+    them (``guards`` are the real paths of the data roots) — would walk the same files, or
+    another class's, again: it is listed in ``loops`` and not followed. Other folders are
+    walked at most twice: once by their own path and once through links, so that files keep
+    their own paths (see :func:`_one_path_each`).
+    """
+    walk = _Walk()
+    walked: set[FileId] = set()  # folders walked by their own path
+    linked: set[FileId] = set()  # folders walked through a link
+    # (path, real paths of the folders walked to reach it with its own, reached through a link)
+    stack = [(folder, (os.path.realpath(folder),), False)]
     while stack:
-        current = stack.pop()
+        current, chain, through_link = stack.pop()
         try:
             st = os.stat(current)
-        except OSError:
-            continue
-        if (st.st_dev, st.st_ino) in visited:
-            continue
-        visited.add((st.st_dev, st.st_ino))
-        try:
             entries = sorted(os.scandir(current), key=lambda e: e.name)
         except OSError:
             continue
+        identity = (st.st_dev, st.st_ino)
+        if identity in walked or (through_link and identity in linked):
+            continue
+        (linked if through_link else walked).add(identity)
+        subfolders = []
         for entry in entries:
             if is_junk(entry.name):
                 continue
             try:
+                link = entry.is_symlink()
                 if entry.is_dir(follow_symlinks=True):
-                    stack.append(entry.path)
+                    real = os.path.realpath(entry.path)
+                    if link and any(_is_within(c, real) for c in (*chain, *guards)):
+                        walk.loops.append(entry.path)
+                    else:
+                        subfolders.append((entry.path, (*chain, real), through_link or link))
                 elif entry.is_file(follow_symlinks=True):
-                    files.append(entry.path)
-                elif entry.is_symlink() and not os.path.exists(entry.path):
-                    broken.append(entry.path)
+                    if link:
+                        target = os.stat(entry.path)
+                        identity = (target.st_dev, target.st_ino)
+                    else:  # scandir knows the inode of a plain file: no extra system call
+                        identity = (st.st_dev, entry.inode())
+                    walk.files.append((entry.path, identity))
+                elif link and not os.path.exists(entry.path):
+                    walk.broken.append(entry.path)
             except OSError:
                 continue
-    files.sort()
-    return files, sorted(broken)
+        stack.extend(reversed(subfolders))  # depth first, in name order
+    walk.files.sort()
+    walk.broken.sort()
+    walk.loops.sort()
+    return walk
+
+
+def _one_path_each(files: list[tuple[str, FileId]], folder: str) -> dict[FileId, str]:
+    """One path per file of a class, so that a link beside a file does not count it twice:
+    the file's own path where the class folder holds it, else the first path in name order."""
+    real_folder = os.path.realpath(folder)
+
+    def own(path: str) -> bool:
+        return os.path.realpath(path) == os.path.join(real_folder, os.path.relpath(path, folder))
+
+    chosen: dict[FileId, str] = {}
+    for path, identity in files:  # in name order
+        held = chosen.get(identity)
+        if held is None or (not own(held) and own(path)):
+            chosen[identity] = path
+    return chosen
+
+
+def _quoted_list(names: Sequence[str]) -> str:
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _collect(walks: Sequence[tuple[int, str, str, _Walk]]) -> tuple[list, list[SkippedFile]]:
+    """Jobs ``(path, label, key)`` from the class walks, with each file in one class only.
+
+    ``walks`` holds ``(label, class name, class folder, walk)``. A file reached from two
+    classes cannot have a right label: it is reported and kept out of both.
+    """
+    per_class = [(label, name, folder, _one_path_each(w.files, folder))
+                 for label, name, folder, w in walks]
+    owners: dict[FileId, list[str]] = {}
+    for _, name, _, chosen in per_class:
+        for identity in chosen:
+            owners.setdefault(identity, []).append(name)
+    jobs, skipped = [], []
+    for label, name, folder, chosen in per_class:
+        for identity, path in sorted(chosen.items(), key=lambda pair: pair[1]):
+            names = owners[identity]
+            if len(names) > 1:
+                how_many = "two" if len(names) == 2 else "several"
+                skipped.append(SkippedFile(
+                    path, f"the same file is in {how_many} classes: {_quoted_list(names)}"))
+                continue
+            rel = os.path.relpath(path, folder).replace(os.sep, "/")
+            jobs.append((path, label, f"{name}/{rel}"))
+    return jobs, skipped
 
 
 def _subfolders(root: str) -> list[str]:
@@ -265,17 +362,12 @@ def scan(
     Raises :class:`DatasetError` when the folders themselves are unusable.
     """
     names, folders, loose = class_folders_for(paths)
-    visited: set[tuple[int, int]] = set()
-    jobs: list[tuple[str, int, str]] = []  # (path, label, key)
-    broken: list[str] = []
-    for label, (name, folder) in enumerate(zip(names, folders)):
-        files, dangling = _walk_files(folder, visited)
-        broken += dangling
-        for path in files:
-            rel = os.path.relpath(path, folder).replace(os.sep, "/")
-            jobs.append((path, label, f"{name}/{rel}"))
+    roots = [os.path.realpath(os.path.expanduser(paths[0]))] if len(paths) == 1 else []
+    walks = [(label, name, folder, _walk_files(folder, roots))
+             for label, (name, folder) in enumerate(zip(names, folders))]
+    jobs, conflicts = _collect(walks)
 
-    test_jobs: list[tuple[str, int, str]] = []
+    test_walks = []
     if test_folder:
         test_root = _check_folder(test_folder)
         index = {name: i for i, name in enumerate(names)}
@@ -286,14 +378,16 @@ def scan(
                     f"{folder}: the test folder has a class '{name}' that the training data "
                     f"lacks (classes: {', '.join(names)})"
                 )
-            files, dangling = _walk_files(folder, set())
-            broken += dangling
-            for path in files:
-                rel = os.path.relpath(path, folder).replace(os.sep, "/")
-                test_jobs.append((path, index[name], f"{name}/{rel}"))
+            test_walks.append((index[name], name, folder,
+                               _walk_files(folder, [os.path.realpath(test_root)])))
+    test_jobs, test_conflicts = _collect(test_walks)
 
     skipped = [SkippedFile(p, "not inside a class folder") for p in loose]
-    skipped += [SkippedFile(p, "broken link (it points to a missing file)") for p in broken]
+    for _, _, _, walk in walks + test_walks:
+        skipped += [SkippedFile(p, "broken link (it points to a missing file)")
+                    for p in walk.broken]
+        skipped += [SkippedFile(p, LINK_TO_PARENT) for p in walk.loops]
+    skipped += conflicts + test_conflicts
     all_jobs = jobs + test_jobs
     results = _probe_all([j[0] for j in all_jobs], progress, min_side, max_pixels, threads,
                          cancel)
@@ -305,32 +399,102 @@ def scan(
             items.append(ImageItem(path, label, key))
         else:
             test_items.append(ImageItem(path, label, key))
-    return ScanReport(
+    return _without_empty_classes(ScanReport(
         classes=names,
         class_folders=folders,
         items=items,
         skipped=skipped,
         test_items=test_items if test_folder else None,
         test_folder=os.path.abspath(test_folder) if test_folder else None,
+    ))
+
+
+def _without_empty_classes(report: ScanReport) -> ScanReport:
+    """Leave out every class that has no usable image, listing its folder in the report.
+
+    An empty class cannot be learned; leaving it out lets the others train. Its test images
+    (if any) are listed too, since no class is left for them.
+    """
+    counts = report.counts()
+    empty = [i for i, n in enumerate(counts) if n == 0]
+    if not empty:
+        return report
+    left_out = [SkippedFile(report.class_folders[i], EMPTY_CLASS) for i in empty]
+    orphans = [
+        SkippedFile(it.path, f"its class '{report.classes[it.label]}' is left out "
+                             f"(no usable image)")
+        for it in report.test_items or () if counts[it.label] == 0
+    ]
+    kept = report.without_classes([report.classes[i] for i in empty])
+    kept.skipped = left_out + kept.skipped + orphans
+    return kept
+
+
+def verify_images(
+    report: ScanReport,
+    progress: ProgressFn | None = None,
+    cancel: CancelFlag | None = None,
+    threads: int = 4,
+) -> ScanReport:
+    """Decode every image of ``report`` in full; return the report without those that fail.
+
+    The quick scan reads headers and file endings only, so a file damaged in the middle passes
+    it; this check finds it before training does. JPEGs decode in draft mode (at an eighth of
+    their size), which reads all their data at a fraction of the cost. Failures join the
+    skipped files with the reason, and a class left without images is left out.
+    ``progress(done, total)`` and ``cancel`` work as in :func:`scan`.
+    """
+    if report.verified:
+        return report
+    return without_files(report, decode_failures(report, progress, cancel, threads))
+
+
+def decode_failures(report: ScanReport, progress: ProgressFn | None = None,
+                    cancel: CancelFlag | None = None, threads: int = 4) -> dict[str, str]:
+    """``{path: reason}`` for every image of ``report`` that fails to decode in full."""
+    paths = [it.path for it in report.items] + [it.path for it in report.test_items or ()]
+    problems = _run_all(decode_problem, paths, progress, threads, cancel)
+    return {path: reason for path, reason in zip(paths, problems) if reason}
+
+
+def without_files(report: ScanReport, failed: dict[str, str]) -> ScanReport:
+    """``report`` with the images in ``failed`` (path -> reason) moved to the skipped files,
+    marked as decoded in full, and any class left without images left out."""
+    checked = ScanReport(
+        classes=list(report.classes),
+        class_folders=list(report.class_folders),
+        items=[it for it in report.items if it.path not in failed],
+        skipped=list(report.skipped) + [SkippedFile(p, r) for p, r in failed.items()],
+        test_items=(None if report.test_items is None
+                    else [it for it in report.test_items if it.path not in failed]),
+        test_folder=report.test_folder,
+        verified=True,
     )
+    return _without_empty_classes(checked)
 
 
 def _probe_all(paths, progress, min_side, max_pixels, threads, cancel=None):
+    return _run_all(lambda p: probe_image(p, min_side, max_pixels), paths, progress, threads,
+                    cancel)
+
+
+def _run_all(check, paths, progress, threads, cancel=None) -> list:
+    """``check(path)`` for every path, in order, on a few threads, reporting progress."""
     total = len(paths)
     if progress:
         progress(0, total)
     results = []
-    # Probing is file I/O plus header parsing; threads overlap the I/O.
+    # Checking is file I/O plus decoding, which Pillow does outside the GIL: threads overlap.
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         step = max(1, total // 100)
-        for done, result in enumerate(
-            pool.map(lambda p: probe_image(p, min_side, max_pixels), paths, chunksize=16), 1
-        ):
+        for done, result in enumerate(pool.map(check, paths, chunksize=16), 1):
             results.append(result)
             if cancel is not None and cancel.is_set():
                 raise Cancelled("scan cancelled")
             if progress and (done % step == 0 or done == total):
                 progress(done, total)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("scan cancelled")
     return results
 
 
@@ -339,29 +503,34 @@ def _hash_fraction(seed: int, key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def split(items: Sequence[ImageItem], val_fraction: float = 0.2, seed: int = 0) -> Split:
-    """Stratified, deterministic train/validation split.
+def validation_count(n: int, val_fraction: float) -> int:
+    """How many of a class's ``n`` images are held out for validation: ``val_fraction`` × ``n``
+    rounded (halves up), but at least one on each side when the class has two or more images
+    and the fraction is above 0. A class of one image keeps it for training."""
+    if val_fraction <= 0 or n < 2:
+        return 0
+    share = math.floor(val_fraction * n + 0.5 + 1e-9)  # 1e-9: 0.35 × 10 is 3.4999… in floats
+    return min(max(share, 1), n - 1)
 
-    Each file's side is decided by a hash of the seed, its class and its path inside the class
-    folder, so the same files split the same way on any machine and adding files leaves the
-    existing ones where they were. Every class with two or more images keeps at least one image
-    on each side.
+
+def split(items: Sequence[ImageItem], val_fraction: float = 0.2, seed: int = 0) -> Split:
+    """Stratified, deterministic train/validation split, exact in every class.
+
+    Each class holds out :func:`validation_count` of its images: those that rank first by a
+    hash of the seed, the class and their path inside the class folder. So the same files
+    split the same way on any machine, and adding (or removing) one file moves at most one
+    other file between training and validation.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise DatasetError(f"validation fraction must be in [0, 1), got {val_fraction}")
-    by_class: dict[int, list[tuple[float, ImageItem]]] = {}
+    by_class: dict[int, list[tuple[float, str, ImageItem]]] = {}
     for item in items:
-        by_class.setdefault(item.label, []).append((_hash_fraction(seed, item.key), item))
+        by_class.setdefault(item.label, []).append(
+            (_hash_fraction(seed, item.key), item.key, item))
     train, val = [], []
     for label in sorted(by_class):
-        ranked = sorted(by_class[label], key=lambda pair: pair[0])
-        class_val = [it for h, it in ranked if h < val_fraction]
-        class_train = [it for h, it in ranked if h >= val_fraction]
-        if val_fraction > 0 and len(ranked) >= 2:
-            if not class_val:
-                class_val.append(class_train.pop(0))
-            elif not class_train:
-                class_train.append(class_val.pop())
-        train.extend(class_train)
-        val.extend(class_val)
+        ranked = [item for _, _, item in sorted(by_class[label], key=lambda t: t[:2])]
+        k = validation_count(len(ranked), val_fraction)
+        val.extend(ranked[:k])
+        train.extend(ranked[k:])
     return Split(train=train, val=val)

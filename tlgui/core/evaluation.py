@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .control import Cancelled
-from .data import DatasetError, ImageItem, is_junk, scan, split
+from .data import DatasetError, ImageItem, is_junk, scan, split, verify_images
 from .images import ImageLoadError
 from .preprocess import ImageDataset, Preprocessing
 
@@ -204,7 +204,8 @@ def run_data(run_dir: str | os.PathLike):
     missing = [f for f in folders if not os.path.isdir(f)]
     if missing:
         raise DatasetError(f"{missing[0]}: the run's image folder is gone (moved or deleted?)")
-    report = scan(folders if len(folders) > 1 else [os.path.dirname(folders[0])])
+    # Decoded in full, as the training's data was: the split then leaves out the same files.
+    report = verify_images(scan(folders if len(folders) > 1 else [os.path.dirname(folders[0])]))
     report = report.renamed(classes) if len(report.classes) == len(classes) else report
     data_split = split(report.items, config["val_fraction"], config["seed"])
     test = config.get("test_folder")
@@ -249,13 +250,18 @@ def find_checkpoint(path, run: str | None = None) -> Path:
 
 
 def image_files(paths) -> list[str]:
-    """Image candidates among ``paths``: files as given, folders walked (junk skipped)."""
+    """Image candidates among ``paths``: files as given, folders walked (junk skipped, a file
+    reached twice through links listed once)."""
     from .data import _walk_files
 
     files: list[str] = []
     for p in paths:
         if os.path.isdir(p):
-            files.extend(_walk_files(os.path.abspath(p), set())[0])
+            seen = set()
+            for path, identity in _walk_files(os.path.abspath(p)).files:
+                if identity not in seen:
+                    seen.add(identity)
+                    files.append(path)
         else:
             files.append(p)
     return files

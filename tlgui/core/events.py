@@ -30,7 +30,8 @@ class TrainingStarted:
 
 @dataclass(frozen=True)
 class StageProgress:
-    """Progress of a preparation stage: ``download`` of weights or ``features`` caching."""
+    """Progress of a preparation stage: ``verify`` (decoding every image once), ``download``
+    of weights or ``features`` caching."""
 
     stage: str
     done: int

@@ -195,6 +195,19 @@ def load_rgb(path: str, draft_size: int | None = None) -> Image.Image:
         raise ImageLoadError(path, _describe(e, path)) from e
 
 
+def decode_problem(path: str) -> str | None:
+    """Why ``path`` cannot be decoded in full, or None when it can.
+
+    Decodes as training will (orientation, mode conversion included) but cheaply: JPEGs in
+    draft mode at an eighth of their size, which still reads all of their data.
+    """
+    try:
+        load_rgb(path, draft_size=1)
+    except ImageLoadError as e:
+        return e.reason
+    return None
+
+
 def _describe(e: Exception, path: str) -> str:
     if isinstance(e, FileNotFoundError):
         return "file not found (was it moved or deleted?)"

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from .data import ImageItem
-from .images import load_rgb
+from .images import ImageLoadError, load_rgb
 from .registry import backbone_info
 
 
@@ -126,18 +126,54 @@ def preprocessing_for(name: str, image_size: int | None = None) -> Preprocessing
     return Preprocessing(resize, crop, info.mean, info.std, info.interpolation)
 
 
-class ImageDataset(Dataset):
-    """Items read from disk through a transform; yields ``(tensor, label)``."""
+@dataclass(frozen=True)
+class UnreadableImage:
+    """What :class:`ImageDataset` gives, when asked to, for an image that fails to decode."""
 
-    def __init__(self, items: Sequence[ImageItem], transform, draft_size: int | None = None):
+    path: str
+    reason: str
+
+
+class ImageDataset(Dataset):
+    """Items read from disk through a transform; yields ``(tensor, label)``.
+
+    With ``skip_unreadable``, an image that fails to decode yields an :class:`UnreadableImage`
+    instead of raising, so that one damaged file costs a batch one image, not the training;
+    :func:`collate_readable` then batches the rest. Otherwise, and always for a file that is
+    gone, the :class:`~tlgui.core.images.ImageLoadError` is raised.
+    """
+
+    def __init__(self, items: Sequence[ImageItem], transform, draft_size: int | None = None,
+                 skip_unreadable: bool = False):
         self.items = list(items)
         self.transform = transform
         self.draft_size = draft_size
+        self.skip_unreadable = skip_unreadable
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int):
         item = self.items[index]
-        image = load_rgb(item.path, draft_size=self.draft_size)
+        try:
+            image = load_rgb(item.path, draft_size=self.draft_size)
+        except ImageLoadError as e:
+            # A file that is gone is not damaged: the folder may have moved, and training on
+            # what is left would mislead. That stays an error.
+            if not self.skip_unreadable or isinstance(e.__cause__, FileNotFoundError):
+                raise
+            return UnreadableImage(item.path, e.reason)
         return self.transform(image), torch.tensor(item.label)
+
+
+def collate_readable(batch: list) -> tuple:
+    """Batch the images that decoded: ``(images, labels, [(path, reason), …])``.
+
+    Images and labels are None when no image of the batch decoded.
+    """
+    readable = [sample for sample in batch if not isinstance(sample, UnreadableImage)]
+    unreadable = [(s.path, s.reason) for s in batch if isinstance(s, UnreadableImage)]
+    if not readable:
+        return None, None, unreadable
+    images, labels = default_collate(readable)
+    return images, labels, unreadable

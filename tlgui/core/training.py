@@ -29,7 +29,15 @@ from . import events as ev
 from . import verdicts
 from .advice import default_backbone_lr_factor
 from .control import Cancelled, RunControl
-from .data import DatasetError, ImageItem, ScanReport, count_labels, split
+from .data import (
+    DatasetError,
+    ImageItem,
+    ScanReport,
+    count_labels,
+    decode_failures,
+    split,
+    without_files,
+)
 from .device import autocast_dtype, describe, select_device
 from .models import (
     STRATEGIES,
@@ -282,12 +290,15 @@ class Trainer:
     def run(self) -> dict:
         """Train and return the summary (also written to ``summary.json``)."""
         cfg = self.config
+        self._verify_images()
         seed_everything(cfg.seed)
         data_split = split(self.report.items, cfg.val_fraction, cfg.seed)
         if len(data_split.train) < 2:
             raise ValueError(f"{len(data_split.train)} training image(s) after the split: "
                              "training needs at least 2")
         self._val_size = len(data_split.val)
+        if self.resume:
+            self._check_same_images(data_split)
         self._log(f"device: {describe(self.device)}")
         self.prepare()
         if self.resume:
@@ -364,8 +375,8 @@ class Trainer:
         )
 
     def _check_resumable(self) -> None:
-        """Refuse, in one line, to resume a run whose settings or images changed since it
-        started: the continued training would not be the one its first epochs belong to."""
+        """Refuse, in one line, to resume a run whose settings changed since it started: the
+        continued training would not be the one its first epochs belong to."""
         folder = self.out_dir
         if folder is None:
             raise ValueError("resuming needs the run folder")
@@ -388,16 +399,21 @@ class Trainer:
             if before != value:
                 raise ValueError(f"cannot resume {folder}: the setting '{name}' was "
                                  f"{before!r} and is now {value!r}")
-        data_split = split(self.report.items, self.config.val_fraction, self.config.seed)
+        self._started_split = classes
+
+    def _check_same_images(self, data_split) -> None:
+        """Refuse to resume on other classes or images than the run started with (its
+        classes.json holds the split's counts per class)."""
+        started = self._started_split
         counts = {key: count_labels(items, len(self.report.classes))
                   for key, items in (("train_counts", data_split.train),
                                      ("val_counts", data_split.val))}
-        if classes.get("classes") != self.report.classes or any(
-                classes.get(key) != value for key, value in counts.items()):
+        if started.get("classes") != self.report.classes or any(
+                started.get(key) != value for key, value in counts.items()):
             raise ValueError(
-                f"cannot resume {folder}: the images changed since it started "
-                f"({sum(classes.get('train_counts') or [])} training and "
-                f"{sum(classes.get('val_counts') or [])} validation images then, "
+                f"cannot resume {self.out_dir}: the images changed since it started "
+                f"({sum(started.get('train_counts') or [])} training and "
+                f"{sum(started.get('val_counts') or [])} validation images then, "
                 f"{len(data_split.train)} and {len(data_split.val)} now)"
             )
 
@@ -541,6 +557,24 @@ class Trainer:
             path = next(p for p in self.unreadable if p in {it.path for it in items})
             raise DatasetError(f"none of {failed} images could be decoded (the first: {path}: "
                                f"{self.unreadable[path]})")
+
+    def _verify_images(self) -> None:
+        """Decode every image once before training, unless the report was checked already:
+        the split then leaves damaged files out, as the scan report lists them."""
+        if self.report.verified:
+            return
+
+        def progress(done: int, total: int) -> None:
+            self.on_event(ev.StageProgress("verify", done, total, "decoding every image"))
+
+        failed = decode_failures(self.report, progress, cancel=self.control)
+        before = self.report.classes
+        self.report = without_files(self.report, failed)
+        self._note_unreadable(list(failed.items()))
+        for name in before:
+            if name not in self.report.classes:
+                self._log(f"class '{name}' has no usable image — left out")
+        self.report.require_trainable()
 
     def _note_unreadable(self, unreadable: list[tuple[str, str]]) -> None:
         """Name each image that failed to decode in the log, once (augmentation reads the

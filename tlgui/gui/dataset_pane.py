@@ -1,7 +1,9 @@
 """Step 1, the data: drop or open image folders, see classes, examples, split and skipped files.
 
-Scanning runs in a worker thread; thumbnails decode in a thread pool. Removing or renaming a
-class happens in the app only — the folders on disk are never touched.
+Scanning runs in a worker thread: a quick scan (headers and file endings) shows the data at
+once, then every image is decoded in full in the same thread and the data set is updated with
+what that finds. Thumbnails decode in a thread pool. Removing or renaming a class happens in
+the app only — the folders on disk are never touched.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.data import DatasetError, ScanReport, scan, split
+from ..core.data import DatasetError, ScanReport, scan, split, verify_images
 from .thumbnails import ThumbnailLoader
 from .workers import TaskController
 
@@ -123,7 +125,7 @@ class DatasetPane(QWidget):
 
         self.scanner = TaskController("scanner", self)
         self.scanner.emitted.connect(self._on_scan_progress)
-        self.scanner.succeeded.connect(self._on_scanned)
+        self.scanner.succeeded.connect(self._on_verified)
         self.scanner.failed.connect(self._on_scan_failed)
         self.scanner.finished.connect(self._on_scan_finished)
         self.thumbnails = ThumbnailLoader(THUMB, self)
@@ -190,13 +192,13 @@ class DatasetPane(QWidget):
         controls.addWidget(self.test_button)
 
         self.skipped = QTableWidget(0, 2)
-        self.skipped.setHorizontalHeaderLabels(["File", "Why it was left out"])
+        self.skipped.setHorizontalHeaderLabels(["File or folder", "Why it was left out"])
         self.skipped.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.skipped.horizontalHeader().setSectionResizeMode(
             1, QHeaderView.ResizeMode.ResizeToContents)
         self.skipped.verticalHeader().setVisible(False)
         self.skipped.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.skipped_box = QGroupBox("Skipped files")
+        self.skipped_box = QGroupBox("Left out")
         box = QVBoxLayout(self.skipped_box)
         box.addWidget(self.skipped)
         self.skipped_box.setVisible(False)
@@ -228,8 +230,11 @@ class DatasetPane(QWidget):
         self.message.emit(f"scanning {', '.join(folders)}")
 
         def task(emit, control):
-            return scan(folders, test_folder=test, progress=lambda d, t: emit((d, t)),
-                        cancel=control)
+            report = scan(folders, test_folder=test,
+                          progress=lambda d, t: emit(("checking", d, t)), cancel=control)
+            emit(("scanned", report))
+            return verify_images(report, progress=lambda d, t: emit(("decoding", d, t)),
+                                 cancel=control)
 
         self.scanner.start(task)
 
@@ -243,7 +248,11 @@ class DatasetPane(QWidget):
 
         def task(emit, control):
             folder = str(ensure_sample_data())
-            return folder, scan([folder], progress=lambda d, t: emit((d, t)), cancel=control)
+            report = scan([folder], progress=lambda d, t: emit(("checking", d, t)),
+                          cancel=control)
+            emit(("scanned", (folder, report)))
+            return folder, verify_images(report, progress=lambda d, t: emit(("decoding", d, t)),
+                                         cancel=control)
 
         self.folders = []
         self.test_folder = None
@@ -268,11 +277,15 @@ class DatasetPane(QWidget):
 
     @Slot(object)
     def _on_scan_progress(self, progress) -> None:
-        done, total = progress
+        if progress[0] == "scanned":  # the quick scan's report, shown while images decode
+            self._on_scanned(progress[1])
+            return
+        stage, done, total = progress
+        self.progress.setFormat("checking files… %v / %m" if stage == "checking"
+                                else "decoding every image… %v / %m")
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
 
-    @Slot(object)
     def _on_scanned(self, result) -> None:
         if isinstance(result, tuple):  # the sample data set: (folder, report)
             self.folders = [result[0]]
@@ -283,6 +296,28 @@ class DatasetPane(QWidget):
         self._apply_pending_edits()
         self._show_report()
         self.message.emit(f"found {len(result.items)} images in {len(result.classes)} classes")
+        self.dataset_changed.emit()
+
+    @Slot(object)
+    def _on_verified(self, result) -> None:
+        """Every image decoded: keep the user's renames and removals (by class folder), and
+        show what the full check left out."""
+        if isinstance(result, tuple):
+            result = result[1]
+        before = self.report
+        if before is None:
+            return
+        self.report = result
+        if (result.items == before.items and result.skipped == before.skipped
+                and result.classes == before.classes):
+            return
+        shown = dict(zip(before.class_folders, self.names))
+        removed = {before.class_folders[i] for i in self.removed}
+        self.names = [shown.get(f, name) for f, name in zip(result.class_folders, result.classes)]
+        self.removed = {i for i, f in enumerate(result.class_folders) if f in removed}
+        self._show_report()
+        self.message.emit(f"decoded every image: {len(result.items)} usable in "
+                          f"{len(result.classes)} classes")
         self.dataset_changed.emit()
 
     @Slot(str, str)
@@ -390,7 +425,7 @@ class DatasetPane(QWidget):
         for row, skipped in enumerate(report.skipped):
             self.skipped.setItem(row, 0, QTableWidgetItem(skipped.path))
             self.skipped.setItem(row, 1, QTableWidgetItem(skipped.reason))
-        self.skipped_box.setTitle(f"Skipped files ({len(report.skipped)})")
+        self.skipped_box.setTitle(f"Left out ({len(report.skipped)})")
         self.skipped_box.setVisible(bool(report.skipped))
         self._refresh_numbers()
 
@@ -428,9 +463,8 @@ class DatasetPane(QWidget):
         text = (f"<b>{len(report.items)} images in {len(report.classes)} classes</b> — "
                 f"{len(s.train)} for training, {len(s.val)} for validation{test}"
                 f"<br><span style='color:#666'>{where}</span>")
-        problems = report.problems()
-        if problems:
-            text += f"<br><span style='color:#b00020'>{problems[0]}</span>"
+        for problem in report.problems():  # every one at once
+            text += f"<br><span style='color:#b00020'>{problem}</span>"
         self.summary.setText(text)
         warning = report.imbalance_warning()
         self.warning.setText(f"⚠ {warning[0].upper()}{warning[1:]}." if warning else "")

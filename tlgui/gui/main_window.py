@@ -64,6 +64,11 @@ def runs_dir() -> Path:
     return Path(base or Path.home() / ".tlgui") / "runs"
 
 
+def problem_text(problems: list[str]) -> str:
+    """Every reason training cannot start, one sentence a line ('' when it can)."""
+    return "\n".join(p[0].upper() + p[1:] + "." for p in problems)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None):
         super().__init__()
@@ -254,7 +259,7 @@ class MainWindow(QMainWindow):
             return
         problems = self.problems()
         if problems:
-            self.training_pane.set_problem(problems[0][0].upper() + problems[0][1:] + ".")
+            self.training_pane.set_problem(problem_text(problems))
             self.go_to(2)
             return
         fraction, seed = self.dataset_pane.split_settings()
@@ -301,9 +306,7 @@ class MainWindow(QMainWindow):
         self._update_problems()
 
     def _update_problems(self) -> None:
-        problems = self.problems()
-        self.training_pane.set_problem(
-            problems[0][0].upper() + problems[0][1:] + "." if problems else "")
+        self.training_pane.set_problem(problem_text(self.problems()))
 
     @Slot(str)
     def _on_state_changed(self, state: str) -> None:
