@@ -423,7 +423,7 @@ def test_resume_allows_another_device_and_keeps_the_run_files(tiny, stopped_run)
 def test_resume_refuses_data_that_changed(tiny, stopped_run):
     fewer = dataclasses.replace(tiny, items=tiny.items[1:])
     with pytest.raises(ValueError, match=f"cannot resume {stopped_run}: the images changed"):
-        Trainer(fast_config(epochs=2), fewer, stopped_run, resume=True)
+        Trainer(fast_config(epochs=2), fewer, stopped_run, resume=True).run()
 
 
 def test_own_temporary_files_are_removed_when_a_run_ends(tiny, tmp_path):
