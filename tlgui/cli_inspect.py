@@ -85,6 +85,7 @@ def load_model(args):
 
 def run(args) -> int:
     from .core import feature_maps as fm
+    from .core.inspection import format_probability as pct
 
     model = load_model(args)
     if args.view == "layers":
@@ -97,7 +98,7 @@ def run(args) -> int:
             x = model.load_image(path)
             print(path)
             for name, p in model.top_predictions(x, args.top):
-                print(f"  {p:6.1%}  {name}")
+                print(f"  {pct(p):>6}  {name}")
         return 0
     if args.view == "features":
         x = model.load_image(args.image)
@@ -116,9 +117,9 @@ def run(args) -> int:
         heat, index, p = gradcam(model, x, cls)
         original = model_image(x)
         predicted, predicted_p = model.top_predictions(x, 1)[0]
-        print(f"Grad-CAM of {model.classes[index]}: probability {p:.1%} "
-              f"(predicted: {predicted} {predicted_p:.1%})")
-        caption = f"Grad-CAM: {model.classes[index]} ({p:.1%})"
+        print(f"Grad-CAM of {model.classes[index]}: probability {pct(p)} "
+              f"(predicted: {predicted} {pct(predicted_p)})")
+        caption = f"Grad-CAM: {model.classes[index]} ({pct(p)})"
         if not heat.any():  # one flat colour would look like an answer
             print(describe(heat, model.classes[index], p))
             caption += ", nothing raised its score"
@@ -136,10 +137,10 @@ def run(args) -> int:
             result = ideal_image(model, index, steps=args.steps, tv_weight=tv,
                                  size=args.size, seed=args.seed)
             print(f"{label}: score {result.start_score:.2f} -> {result.score:.2f}, "
-                  f"probability {result.probability:.1%}")
+                  f"probability {pct(result.probability)}")
             images.append(_fit(result.image, 320))
             captions.append(f"{name}, {caption}: score {result.start_score:.1f} -> "
-                            f"{result.score:.1f}, p {result.probability:.1%}")
+                            f"{result.score:.1f}, p {pct(result.probability)}")
         image = _side_by_side(images, captions)
     else:  # adversarial
         from .core.adversarial import adversarial
@@ -150,15 +151,15 @@ def run(args) -> int:
                              max_steps=args.steps)
         (before, p_before), (after, p_after) = result.before[0], result.after[0]
         outcome = "reached" if result.success else "not reached"
-        print(f"before: {before} {p_before:.1%}")
-        print(f"after: {after} {p_after:.1%} ({model.classes[target]} {outcome} in "
+        print(f"before: {before} {pct(p_before)}")
+        print(f"after: {after} {pct(p_after)} ({model.classes[target]} {outcome} in "
               f"{result.steps} steps; largest pixel change {result.max_change} of 255 levels)")
         image = _side_by_side(
             [result.original, result.perturbation, result.adversarial],
-            [f"original: {before} ({p_before:.0%})",
+            [f"original: {before} ({pct(p_before)})",
              f"change x{result.amplification:.0f} (max {result.max_change} of 255)",
              f"{'adversarial' if result.success else 'not reached'}: "
-             f"{after} ({p_after:.0%}), {result.steps} steps"])
+             f"{after} ({pct(p_after)}), {result.steps} steps"])
     save_image(image, args.out)
     print(args.out)
     return 0

@@ -11,7 +11,14 @@ from tlgui.core import feature_maps as fm
 from tlgui.core.adversarial import adversarial
 from tlgui.core.class_images import ideal_image, total_variation
 from tlgui.core.gradcam import describe, gradcam, overlay
-from tlgui.core.inspection import InspectModel, PixelModel, fine_tuned, pretrained
+from tlgui.core.images import load_rgb
+from tlgui.core.inspection import (
+    InspectModel,
+    PixelModel,
+    fine_tuned,
+    format_probability,
+    pretrained,
+)
 from tlgui.core.preprocess import Preprocessing
 from tlgui.core.sample import ensure_sample_data
 
@@ -160,8 +167,8 @@ def test_gradcam_says_when_nothing_raised_the_score():
     heat, index, p = gradcam(model, x, class_index=1)
     assert index == 1 and not heat.any()
     assert describe(heat, "green", p) == (
-        f"Nothing in this image raised the score of green (probability {p:.1%}): Grad-CAM has "
-        f"nothing to show.")
+        f"Nothing in this image raised the score of green (probability "
+        f"{format_probability(p)}): Grad-CAM has nothing to show.")
 
 
 def test_the_ideal_image_is_what_the_model_calls_the_class():
@@ -283,6 +290,10 @@ def test_the_fine_tuned_model_can_be_inspected(checkpoint, photo):
     assert [n for n, _ in model.stages] == ["stem", "layer1", "layer2", "layer3", "layer4"]
     x = model.load_image(photo)
     assert x.shape == (1, 3, 32, 32)
+    # The model sees the image exactly as it was trained and evaluated on it.
+    p = model.preprocessing
+    trained_on = p.eval_transform()(load_rgb(photo, draft_size=p.resize_size))
+    assert torch.allclose((x - model.model.mean) / model.model.std, trained_on[None], atol=1e-5)
     assert len(model.top_predictions(x)) == 4
     heat, _, _ = gradcam(model, x)
     assert heat.shape == (32, 32)
@@ -342,7 +353,8 @@ def test_cli_predict_prints_the_models_predictions(checkpoint, photo, capsys):
     expected = model.top_predictions(model.load_image(photo), 3)
     lines = run_cli(["inspect", "predict", photo, "--checkpoint", checkpoint, "--top", "3"],
                     capsys)
-    assert lines == [photo] + [f"  {p:6.1%}  {name}" for name, p in expected]
+    assert lines == [photo] + [f"  {format_probability(p):>6}  {name}"
+                               for name, p in expected]
 
 
 def test_cli_gradcam_prints_the_class_it_explains(checkpoint, photo, tmp_path, capsys):
@@ -354,7 +366,8 @@ def test_cli_gradcam_prints_the_class_it_explains(checkpoint, photo, tmp_path, c
                      "star", "--out", str(tmp_path / "cam.png")], capsys)
     empty = [] if heat.any() else [describe(heat, "star", p)]  # an empty map says so
     assert index == 2 and lines == [
-        f"Grad-CAM of star: probability {p:.1%} (predicted: {predicted} {predicted_p:.1%})",
+        f"Grad-CAM of star: probability {format_probability(p)} "
+        f"(predicted: {predicted} {format_probability(predicted_p)})",
         *empty, str(tmp_path / "cam.png")]
 
 
@@ -367,9 +380,9 @@ def test_cli_ideal_prints_the_scores_with_and_without_tv(checkpoint, tmp_path, c
                      "--steps", "5", "--tv", "0.5", "--seed", "3", "--out", str(out)], capsys)
     assert lines == [
         f"square: score {with_tv.start_score:.2f} -> {with_tv.score:.2f}, "
-        f"probability {with_tv.probability:.1%}",
+        f"probability {format_probability(with_tv.probability)}",
         f"square without TV: score {without.start_score:.2f} -> {without.score:.2f}, "
-        f"probability {without.probability:.1%}",
+        f"probability {format_probability(without.probability)}",
         str(out)]
     assert Image.open(out).width > 2 * 320  # both images, side by side
 
@@ -384,11 +397,16 @@ def test_cli_adversarial_prints_before_and_after(checkpoint, photo, tmp_path, ca
     (before, p_before), (after, p_after) = result.before[0], result.after[0]
     outcome = "reached" if result.success else "not reached"
     assert lines == [
-        f"before: {before} {p_before:.1%}",
-        f"after: {after} {p_after:.1%} (circle {outcome} in {result.steps} steps; "
+        f"before: {before} {format_probability(p_before)}",
+        f"after: {after} {format_probability(p_after)} (circle {outcome} in {result.steps} steps; "
         f"largest pixel change {result.max_change} of 255 levels)",
         str(out)]
     assert result.max_change <= 4
+
+
+def test_probabilities_never_round_to_certainty():
+    assert [format_probability(p) for p in (1.0, 0.9996, 0.973, 0.5, 0.0004, 0.0)] == [
+        "100.0%", ">99.9%", "97.3%", "50.0%", "<0.1%", "0.0%"]
 
 
 def test_png_captions_use_only_characters_their_font_draws():

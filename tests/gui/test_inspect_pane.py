@@ -89,3 +89,9 @@ def test_a_fine_tuned_model_is_offered_after_training(make_window, train_tiny, q
         "circle", "square", "star", "triangle"]
     assert pane.predictions.rowCount() == 4
     assert pane.layer_list.item(0).text().startswith("stem")
+
+
+def test_probabilities_never_round_to_certainty():
+    """A probability just short of 1 (or just above 0) must not read as certain."""
+    assert [percent(p) for p in (1.0, 0.99996, 0.997, 0.87, 0.042, 0.0013, 1e-7, 0.0)] == [
+        "100%", ">99.9%", "99.7%", "87%", "4.2%", "0.13%", "<0.01%", "0%"]

@@ -106,7 +106,8 @@ def ideal_image(
 ) -> ClassImage:
     """Gradient ascent from noise on ``class_index``'s score, minus the score-relative TV term.
 
-    ``jitter`` is the largest shift in pixels (default: 1/28 of the side, 8 px at 224).
+    ``jitter`` is the largest shift in pixels (default: 1/28 of the side, 8 px at 224); 0 turns
+    the robustness transforms off (shift, scale and rotation: the plain ascent).
     ``callback(step, image, score)`` sees the image and its score every ``every`` steps (for a
     live view); the best of those images, and of the start, is the one returned.
     """

@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from .feature_maps import colormap
-from .inspection import InspectModel
+from .inspection import InspectModel, format_probability
 
 
 def gradcam(model: InspectModel, x: torch.Tensor, class_index: int | None = None
@@ -51,9 +51,9 @@ def describe(heat: np.ndarray, class_name: str, probability: float) -> str:
     it meant something."""
     if not np.any(heat > 0):
         return (f"Nothing in this image raised the score of {class_name} (probability "
-                f"{probability:.1%}): Grad-CAM has nothing to show.")
-    return (f"Where the model looked for {class_name} (probability {probability:.1%}): yellow "
-            f"raised the score most, purple least.")
+                f"{format_probability(probability)}): Grad-CAM has nothing to show.")
+    return (f"Where the model looked for {class_name} (probability "
+            f"{format_probability(probability)}): yellow raised the score most, purple least.")
 
 
 def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:

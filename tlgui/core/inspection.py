@@ -156,6 +156,17 @@ def fine_tuned(checkpoint_path) -> InspectModel:
                         list(checkpoint["classes"]), p, stages, cam)
 
 
+def format_probability(p: float) -> str:
+    """A probability as a percentage with one decimal: 97.3%. Only 1 reads 100.0% and only 0
+    reads 0.0%: a model that is nearly sure is not sure (>99.9%, <0.1%)."""
+    if 0 < p < 1:
+        if round(p * 100, 1) >= 100:
+            return ">99.9%"
+        if round(p * 100, 1) <= 0:
+            return "<0.1%"
+    return f"{p:.1%}"
+
+
 def quantise(x: torch.Tensor) -> torch.Tensor:
     """Pixels in [0, 1] rounded to the 256 levels an 8-bit image file holds: what the model
     sees when the image is saved and read back."""

@@ -51,12 +51,21 @@ def to_pixmap(array: np.ndarray, size: int | None = None) -> QPixmap:
 
 
 def percent(p: float) -> str:
-    """A probability with the precision it needs: 87%, 4.2%, 0.13%."""
+    """A probability with the precision it needs: 87%, 4.2%, 0.13%; only 1 reads 100% and
+    only 0 reads 0% (a model that is nearly sure is not sure)."""
+    if p >= 1:
+        return "100%"
+    if p >= 0.9995:
+        return ">99.9%"
+    if p >= 0.995:
+        return f"{p:.1%}"
     if p >= 0.1:
         return f"{p:.0%}"
     if p >= 0.01:
         return f"{p:.1%}"
-    return f"{p:.2%}"
+    if p >= 0.00005:
+        return f"{p:.2%}"
+    return "<0.01%" if p > 0 else "0%"
 
 
 class ImageView(QLabel):
