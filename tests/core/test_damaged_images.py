@@ -183,3 +183,13 @@ def test_cli_train_survives_a_damaged_image(data, tmp_path, capsys):
     assert f"{data / 'a' / '1.png'}: {DAMAGED}" in captured.err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["classes"] == ["a", "b"]
+
+
+def test_cli_summary_names_images_left_out_during_training(capsys, tmp_path):
+    from tlgui.cli import _print_summary
+
+    summary = {"status": "finished", "model": "resnet18", "classes": ["a", "b"], "runs": {},
+               "unreadable": ["/data/a/1.png"]}
+    _print_summary(summary, tmp_path)
+    assert "left out: /data/a/1.png (it could not be decoded during training)" in (
+        capsys.readouterr().out)

@@ -224,6 +224,16 @@ def test_a_link_back_to_a_parent_folder_is_skipped_and_reported(tmp_path, target
     assert reasons_by_name(report) == {"up": "link back to a parent folder"}
 
 
+def test_a_class_folder_that_links_back_to_the_root_is_not_a_class(tmp_path):
+    root = tmp_path / "data"
+    two_classes(root)
+    os.symlink(root, root / "everything")
+    report = scan([str(root)])
+    assert report.classes == ["a", "b"]
+    assert report.counts() == [3, 2]
+    assert reasons_by_name(report) == {"everything": "link back to a parent folder"}
+
+
 def test_a_link_back_to_the_folder_of_one_class_among_several_is_skipped(tmp_path):
     two_classes(tmp_path)
     os.symlink(tmp_path, tmp_path / "b" / "loop")

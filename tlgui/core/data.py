@@ -363,6 +363,10 @@ def scan(
     """
     names, folders, loose = class_folders_for(paths)
     roots = [os.path.realpath(os.path.expanduser(paths[0]))] if len(paths) == 1 else []
+    # A class folder that is a link to the data root (or above) would hold every class.
+    loops = [f for f in folders if any(_is_within(r, os.path.realpath(f)) for r in roots)]
+    names = [n for n, f in zip(names, folders) if f not in loops]
+    folders = [f for f in folders if f not in loops]
     walks = [(label, name, folder, _walk_files(folder, roots))
              for label, (name, folder) in enumerate(zip(names, folders))]
     jobs, conflicts = _collect(walks)
@@ -383,6 +387,7 @@ def scan(
     test_jobs, test_conflicts = _collect(test_walks)
 
     skipped = [SkippedFile(p, "not inside a class folder") for p in loose]
+    skipped += [SkippedFile(f, LINK_TO_PARENT) for f in loops]
     for _, _, _, walk in walks + test_walks:
         skipped += [SkippedFile(p, "broken link (it points to a missing file)")
                     for p in walk.broken]
