@@ -195,20 +195,35 @@ CLASSES = ["circle", "square", "star", "triangle"]
 
 
 def test_a_model_that_predicts_one_class_is_warned_about():
-    warnings = prediction_warnings([0, 20, 0, 0], 0.25, CLASSES)
+    always_square = [[0, 5, 0, 0]] * 4
+    warnings = prediction_warnings(always_square, 0.25, CLASSES)
     assert warnings[0] == ("It predicts \u201csquare\u201d for 100% of the validation images "
-                           "(20 of 20): it has not learnt to tell the classes apart.")
+                           "(20 of 20, 15 of the 15 of other classes among them): it has not "
+                           "learnt to tell the classes apart.")
     assert len(warnings) == 2  # and its 25 % is chance
-    almost = prediction_warnings([1, 36, 1, 2], 0.6, CLASSES)
-    assert almost == ["It predicts \u201csquare\u201d for 90.0% of the validation images "
-                      "(36 of 40): it has not learnt to tell the classes apart."]
+    almost = [[1, 9, 0, 0], [0, 10, 0, 0], [0, 9, 1, 0], [0, 8, 0, 2]]
+    assert prediction_warnings(almost, 14 / 40, CLASSES)[0].startswith(
+        "It predicts \u201csquare\u201d for 90.0% of the validation images (36 of 40, 26 of "
+        "the 30 of other classes among them)")
+
+
+def test_a_right_model_on_a_validation_set_of_mostly_one_class_is_not_flagged():
+    assert prediction_warnings([[18, 0], [0, 2]], 1.0, ["a", "b"]) == []
+    majority = prediction_warnings([[18, 0], [2, 0]], 0.9, ["a", "b"])
+    assert majority == ["It predicts \u201ca\u201d for 100% of the validation images (20 of 20, "
+                        "2 of the 2 of other classes among them): it has not learnt to tell "
+                        "the classes apart."]
+    # All validation images of one class: nothing tells whether it tells classes apart.
+    assert prediction_warnings([[20, 0], [0, 0]], 1.0, ["a", "b"]) == []
 
 
 def test_accuracy_at_chance_is_warned_about():
-    warnings = prediction_warnings([25, 25, 25, 25], 0.25, CLASSES)
-    assert warnings == ["Its validation accuracy (25.0%) is no better than guessing among 4 "
+    spread = [[7 if t == p else 6 for p in range(4)] for t in range(4)]
+    warnings = prediction_warnings(spread, 0.28, CLASSES)
+    assert warnings == ["Its validation accuracy (28.0%) is no better than guessing among 4 "
                         "classes (25.0%) on 100 validation images."]
-    assert prediction_warnings([25, 25, 25, 25], 0.90, CLASSES) == []
+    good = [[22 if t == p else 1 for p in range(4)] for t in range(4)]
+    assert prediction_warnings(good, 0.88, CLASSES) == []
 
 
 def test_chance_depends_on_how_many_images_measured_it():
@@ -223,7 +238,7 @@ def test_chance_depends_on_how_many_images_measured_it():
 
 
 def test_no_predictions_no_warnings():
-    assert prediction_warnings([0, 0], math.nan, ["a", "b"]) == []
+    assert prediction_warnings([[0, 0], [0, 0]], math.nan, ["a", "b"]) == []
 
 
 # -- the trainer measures what the verdict needs ---------------------------------------------

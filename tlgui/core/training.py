@@ -189,9 +189,10 @@ class RunState:
     active: bool = True
     stop_reason: str = ""
     test_acc: float | None = None
-    #: How many validation images the model gave each class, at its best and its last epoch.
-    best_val_predictions: list[int] | None = None
-    last_val_predictions: list[int] | None = None
+    #: The validation confusion matrix at the best and the last epoch: ``[t][p]`` images of
+    #: class ``t`` the model gave class ``p``.
+    best_val_predictions: list[list[int]] | None = None
+    last_val_predictions: list[list[int]] | None = None
 
 
 @dataclass
@@ -714,13 +715,13 @@ class Trainer:
         return loss.item(), int((logits.argmax(1) == y).sum())
 
     @torch.no_grad()
-    def _evaluate(self, runs, items, cache) -> dict[str, tuple[float, float, list[int]]]:
-        """Loss, accuracy and predicted-class counts of each run in evaluation mode on
-        ``items`` (the stem runs once for all)."""
+    def _evaluate(self, runs, items, cache) -> dict[str, tuple[float, float, list[list[int]]]]:
+        """Loss, accuracy and confusion matrix (``[true][predicted]`` counts) of each run in
+        evaluation mode on ``items`` (the stem runs once for all)."""
         for run in runs:
             run.model.eval()
-        num_classes = len(self.report.classes)
-        totals = {r.name: [0.0, 0, torch.zeros(num_classes, dtype=torch.long)] for r in runs}
+        k = len(self.report.classes)
+        totals = {r.name: [0.0, 0, torch.zeros(k * k, dtype=torch.long)] for r in runs}
         seen = 0
         if cache is not None:
             source = self._cached_batches(*cache, shuffle=False, epoch=0)
@@ -737,10 +738,10 @@ class Trainer:
                     nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
                 predicted = logits.argmax(1)
                 totals[run.name][1] += int((predicted == y).sum())
-                totals[run.name][2] += torch.bincount(predicted.cpu(), minlength=num_classes)
+                totals[run.name][2] += torch.bincount((y * k + predicted).cpu(), minlength=k * k)
         if seen == 0:
-            return {r.name: (math.nan, math.nan, [0] * num_classes) for r in runs}
-        return {name: (loss / seen, correct / seen, counts.tolist())
+            return {r.name: (math.nan, math.nan, [[0] * k for _ in range(k)]) for r in runs}
+        return {name: (loss / seen, correct / seen, counts.view(k, k).tolist())
                 for name, (loss, correct, counts) in totals.items()}
 
     def _track_best(self, run: RunState, record: EpochRecord) -> bool:
@@ -856,9 +857,11 @@ class Trainer:
             last = run.history[-1] if run.history else None
             # The warnings are about the weights kept: those of the best epoch (after a resume
             # that found no better epoch, the last epoch's predictions are what is known).
-            predictions, accuracy = run.best_val_predictions, run.best_val_acc
-            if predictions is None and last is not None:
-                predictions, accuracy = run.last_val_predictions, last.val_acc
+            confusion, accuracy = run.best_val_predictions, run.best_val_acc
+            if confusion is None and last is not None:
+                confusion, accuracy = run.last_val_predictions, last.val_acc
+            if not _is_matrix(confusion, len(classes)):
+                confusion = None  # from a checkpoint that kept another form: not known
             best_pt = self.out_dir / run.name / "best.pt" if self.out_dir else None
             validated = self._has_validation()
             runs[run.name] = {
@@ -873,9 +876,12 @@ class Trainer:
                 # Training accuracy in evaluation mode, like the validation accuracy.
                 "last_train_acc": _number(verdicts.train_accuracy(last)) if last else None,
                 "train_val_gap": _number(verdicts.gap(last)) if last else None,
-                "val_predictions": predictions,
-                "warnings": (verdicts.prediction_warnings(predictions, accuracy, classes)
-                             if predictions else []),
+                # How many validation images the model gave each class, and the matrix.
+                "val_predictions": ([sum(row[p] for row in confusion)
+                                     for p in range(len(classes))] if confusion else None),
+                "val_confusion": confusion,
+                "warnings": (verdicts.prediction_warnings(confusion, accuracy, classes)
+                             if confusion else []),
                 "test_acc": run.test_acc,
                 "early_stopped": bool(run.stop_reason),
                 "checkpoint": str(best_pt) if best_pt and best_pt.is_file() else None,
@@ -954,6 +960,13 @@ def _number(value: float | None) -> float | None:
 
 def _mean(values) -> float:
     return sum(values) / len(values)
+
+
+def _is_matrix(value, size: int) -> bool:
+    """``value`` is a ``size`` × ``size`` table of whole numbers."""
+    return (isinstance(value, list) and len(value) == size
+            and all(isinstance(row, list) and len(row) == size
+                    and all(isinstance(n, int) for n in row) for row in value))
 
 
 def _metrics_csv(history: list[EpochRecord]) -> str:

@@ -31,8 +31,12 @@ MIN_EPOCHS_FOR_VERDICT = 3
 RISING_GAIN = 0.02
 RISING_WINDOW = 2
 #: A model that gives one class to at least this share of the validation images predicts
-#: (almost) one class for everything: it has not learnt to tell the classes apart.
+#: (almost) one class for everything ...
 ONE_CLASS_SHARE = 0.9
+#: ... and has not learnt to tell the classes apart when it also gives that class to at least
+#: this share of the images of the other classes. (A model that is right on a validation set
+#: made mostly of one class is not flagged.)
+OTHERS_TAKEN_SHARE = 0.5
 #: Differences within this many standard errors of an accuracy measured on the validation
 #: images can be chance (two: a difference that size turns up by chance about one time in
 #: twenty). On a small validation set this raises the thresholds above, and a validation
@@ -223,25 +227,30 @@ def is_at_chance(accuracy: float, num_classes: int, images: int) -> bool:
     return accuracy <= p + noise_margin(p, images) + 1e-9
 
 
-def prediction_warnings(predicted_counts: Sequence[int], accuracy: float,
+def prediction_warnings(confusion: Sequence[Sequence[int]], accuracy: float,
                         classes: Sequence[str]) -> list[str]:
     """Warnings about a model from its validation predictions.
 
-    ``predicted_counts[i]``: how many validation images the model gave class ``i``;
+    ``confusion[t][p]``: how many validation images of class ``t`` the model gave class ``p``;
     ``accuracy``: its validation accuracy on them. Warns when it gives one class to (almost)
-    every image, and when its accuracy cannot be told from chance.
+    every image, the images of the other classes included, and when its accuracy cannot be
+    told from chance.
     """
-    images = sum(predicted_counts)
+    predicted = [sum(row[p] for row in confusion) for p in range(len(classes))]
+    images = sum(predicted)
     if images == 0 or len(classes) < 2:
         return []
     warnings = []
-    top = max(range(len(predicted_counts)), key=lambda i: predicted_counts[i])
-    share = predicted_counts[top] / images
-    if _reaches(share, ONE_CLASS_SHARE):
+    top = max(range(len(predicted)), key=lambda i: predicted[i])
+    share = predicted[top] / images
+    others = images - sum(confusion[top])  # images of the other classes
+    others_taken = predicted[top] - confusion[top][top]  # ... that were given class ``top``
+    if (_reaches(share, ONE_CLASS_SHARE) and others
+            and _reaches(others_taken / others, OTHERS_TAKEN_SHARE)):
         warnings.append(
             f"It predicts \u201c{classes[top]}\u201d for {_pct(share)} of the validation images "
-            f"({predicted_counts[top]} of {images}): it has not learnt to tell the classes "
-            f"apart.")
+            f"({predicted[top]} of {images}, {others_taken} of the {others} of other classes "
+            f"among them): it has not learnt to tell the classes apart.")
     if is_at_chance(accuracy, len(classes), images):
         warnings.append(
             f"Its validation accuracy ({_pct(accuracy)}) is no better than guessing among "
