@@ -2,6 +2,7 @@
 (precision differs from recall), a class never predicted, a class without images, a model that
 predicts one class, ties among mistakes, and the predictions of a model whose answer is known."""
 
+import json
 import os
 
 import numpy as np
@@ -9,13 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
-from tlgui.core.data import ImageItem
+from tlgui.core.data import DatasetError, ImageItem
 from tlgui.core.evaluation import (
     UNDEFINED,
     Evaluation,
     class_metrics,
     confusion_matrix,
+    decimal_text,
     evaluate,
+    find_checkpoint,
+    image_files,
     matrix_texts,
     normalise_rows,
     predict_paths,
@@ -193,6 +197,8 @@ def test_evaluate_with_nothing_readable(coloured_images):
     _, broken = coloured_images
     e = evaluate(ChannelModel(), IDENTITY, ["red", "green", "blue"], [ImageItem(broken, 0, "x")])
     assert e.paths == [] and e.accuracy is None and e.mistakes() == []
+    assert (len(e.true), len(e.pred), len(e.confidence)) == (0, 0, 0)
+    assert e.true.dtype.kind == "i" and e.pred.dtype.kind == "i"
     assert [path for path, _ in e.unreadable] == [broken]
     assert e.matrix().tolist() == [[0] * 3] * 3
 
@@ -214,8 +220,6 @@ def test_the_command_lines_matrix_keeps_rows_true_and_columns_predicted():
 def test_a_run_with_a_class_renamed_and_one_left_out_is_evaluated_on_its_own_images(tmp_path):
     """The run's folders are only the classes it kept, under their new names; the test folder
     still has the class left out, which must be ignored, not refused."""
-    import json
-
     from tlgui.core.data import scan, split
     from tlgui.core.evaluation import run_data
     from tlgui.core.models import load_trained
@@ -235,8 +239,8 @@ def test_a_run_with_a_class_renamed_and_one_left_out_is_evaluated_on_its_own_ima
     assert classes == ["ring", "star", "triangle"]
     expected_val = split(report.items, config.val_fraction, config.seed).val
     assert [(it.path, it.label) for it in val] == [(it.path, it.label) for it in expected_val]
-    assert {(it.path, it.label) for it in test_items} == {
-        (it.path, it.label) for it in report.test_items}
+    assert {(it.path, it.label, it.key) for it in test_items} == {
+        (it.path, it.label, it.key) for it in report.test_items}
     assert {os.path.basename(os.path.dirname(it.path)) for it in test_items if it.label == 0} == {
         "circle"}  # the folder of the class now called "ring"
     assert not any("/square/" in it.path for it in test_items)
@@ -244,3 +248,147 @@ def test_a_run_with_a_class_renamed_and_one_left_out_is_evaluated_on_its_own_ima
     tested = evaluate(net, Preprocessing.from_dict(ckpt["preprocessing"]), classes, test_items)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert tested.accuracy == pytest.approx(summary["runs"]["model"]["test_acc"])
+
+
+def test_counts_are_integers_and_f1_is_shown_with_two_decimals():
+    cm = confusion_matrix(np.array([0, 1, 1]), np.array([0, 0, 1]), 2)
+    assert cm.dtype.kind == "i"  # shown as "3", never "3.0"
+    assert (decimal_text(8 / 13), decimal_text(0.0), decimal_text(None)) == ("0.62", "0.00",
+                                                                             UNDEFINED)
+    assert decimal_text(2 / 3, 1) == "0.7"
+
+
+def test_many_equally_confident_mistakes_keep_their_order():
+    # enough ties that an unstable sort would reorder them
+    n = 60
+    true = np.zeros(n, int)
+    pred = np.where(np.arange(n) % 4 == 0, 0, 1)  # every fourth image right
+    confidence = np.array([[0.5, 0.9, 0.7][i % 3] for i in range(n)])
+    e = Evaluation(["a", "b"], [str(i) for i in range(n)], true, pred, confidence)
+    wrong = [i for i in range(n) if i % 4]
+    expected = ([i for i in wrong if confidence[i] == 0.9] + [i for i in wrong
+                                                              if confidence[i] == 0.7]
+                + [i for i in wrong if confidence[i] == 0.5])
+    assert e.mistakes() == expected
+
+
+def test_find_checkpoint_picks_the_named_or_the_best_run(tmp_path):
+    for run in ("a_run", "b_run", "c_run"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "best.pt").write_bytes(b"")
+    (tmp_path / "notes").mkdir()  # a folder without best.pt is no run
+    # b_run is best; c_run is missing from the summary (counted as 0)
+    (tmp_path / "summary.json").write_text(json.dumps(
+        {"runs": {"a_run": {"best_val_acc": 0.5}, "b_run": {"best_val_acc": 0.9}}}))
+    assert find_checkpoint(tmp_path) == tmp_path / "b_run" / "best.pt"
+    assert find_checkpoint(tmp_path, "c_run") == tmp_path / "c_run" / "best.pt"
+    assert find_checkpoint(tmp_path / "a_run") == tmp_path / "a_run" / "best.pt"
+    assert find_checkpoint(tmp_path / "a_run" / "best.pt") == tmp_path / "a_run" / "best.pt"
+    with pytest.raises(DatasetError, match=r"no run 'notes' \(runs: a_run, b_run, c_run\)"):
+        find_checkpoint(tmp_path, "notes")
+    (tmp_path / "summary.json").unlink()  # without a summary: the first by name
+    assert find_checkpoint(tmp_path) == tmp_path / "a_run" / "best.pt"
+
+
+def test_image_files_walks_folders_and_lists_each_file_once(tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("b.png", "a.jpg", "sub/c.png", ".hidden.png", "Thumbs.db"):
+        (folder / name).write_bytes(b"x")
+    os.symlink(folder / "a.jpg", folder / "sub" / "link-to-a.jpg")  # the same file again
+    single = tmp_path / "single.png"
+    single.write_bytes(b"x")
+    found = image_files([str(single), str(folder)])
+    assert found[0] == str(single)
+    names = sorted(os.path.relpath(p, folder) for p in found[1:])
+    assert len(names) == 3 and "b.png" in names
+    assert ("a.jpg" in names) != ("sub/link-to-a.jpg" in names)  # one path for the one file
+    assert "sub/c.png" in names
+
+
+def test_evaluate_passes_progress_and_cancel_on(coloured_images):
+    from tlgui.core.control import Cancelled
+
+    made, _ = coloured_images
+    items = [ImageItem(p, 0, p) for p, _ in made]
+    seen = []
+    evaluate(ChannelModel(), IDENTITY, ["red", "green", "blue"], items, batch_size=2,
+             progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (5, 5)
+
+    class Stop:
+        def is_set(self):
+            return True
+
+    with pytest.raises(Cancelled):
+        evaluate(ChannelModel(), IDENTITY, ["red", "green", "blue"], items, cancel=Stop())
+
+
+def write_run(run_dir, folders, classes, test_folder=None, val_fraction=0.5, seed=1):
+    """The two files of a run folder that say which images it used (as training writes them)."""
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({
+        "data": [str(f) for f in folders], "test_folder": test_folder and str(test_folder),
+        "val_fraction": val_fraction, "seed": seed}))
+    (run_dir / "classes.json").write_text(json.dumps({"classes": classes}))
+
+
+def tiny_images(folder, n, colour):
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", (32, 32), (colour, 10 * i, 0)).save(folder / f"{i}.png")
+
+
+def test_run_data_rebuilds_the_split_and_the_test_images_of_the_kept_classes(tmp_path):
+    from tlgui.core.data import scan, split
+    from tlgui.core.evaluation import run_data
+
+    for k, (name, n) in enumerate({"ant": 4, "bee": 6, "cow": 3}.items()):
+        tiny_images(tmp_path / "data" / name, n, 40 * k)
+        tiny_images(tmp_path / "test" / name, k + 1, 40 * k)
+    kept = [tmp_path / "data" / "bee", tmp_path / "data" / "cow"]  # ant was left out
+    write_run(tmp_path / "run", kept, ["wasp", "ox"], tmp_path / "test")
+    classes, val, test = run_data(tmp_path / "run")
+    assert classes == ["wasp", "ox"]
+    expected = split(scan([str(f) for f in kept]).items, 0.5, 1).val
+    assert [(it.path, it.label, it.key) for it in val] == [
+        (it.path, it.label, it.key) for it in expected]
+    assert sorted((os.path.relpath(it.path, tmp_path / "test"), it.label, it.key)
+                  for it in test) == [("bee/0.png", 0, "bee/0.png"), ("bee/1.png", 0, "bee/1.png"),
+                                      ("cow/0.png", 1, "cow/0.png"), ("cow/1.png", 1, "cow/1.png"),
+                                      ("cow/2.png", 1, "cow/2.png")]
+
+
+def test_run_data_with_no_test_images_or_no_test_folder(tmp_path):
+    from tlgui.core.evaluation import run_data
+
+    for name in ("ant", "bee"):
+        tiny_images(tmp_path / "data" / name, 3, 90)
+    folders = [tmp_path / "data" / "ant", tmp_path / "data" / "bee"]
+    empty = tmp_path / "empty_test"
+    (empty / ".thumbnails").mkdir(parents=True)  # hidden folders and loose files are no class
+    (empty / "notes.txt").write_text("nothing here")
+    write_run(tmp_path / "run", folders, ["ant", "bee"], empty)
+    assert run_data(tmp_path / "run")[2] == []
+    write_run(tmp_path / "run2", folders, ["ant", "bee"])
+    assert run_data(tmp_path / "run2")[2] is None
+    gone = [tmp_path / "data" / "gone", tmp_path / "data" / "lost"]
+    write_run(tmp_path / "run3", [*folders, *gone], ["ant", "bee", "gone", "lost"])
+    with pytest.raises(DatasetError, match="data/gone: the run's image folder is gone"):
+        run_data(tmp_path / "run3")
+
+
+def test_run_data_refuses_a_run_whose_files_disagree(tmp_path):
+    from tlgui.core.evaluation import run_data
+
+    for name in ("ant", "bee"):
+        tiny_images(tmp_path / "data" / name, 3, 90)
+    folders = [tmp_path / "data" / "ant", tmp_path / "data" / "bee"]
+    write_run(tmp_path / "run", folders, ["ant", "bee", "cow"])
+    with pytest.raises(DatasetError, match="names 3 classes but has 2 class folders"):
+        run_data(tmp_path / "run")
+    write_run(tmp_path / "run2", folders[:1], ["ant"])
+    with pytest.raises(DatasetError, match="at least two class folders, this one 1"):
+        run_data(tmp_path / "run2")
+    write_run(tmp_path / "run3", folders, ["ant", "bee"], tmp_path / "moved_test")
+    assert run_data(tmp_path / "run3")[2] is None  # the test folder is gone: no test images

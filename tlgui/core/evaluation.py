@@ -204,9 +204,16 @@ def run_data(run_dir: str | os.PathLike):
     missing = [f for f in folders if not os.path.isdir(f)]
     if missing:
         raise DatasetError(f"{missing[0]}: the run's image folder is gone (moved or deleted?)")
-    # Decoded in full, as the training's data was: the split then leaves out the same files.
-    report = verify_images(scan(folders if len(folders) > 1 else [os.path.dirname(folders[0])]))
-    report = report.renamed(classes) if len(report.classes) == len(classes) else report
+    if len(folders) != len(classes):
+        raise DatasetError(f"{run_dir}: the run names {len(classes)} classes but has "
+                           f"{len(folders)} class folders")
+    if len(folders) < 2:
+        raise DatasetError(f"{run_dir}: a run has at least two class folders, this one "
+                           f"{len(folders)}")
+    # One folder per class, each named after itself as when the run scanned it, so the split's
+    # keys are the same (the names the run gave its classes are ``classes``). Decoded in full,
+    # as the training's data was: the split then leaves out the same files.
+    report = verify_images(scan(folders))
     data_split = split(report.items, config["val_fraction"], config["seed"])
     test = config.get("test_folder")
     test_items = (_test_items(test, report.class_folders) if test and os.path.isdir(test)
