@@ -49,10 +49,11 @@ def tiny_model(size=16, classes=3):
                         [("conv", conv), ("relu", body[1])], body[1])
 
 
-def stripes_model(size=32, gain=12.0):
+def stripes_model(size=32, gain=12.0, head_weights=None):
     """A hand-built classifier whose ideal images are known: class "across" scores horizontal
-    stripes (brightness changing down the image), "down" vertical stripes, "red" red over green.
-    Global average pooling: the scores do not depend on the image size."""
+    stripes (brightness changing down the image), "down" vertical stripes, "red" red over green
+    (``head_weights``: other mixtures of the three). Global average pooling: the scores do not
+    depend on the image size."""
     conv = nn.Conv2d(3, 3, 3, padding=1, bias=False)
     sobel = torch.tensor([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]) / 4
     with torch.no_grad():
@@ -63,7 +64,8 @@ def stripes_model(size=32, gain=12.0):
         conv.weight[2, 0, 1, 1], conv.weight[2, 1, 1, 1] = 1.0, -1.0
     head = nn.Linear(3, 3)
     with torch.no_grad():
-        head.weight.copy_(torch.eye(3) * gain)
+        head.weight.copy_(torch.eye(3) * gain if head_weights is None
+                          else torch.tensor(head_weights))
         head.bias.zero_()
     body = nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
     p = Preprocessing(size, size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
@@ -196,6 +198,18 @@ def test_the_tv_weight_is_a_fraction_of_the_score(size, gain):
     image = result.image.astype(float)
     assert image.std() / 255 > 0.15
     assert result.probability > 0.9
+
+
+def test_the_ideal_image_wins_its_class_where_the_score_alone_would_not():
+    """Vertical stripes raise "across" a little and "down" twice as much: climbing the score of
+    "across" alone would add them (a high score, a low probability); the ideal image of
+    "across" must be horizontal stripes only, which the model gives "across"."""
+    model = stripes_model(size=32, head_weights=[[12.0, 6.0, 0.0], [0.0, 24.0, 0.0],
+                                                 [0.0, 0.0, 12.0]])
+    result = ideal_image(model, 0, steps=60)
+    assert result.probability > 0.9 and result.score > result.start_score
+    image = result.image.astype(float)
+    assert np.abs(np.diff(image, axis=0)).mean() > 2 * np.abs(np.diff(image, axis=1)).mean()
 
 
 def test_the_score_never_ends_below_the_start():
