@@ -346,3 +346,13 @@ def test_onnx_export_without_the_onnx_package_says_how_to_get_it(tmp_path, monke
     err = capsys.readouterr().err.strip()
     assert err == "tlgui: error: ONNX export needs the onnx package: pip install 'tlgui[onnx]'"
     assert not out.exists()
+
+
+def test_export_of_a_checkpoint_in_the_current_folder_is_named_after_that_folder(
+        tmp_path, monkeypatch):
+    run = tmp_path / "cats_vs_dogs"
+    tiny_checkpoint(run / "best.pt")
+    monkeypatch.chdir(run)
+    assert main(["export", "best.pt"]) == 0
+    assert (run / "cats_vs_dogs.pt").is_file() and (run / "cats_vs_dogs.pt.usage.py").is_file()
+    assert not (run / ".pt").exists()

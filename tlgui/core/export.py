@@ -266,6 +266,9 @@ def predict(pixels):
 
 
 def default_name(checkpoint_path, fmt: str) -> str:
-    run = Path(checkpoint_path).parent.name
+    """The exported file's name: the run's (the checkpoint's folder's), never a hidden file.
+
+    The path is resolved first: ``best.pt`` given alone lies in a folder with a name too."""
+    run = Path(checkpoint_path).resolve().parent.name or "model"
     return f"{run}.{'pt' if fmt == 'torchscript' else 'onnx'}"
 
