@@ -1,4 +1,5 @@
-"""The "ideal" image of a class: start from noise and climb the class score.
+"""The "ideal" image of a class: start from noise and climb the class score (together with
+its log-probability, so that the image is one the model gives that class).
 
 Plain gradient ascent turns the image into high-frequency noise that the network scores highly.
 The usual recipe (Olah et al., "Feature Visualization", 2017) makes the features come out as
