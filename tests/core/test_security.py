@@ -108,6 +108,7 @@ def test_a_crafted_checkpoint_is_refused_before_any_code_is_generated(tmp_path, 
     ({"spec": {"name": "os.system", "num_classes": 2}}, "spec.name"),
     ({"classes": ["cat"]}, "classes"),
     ({"classes": ["cat", 3]}, "classes"),
+    ({"run": "<b>model</b>\n" * 20}, "run"),  # shown as the model's title
 ])
 def test_a_checkpoint_with_a_wrong_spec_or_classes_gives_one_line(tmp_path, changes, field):
     crafted = tiny_checkpoint(tmp_path / "best.pt", **changes)

@@ -279,6 +279,9 @@ def load_trained(path) -> tuple[TransferNet, dict]:
             or not all(isinstance(c, str) and c for c in classes)):
         raise WeightsError(f"{path}: classes: not {spec.num_classes} class names, as the "
                            f"model has {spec.num_classes} outputs")
+    run = checkpoint.get("run", "model")
+    if not isinstance(run, str) or not run.isprintable() or not 0 < len(run) <= 100:
+        raise WeightsError(f"{path}: run: not a run name (up to 100 printable characters)")
     try:
         preprocessing = Preprocessing.from_dict(checkpoint.get("preprocessing"))
     except ValueError as e:
