@@ -69,7 +69,7 @@ def test_a_full_disk_names_the_file_keeps_the_old_one_and_leaves_no_temporary(
     real_save = torch.save
 
     def save_until_full(obj, f, *args, **kwargs):
-        name = getattr(f, "name", f)
+        name = f.name if hasattr(f, "write") else f  # a file object, or a path
         with open(name, "ab") as partial:
             partial.write(b"PK\x03\x04 half")
         raise OSError(errno.ENOSPC, "No space left on device")

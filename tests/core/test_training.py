@@ -616,7 +616,7 @@ def test_a_full_disk_keeps_the_previous_best_and_resume_restores_the_lost_one(
     real_save = torch.save
 
     def save(obj, f, *args, **kwargs):
-        name = str(getattr(f, "name", f))
+        name = str(f.name if hasattr(f, "write") else f)  # a file object, or a path
         if disk_full.is_set() and "best.pt" in name:
             with open(name, "wb") as partial:
                 partial.write(b"PK\x03\x04")  # the start of a checkpoint, then no more room
