@@ -141,7 +141,10 @@ def _onnx_bytes(model, example, meta: dict) -> bytes:
 
 
 def read_metadata(path) -> dict:
-    """The class names and preprocessing stored in an exported file."""
+    """The class names and preprocessing stored in an exported file.
+
+    Only for files you trust, such as tlgui's own exports: loading TorchScript runs the code
+    stored in it."""
     path = str(path)
     if path.endswith(".onnx"):
         import onnx

@@ -2,7 +2,8 @@
 
 * ``imagenet``: torchvision's Weights API and the torch hub cache (``$TORCH_HOME/hub/checkpoints``).
   When the file is not cached it is downloaded with a progress callback and a cancel flag;
-  offline, the error names the URL and the path where the file can be placed by hand.
+  offline, the error names the URL and the path where the file can be placed by hand. A cached
+  file is checked against the SHA-256 prefix in its name and read as tensors only.
 * a ``.pth`` file the user has: checked against the architecture before use.
 * ``none``: random initialisation (training from scratch).
 * a checkpoint of an earlier tlgui run: its backbone becomes the starting point.
