@@ -640,6 +640,8 @@ def test_a_full_disk_keeps_the_previous_best_and_resume_restores_the_lost_one(
     assert torch.load(best, weights_only=True)["epoch"] == 0  # the previous good one
     assert not list(run.rglob("*.tmp"))
     disk_full.clear()  # space was freed
-    summary = Trainer(config, tiny, run, resume=True).run()
+    resumed = Trainer(config, tiny, run, resume=True)
+    summary = resumed.run()
+    assert resumed.stats.stem_images == 0  # every epoch was done: nothing to compute again
     assert summary["runs"]["model"]["best_epoch"] == 2
     assert_same_weights(model_weights(best), at_best)

@@ -620,6 +620,8 @@ class Trainer:
     # -- training --------------------------------------------------------------------------
     def _train(self, train_items, val_items, start_epoch: int, use_cache: bool) -> None:
         cfg = self.config
+        if start_epoch >= cfg.epochs:
+            return  # a resumed training whose runs have all finished: no features to compute
         train_cache = val_cache = train_eval_cache = None
         if use_cache:
             val_cache = self._cache(val_items, "validation") if val_items else None
