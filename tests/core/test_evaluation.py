@@ -234,3 +234,19 @@ def test_the_usage_snippet_opens_images_as_tlgui_does(run, tmp_path, fmt):
     assert not failed and [g[2] for g in got] == images
     assert [g[0] for g in got] == [name for _, name, _ in expected]
     assert [float(g[1]) for g in got] == pytest.approx([p for _, _, p in expected], abs=2e-3)
+
+
+def test_the_usage_snippet_skips_an_unreadable_file_with_the_reason(run, tmp_path):
+    out, data = run
+    _, usage = export(out / "with_dropout" / "best.pt", tmp_path / "m.pt", "torchscript")
+    good = next((data / "circle").glob("*.jpg"))
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not an image")
+    done = subprocess.run([sys.executable, str(usage), str(notes), str(good)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0
+    assert [line.split("\t")[2] for line in done.stdout.splitlines()] == [str(good)]
+    assert done.stderr.startswith(f"skipped {notes}: ") and "Traceback" not in done.stderr
+    only_bad = subprocess.run([sys.executable, str(usage), str(notes)], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=120)
+    assert only_bad.returncode == 1 and only_bad.stdout == ""

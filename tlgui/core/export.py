@@ -232,10 +232,20 @@ def _snippet(file_name: str, meta: dict, runtime: str, body: str) -> str:
             + f"INTERPOLATION = Image.Resampling[{str(meta['interpolation']).upper()!r}]\n"
             + _LOAD
             + body
-            + """for path in sys.argv[1:]:
-    probabilities = predict(load(path))[0]
+            + """if len(sys.argv) < 2:
+    sys.exit(f"usage: python {Path(__file__).name} IMAGE...")
+classified = 0
+for path in sys.argv[1:]:
+    try:
+        pixels = load(path)
+    except Exception as e:  # not an image, unreadable, truncated: say so and go on
+        print(f"skipped {path}: {e}", file=sys.stderr)
+        continue
+    probabilities = predict(pixels)[0]
     best = int(probabilities.argmax())
     print(f"{classes[best]}\\t{float(probabilities[best]):.3f}\\t{path}")
+    classified += 1
+sys.exit(0 if classified else 1)
 """)
 
 
