@@ -114,6 +114,8 @@ def test_row_percentages_and_how_the_matrix_is_shown():
                                               [UNDEFINED] * 4]
     assert (share_text(4 / 7), share_text(None), share_text(0.5, 0)) == ("57.1%", UNDEFINED,
                                                                          "50%")
+    # a class with a single image is a row like any other
+    assert np.allclose(normalise_rows(np.array([[1, 0], [1, 2]])), [[1, 0], [1 / 3, 2 / 3]])
 
 
 def test_cells_list_true_row_and_predicted_column():
@@ -288,6 +290,8 @@ def test_find_checkpoint_picks_the_named_or_the_best_run(tmp_path):
         find_checkpoint(tmp_path, "notes")
     (tmp_path / "summary.json").unlink()  # without a summary: the first by name
     assert find_checkpoint(tmp_path) == tmp_path / "a_run" / "best.pt"
+    with pytest.raises(DatasetError, match="notes: holds no trained model"):
+        find_checkpoint(tmp_path / "notes")
 
 
 def test_image_files_walks_folders_and_lists_each_file_once(tmp_path):
