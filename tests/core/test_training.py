@@ -316,8 +316,12 @@ def kill_when(monkeypatch, condition):
     return on_event, dead
 
 
+@pytest.mark.parametrize("killed_after", [
+    ("without_dropout", 3),  # both runs saved epoch 3
+    ("with_dropout", 3),  # only with_dropout saved epoch 3: it is one epoch ahead
+])
 def test_a_killed_pair_resumes_to_the_checkpoints_an_uninterrupted_run_writes(
-        tiny, tmp_path, monkeypatch):
+        tiny, tmp_path, monkeypatch, killed_after):
     from tlgui.core import training
 
     config = fast_config(epochs=4, compare_dropout=True)
@@ -329,13 +333,17 @@ def test_a_killed_pair_resumes_to_the_checkpoints_an_uninterrupted_run_writes(
 
     killed = tmp_path / "killed"
     on_event, dead = kill_when(monkeypatch, lambda e: isinstance(e, ev.EpochFinished)
-                               and (e.run, e.epoch) == ("without_dropout", 3))
+                               and (e.run, e.epoch) == killed_after)
     with pytest.raises(Killed):
         Trainer(config, tiny, killed, on_event=on_event).run()
     dead.clear()
     orphan = killed / "with_dropout" / ".last.pt.k2x9_q0a.tmp"  # as a kill mid-write leaves
     orphan.write_bytes(b"half a checkpoint")
-    resumed = Trainer(config, tiny, killed, resume=True).run()
+    events, on_event = collect()
+    resumed = Trainer(config, tiny, killed, on_event=on_event, resume=True).run()
+    trained = [(e.run, e.epoch) for e in events if isinstance(e, ev.EpochFinished)]
+    behind = [("without_dropout", 3)] if killed_after == ("with_dropout", 3) else []
+    assert trained == behind + [("with_dropout", 4), ("without_dropout", 4)]
 
     for name in ("with_dropout", "without_dropout"):
         claimed = resumed["runs"][name]
