@@ -255,7 +255,10 @@ class Trainer:
     control : RunControl, optional
         Pause/resume/stop flags, honoured at every batch.
     resume : bool
-        Continue from ``out_dir``'s last complete epoch.
+        Continue the training in ``out_dir``: each run from its own last complete epoch, with
+        the best epoch's weights it had found. A setting that changes the result (all but
+        ``RESUMABLE_CHANGES``) or images that differ from the run's start are refused with a
+        ``ValueError`` naming them; ``config.json`` and ``classes.json`` stay as written.
     """
 
     def __init__(
