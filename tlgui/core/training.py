@@ -39,6 +39,7 @@ from .data import (
     without_files,
 )
 from .device import autocast_dtype, describe, select_device
+from .images import ImageLoadError
 from .models import (
     STRATEGIES,
     ModelSpec,
@@ -572,6 +573,9 @@ class Trainer:
             self.on_event(ev.StageProgress("verify", done, total, "decoding every image"))
 
         failed = decode_failures(self.report, progress, cancel=self.control)
+        gone = [path for path in failed if not os.path.exists(path)]
+        if gone:  # not damaged but moved: the folder may have moved, as in the epochs
+            raise ImageLoadError(gone[0], failed[gone[0]])
         before = self.report.classes
         self.report = without_files(self.report, failed)
         self._note_unreadable(list(failed.items()))
