@@ -294,6 +294,18 @@ def test_an_empty_class_folder_is_listed_and_left_out(tmp_path):
                        "texts/notes.txt": "not an image (no known image format)"}
 
 
+def test_a_test_image_that_is_also_a_training_image_is_kept_out_of_the_test(tmp_path):
+    two_classes(tmp_path / "train")
+    save(rgb(), str(tmp_path / "test" / "a" / "new.png"))
+    os.symlink(tmp_path / "train" / "a" / "0.png", tmp_path / "test" / "a" / "seen.png")
+    report = scan([str(tmp_path / "train")], test_folder=str(tmp_path / "test"))
+    assert [os.path.basename(it.path) for it in report.test_items] == ["new.png"]
+    assert report.counts() == [3, 2]  # the training keeps it
+    reasons = {os.path.relpath(s.path, tmp_path): s.reason for s in report.skipped}
+    assert reasons == {"test/a/seen.png": "also a training image (a test image must be new "
+                                          "to the model)"}
+
+
 def test_a_test_folder_class_that_was_left_out_is_reported(tmp_path):
     two_classes(tmp_path / "train")
     (tmp_path / "train" / "empty").mkdir()

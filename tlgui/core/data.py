@@ -261,11 +261,16 @@ def _quoted_list(names: Sequence[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def _collect(walks: Sequence[tuple[int, str, str, _Walk]]) -> tuple[list, list[SkippedFile]]:
-    """Jobs ``(path, label, key)`` from the class walks, with each file in one class only.
+def _collect(
+    walks: Sequence[tuple[int, str, str, _Walk]], training: set[FileId] | None = None
+) -> tuple[list, list[SkippedFile], set[FileId]]:
+    """Jobs ``(path, label, key)`` from the class walks, with each file in one class only,
+    the files left out, and the identities of the jobs' files.
 
     ``walks`` holds ``(label, class name, class folder, walk)``. A file reached from two
-    classes cannot have a right label: it is reported and kept out of both.
+    classes cannot have a right label: it is reported and kept out of both. For a test
+    folder, ``training`` holds the training files: a test image among them would measure
+    memory, not accuracy, and is kept out of the test.
     """
     per_class = [(label, name, folder, _one_path_each(w.files, folder))
                  for label, name, folder, w in walks]
@@ -273,7 +278,7 @@ def _collect(walks: Sequence[tuple[int, str, str, _Walk]]) -> tuple[list, list[S
     for _, name, _, chosen in per_class:
         for identity in chosen:
             owners.setdefault(identity, []).append(name)
-    jobs, skipped = [], []
+    jobs, skipped, identities = [], [], set()
     for label, name, folder, chosen in per_class:
         for identity, path in sorted(chosen.items(), key=lambda pair: pair[1]):
             names = owners[identity]
@@ -282,9 +287,14 @@ def _collect(walks: Sequence[tuple[int, str, str, _Walk]]) -> tuple[list, list[S
                 skipped.append(SkippedFile(
                     path, f"the same file is in {how_many} classes: {_quoted_list(names)}"))
                 continue
+            if training is not None and identity in training:
+                skipped.append(SkippedFile(
+                    path, "also a training image (a test image must be new to the model)"))
+                continue
             rel = os.path.relpath(path, folder).replace(os.sep, "/")
             jobs.append((path, label, f"{name}/{rel}"))
-    return jobs, skipped
+            identities.add(identity)
+    return jobs, skipped, identities
 
 
 def _subfolders(root: str) -> list[str]:
@@ -369,7 +379,7 @@ def scan(
     folders = [f for f in folders if f not in loops]
     walks = [(label, name, folder, _walk_files(folder, roots))
              for label, (name, folder) in enumerate(zip(names, folders))]
-    jobs, conflicts = _collect(walks)
+    jobs, conflicts, training = _collect(walks)
 
     test_walks = []
     if test_folder:
@@ -384,7 +394,7 @@ def scan(
                 )
             test_walks.append((index[name], name, folder,
                                _walk_files(folder, [os.path.realpath(test_root)])))
-    test_jobs, test_conflicts = _collect(test_walks)
+    test_jobs, test_conflicts, _ = _collect(test_walks, training)
 
     skipped = [SkippedFile(p, "not inside a class folder") for p in loose]
     skipped += [SkippedFile(f, LINK_TO_PARENT) for f in loops]
