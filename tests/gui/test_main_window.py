@@ -199,7 +199,7 @@ def test_closing_mid_training_asks_then_stops_cleanly(make_window, qtbot, tmp_pa
     batches = []
     window.controller.batch_finished.connect(batches.append)
     window.start_training()
-    qtbot.waitUntil(lambda: len(batches) >= 1, timeout=60_000)
+    qtbot.waitUntil(lambda: len(batches) >= 1, timeout=120_000)
     asked = []
 
     def answer(*args, **kwargs):

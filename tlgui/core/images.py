@@ -22,6 +22,9 @@ MIN_SIDE = 16
 #: and by every loader alike (training, evaluation, prediction, inspection, thumbnails).
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
+#: The smallest training input the backbones can use: each halves its input five times.
+MIN_IMAGE_SIZE = 32
+
 # tlgui refuses such images itself, with a line naming the file (see bomb_reason); Pillow's own
 # warning about them would only add a raw line to the output. A filter set once rather than
 # warnings.catch_warnings() around each open: that one is not safe in the loading threads.

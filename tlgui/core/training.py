@@ -39,7 +39,7 @@ from .data import (
     without_files,
 )
 from .device import autocast_dtype, describe, select_device
-from .images import ImageLoadError
+from .images import MIN_IMAGE_SIZE, ImageLoadError
 from .models import (
     STRATEGIES,
     ModelSpec,
@@ -66,9 +66,6 @@ SCHEDULES = ("cosine", "step", "none")
 #: last.pt holds the best epoch's trainable weights, so a killed training resumes exactly.
 BEST_CHECKPOINT_INTERVAL = 30.0
 SMALL_CHECKPOINT_BYTES = 100 * 2**20
-
-#: The smallest input the backbones can use: each halves its input five times.
-MIN_IMAGE_SIZE = 32
 
 #: Settings that may differ when a training resumes: they change where and how fast it runs,
 #: not what it computes. Every other setting must be the one the run started with.

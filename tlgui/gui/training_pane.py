@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from ..core import events as ev
 from ..core.advice import default_backbone_lr_factor
+from ..core.images import MIN_IMAGE_SIZE
 from ..core.units import format_duration as duration
 from .plots import RUN_COLOURS, RUN_LABELS, CurvesView, train_curve_note
 
@@ -45,7 +46,7 @@ class TrainingPane(QWidget):
         self.device = QComboBox()
         self.device.addItem("Auto", "auto")
         self.epochs = _spin(1, 1000, 10)
-        self.batch_size = _spin(1, 1024, 32)
+        self.batch_size = _spin(2, 1024, 32)  # batch normalisation learns nothing from one
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
         self.lr.setRange(1e-5, 1.0)
@@ -71,8 +72,7 @@ class TrainingPane(QWidget):
         self.early_stopping = _spin(0, 100, 0)
         self.early_stopping.setSpecialValueText("off")
         self.early_stopping.setSuffix(" epochs without gain")
-        self.image_size = _spin(0, 512, 0)
-        self.image_size.setSingleStep(16)
+        self.image_size = ImageSizeBox()
         self.image_size.setSpecialValueText("backbone default (224 px)")
         self.image_size.setSuffix(" px")
         self.image_size.setToolTip("Smaller images train faster on weak machines")
@@ -331,6 +331,27 @@ def summary_html(summary: dict) -> str:
     if verdict:
         parts.append(html.escape(verdict["text"]))
     return "<br>".join(parts)
+
+
+class ImageSizeBox(QSpinBox):
+    """Image size in pixels, or 0 for the backbone's own size.
+
+    Sizes between 0 and :data:`MIN_IMAGE_SIZE` cannot train, so the arrows step from the
+    default straight to the smallest size that can, and back."""
+
+    def __init__(self):
+        super().__init__()
+        self.setRange(0, 512)
+        self.setSingleStep(16)
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 (Qt's name)
+        value = self.value()
+        if value == 0 and steps > 0:
+            self.setValue(MIN_IMAGE_SIZE + (steps - 1) * self.singleStep())
+        elif value <= MIN_IMAGE_SIZE and steps < 0:
+            self.setValue(0)
+        else:
+            super().stepBy(steps)
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:
