@@ -2,7 +2,7 @@
 
 import pytest
 
-from tlgui.core.data import DatasetError, ImageItem, ScanReport, split
+from tlgui.core.data import DatasetError, ImageItem, ScanReport, SkippedFile, split
 
 
 def report():
@@ -14,8 +14,9 @@ def report():
              for label, (folder, n) in enumerate(zip(folders, counts)) for i in range(n)]
     test = [ImageItem(f"/test/{folder[6:]}/t.png", label, f"{folder[6:]}/t.png")
             for label, folder in enumerate(folders)]
-    return ScanReport(["cat", "dog", "fox"], folders, items, test_items=test,
-                      test_folder="/test")
+    return ScanReport(["cat", "dog", "fox"], folders, items,
+                      skipped=[SkippedFile("/data/dog/x.txt", "not an image")], test_items=test,
+                      test_folder="/test", verified=True)
 
 
 def images(items, label):
@@ -55,11 +56,19 @@ def test_leaving_out_a_name_no_class_has_changes_nothing_and_the_original_is_unt
     assert [it.label for it in original.items] == [0, 0, 1, 1, 1, 2]
 
 
+def test_edits_keep_what_the_scan_found_besides_the_classes():
+    for edited in (report().renamed(["x", "y", "z"]), report().without_classes(["dog"]),
+                   report().renamed(["x", "y", "z"]).without_classes(["x"])):
+        assert edited.skipped == [SkippedFile("/data/dog/x.txt", "not an image")]
+        assert edited.test_folder == "/test" and edited.verified is True
+
+
 @pytest.mark.parametrize("names, message", [
-    (["a", "a", "b"], "share the name 'a'"),
-    (["a", " ", "b"], "cannot be empty"),
+    (["a", "a", "b"], "two classes cannot share the name 'a'"),
+    (["a", " ", "b"], "a class name cannot be empty"),
     (["a", "b"], "expected 3 class names, got 2"),
 ])
 def test_bad_renames_are_refused(names, message):
-    with pytest.raises(DatasetError, match=message):
+    with pytest.raises(DatasetError) as raised:
         report().renamed(names)
+    assert str(raised.value) == message
