@@ -41,6 +41,11 @@ class Target:
     tests: tuple[str, ...]  #: pytest paths or node ids, relative to the repository root
 
 
+def _in(path: str, *names: str) -> tuple[str, ...]:
+    """Pytest node ids of the test functions ``names`` in the file ``path``."""
+    return tuple(f"{path}::{name}" for name in names)
+
+
 #: What is mutated, and by which tests. Function patterns use mutmut's mangled names:
 #: ``x_NAME`` for a module function, ``xǁCLASSǁNAME`` for a method.
 TARGETS = {
@@ -52,23 +57,39 @@ TARGETS = {
     ),
     "preprocess": Target(
         "tlgui.core.preprocess", ("*",),
-        ("tests/core/test_preprocess.py", "tests/core/test_models.py"),
+        ("tests/core/test_preprocessing.py",
+         "tests/core/test_inspection.py::test_inspection_uses_the_weights_own_interpolation"),
     ),
+    # the fast tests only: the command tests of test_evaluation.py train a model first
     "evaluation": Target(
         "tlgui.core.evaluation", ("*",),
-        # the fast tests only: the command tests of test_evaluation.py train a model first
         ("tests/core/test_evaluation_numbers.py",
-         *(f"tests/core/test_evaluation.py::{name}" for name in (
-             "test_confusion_matrix_and_metrics_by_hand",
-             "test_undefined_metrics_are_none_not_zero", "test_cells_and_mistakes"))),
+         *_in("tests/core/test_evaluation.py", "test_confusion_matrix_and_metrics_by_hand",
+              "test_undefined_metrics_are_none_not_zero", "test_cells_and_mistakes")),
     ),
-    "gradcam": Target("tlgui.core.gradcam", ("*",), ("tests/core/test_inspection.py",)),
-    "adversarial": Target("tlgui.core.adversarial", ("*",), ("tests/core/test_inspection.py",)),
+    "gradcam": Target(
+        "tlgui.core.gradcam", ("*",),
+        _in("tests/core/test_inspection.py", "test_gradcam_has_the_image_size",
+            "test_gradcam_explains_the_class_asked_for_not_the_top_one",
+            "test_gradcam_says_when_nothing_raised_the_score"),
+    ),
+    "adversarial": Target(
+        "tlgui.core.adversarial", ("*",),
+        _in("tests/core/test_inspection.py", "test_adversarial_reaches_the_target_within_the_bound",
+            "test_the_adversarial_bound_holds_on_the_saved_pixels"),
+    ),
+    # each of these trains a tiny model for a few epochs: the trainer's tests that are about
+    # the best epoch, the test accuracy and early stopping, not all of them
     "training": Target(
         "tlgui.core.training",
         ("xǁTrainerǁ_track_best", "xǁTrainerǁ_evaluate_test", "xǁTrainerǁ_save",
          "xǁTrainerǁ_flush_best"),
-        ("tests/core/test_training.py",),
+        _in("tests/core/test_training.py", "test_early_stopping_ends_a_run",
+            "test_test_folder_is_evaluated_with_the_best_weights",
+            "test_best_checkpoint_holds_the_best_epoch",
+            "test_best_checkpoint_and_test_accuracy_come_from_the_best_epoch_not_the_last",
+            "test_a_run_stopped_in_its_first_epoch_points_at_no_checkpoint",
+            "test_stop_takes_effect_within_one_batch_and_keeps_the_best_checkpoint"),
     ),
 }
 
