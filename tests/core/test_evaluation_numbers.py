@@ -4,6 +4,7 @@ predicts one class, ties among mistakes, and the predictions of a model whose an
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from PIL import Image
 from tlgui.core.data import DatasetError, ImageItem
 from tlgui.core.evaluation import (
     UNDEFINED,
+    UNDEFINED_NOTE,
     Evaluation,
     class_metrics,
     confusion_matrix,
@@ -396,3 +398,33 @@ def test_run_data_refuses_a_run_whose_files_disagree(tmp_path):
         run_data(tmp_path / "run2")
     write_run(tmp_path / "run3", folders, ["ant", "bee"], tmp_path / "moved_test")
     assert run_data(tmp_path / "run3")[2] is None  # the test folder is gone: no test images
+
+
+def test_the_evaluate_command_prints_undefined_figures_as_such(coloured_images, monkeypatch,
+                                                                capsys):
+    """A model that never says blue, on images with no blue one labelled blue: blue has no
+    precision and no recall, and the command says why rather than printing 0 %."""
+    import tlgui.core.evaluation as evaluation
+    import tlgui.core.models as models
+    from tlgui.cli import main
+
+    made, _ = coloured_images
+    label = {"red": 0, "green": 1}
+    items = [ImageItem(p, label[c], p) for p, c in made if c != "blue"]
+    monkeypatch.setattr(evaluation, "find_checkpoint",
+                        lambda path, run=None: Path(path) / "model" / "best.pt")
+    monkeypatch.setattr(models, "load_trained",
+                        lambda path: (ChannelModel(), {"preprocessing": IDENTITY.to_dict()}))
+    monkeypatch.setattr(evaluation, "run_data",
+                        lambda run_dir: (["red", "green", "blue"], items, None))
+    assert main(["evaluate", "somewhere"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("val accuracy 100.0% on 4 images")
+    assert [line.split() for line in lines[2:5]] == [["red", "2", "0", "0"],
+                                                     ["green", "0", "2", "0"],
+                                                     ["blue", "0", "0", "0"]]
+    assert lines[6].split() == ["class", "precision", "recall", "F1", "images"]
+    assert [line.split() for line in lines[7:10]] == [
+        ["red", "100.0%", "100.0%", "1.00", "2"], ["green", "100.0%", "100.0%", "1.00", "2"],
+        ["blue", UNDEFINED, UNDEFINED, UNDEFINED, "0"]]
+    assert lines[10] == UNDEFINED_NOTE
