@@ -58,7 +58,14 @@ TARGETS = {
     "preprocess": Target(
         "tlgui.core.preprocess", ("*",),
         ("tests/core/test_preprocessing.py",
-         "tests/core/test_inspection.py::test_inspection_uses_the_weights_own_interpolation"),
+         "tests/core/test_inspection.py::test_inspection_uses_the_weights_own_interpolation",
+         *_in("tests/core/test_security.py",
+              "test_preprocessing_from_a_file_is_validated_field_by_field",
+              "test_preprocessing_with_a_missing_field_or_not_a_dict_is_refused"),
+         *_in("tests/core/test_evaluation_numbers.py",
+              "test_predict_paths_keeps_the_order_across_batches_and_reports_unreadable"),
+         *_in("tests/core/test_damaged_images.py",
+              "test_an_image_that_fails_during_training_is_left_out_and_named")),
     ),
     # the fast tests only: the command tests of test_evaluation.py train a model first
     "evaluation": Target(
