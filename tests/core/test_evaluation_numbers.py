@@ -428,3 +428,42 @@ def test_the_evaluate_command_prints_undefined_figures_as_such(coloured_images, 
         ["red", "100.0%", "100.0%", "1.00", "2"], ["green", "100.0%", "100.0%", "1.00", "2"],
         ["blue", UNDEFINED, UNDEFINED, UNDEFINED, "0"]]
     assert lines[10] == UNDEFINED_NOTE
+
+
+def test_run_data_keeps_a_training_image_out_of_the_test_as_the_scan_does(tmp_path):
+    """A test image that is also a training image (here a hard link) is kept out of the test
+    by the scan the training used; the rebuilt test images must leave it out too, or the test
+    accuracy of ``tlgui evaluate`` differs from the training's."""
+    from tlgui.core.data import scan
+    from tlgui.core.evaluation import run_data
+
+    for k, name in enumerate(("a", "b")):
+        tiny_images(tmp_path / "data" / name, 3, 90 * k)
+        tiny_images(tmp_path / "test" / name, 2, 90 * k + 20)
+    os.link(tmp_path / "data" / "a" / "0.png", tmp_path / "test" / "a" / "dup.png")
+    trained = scan([str(tmp_path / "data")], test_folder=str(tmp_path / "test"))
+    write_run(tmp_path / "run", [tmp_path / "data" / "a", tmp_path / "data" / "b"], ["a", "b"],
+              tmp_path / "test")
+    test = run_data(tmp_path / "run")[2]
+    assert sorted((it.path, it.label, it.key) for it in test) == sorted(
+        (it.path, it.label, it.key) for it in trained.test_items)
+    assert len(test) == 4 and not any(it.path.endswith("dup.png") for it in test)
+
+
+def test_run_data_keeps_each_class_its_label_when_a_class_folder_has_emptied(tmp_path):
+    """A class whose folder has no usable image any more is left out by the scan; the other
+    classes' images keep the labels the run gave them, not the next class's."""
+    from tlgui.core.evaluation import run_data
+
+    for k, name in enumerate(("ant", "bee", "cow")):
+        tiny_images(tmp_path / "data" / name, 2, 40 * k)
+        tiny_images(tmp_path / "test" / name, 1, 40 * k)
+    for path in (tmp_path / "data" / "bee").iterdir():
+        path.unlink()
+    folders = [tmp_path / "data" / name for name in ("ant", "bee", "cow")]
+    write_run(tmp_path / "run", folders, ["ant", "bee", "cow"], tmp_path / "test")
+    classes, val, test = run_data(tmp_path / "run")
+    assert classes == ["ant", "bee", "cow"]
+    folder_of = {it.path: os.path.basename(os.path.dirname(it.path)) for it in val + test}
+    assert {(folder_of[it.path], classes[it.label]) for it in val + test} == {
+        ("ant", "ant"), ("cow", "cow")}

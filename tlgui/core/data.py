@@ -363,13 +363,16 @@ def scan(
     max_pixels: int = MAX_PIXELS,
     threads: int = 8,
     cancel: CancelFlag | None = None,
+    other_test_classes: bool = False,
 ) -> ScanReport:
     """Scan image folders into a :class:`ScanReport`.
 
     ``progress(done, total)`` is called as files are checked; setting ``cancel`` stops the scan
     with :class:`~tlgui.core.control.Cancelled`. Files are recognised by their content, not
     their extension; each unusable one is reported with its reason.
-    Raises :class:`DatasetError` when the folders themselves are unusable.
+    Raises :class:`DatasetError` when the folders themselves are unusable, or when the test
+    folder has a class the data lacks, unless ``other_test_classes`` lets such a class be
+    ignored (a saved run's test folder still holds the classes its training left out).
     """
     names, folders, loose = class_folders_for(paths)
     roots = [os.path.realpath(os.path.expanduser(paths[0]))] if len(paths) == 1 else []
@@ -388,6 +391,8 @@ def scan(
         for folder in _subfolders(test_root):
             name = os.path.basename(folder)
             if name not in index:
+                if other_test_classes:
+                    continue
                 raise DatasetError(
                     f"{folder}: the test folder has a class '{name}' that the training data "
                     f"lacks (classes: {', '.join(names)})"

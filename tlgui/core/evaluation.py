@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .control import Cancelled
-from .data import DatasetError, ImageItem, is_junk, scan, split, verify_images
+from .data import DatasetError, ImageItem, scan, split, verify_images
 from .images import ImageLoadError
 from .preprocess import ImageDataset, Preprocessing
 
@@ -212,26 +212,22 @@ def run_data(run_dir: str | os.PathLike):
                            f"{len(folders)}")
     # One folder per class, each named after itself as when the run scanned it, so the split's
     # keys are the same (the names the run gave its classes are ``classes``). Decoded in full,
-    # as the training's data was: the split then leaves out the same files.
-    report = verify_images(scan(folders))
-    data_split = split(report.items, config["val_fraction"], config["seed"])
+    # as the training's data was: the split then leaves out the same files. The test folder is
+    # scanned with the data, so that a test image that is also a training image is kept out
+    # of the test as it was then.
     test = config.get("test_folder")
-    test_items = (_test_items(test, report.class_folders) if test and os.path.isdir(test)
-                  else None)
-    return classes, data_split.val, test_items
+    test = test if test and os.path.isdir(test) else None
+    report = verify_images(scan(folders, test_folder=test, other_test_classes=True))
+    # A class whose folder has no usable image left is not in the report: every other class
+    # keeps the label the run gave it, its folder's place in ``folders``.
+    label_of = {os.path.basename(os.path.normpath(f)): i for i, f in enumerate(folders)}
 
+    def relabelled(items: list[ImageItem]) -> list[ImageItem]:
+        return [ImageItem(it.path, label_of[report.classes[it.label]], it.key) for it in items]
 
-def _test_items(test_folder: str, class_folders: list[str]) -> list[ImageItem]:
-    """The test folder's images of the classes in ``class_folders``, matched by folder name
-    and labelled in that order (a training names its test sub-folders after its class folders).
-    """
-    label_of = {os.path.basename(os.path.normpath(f)): i for i, f in enumerate(class_folders)}
-    with os.scandir(test_folder) as entries:
-        if not any(entry.is_dir() and not is_junk(entry.name) for entry in entries):
-            return []  # a test folder without class sub-folders holds no test image
-    found = scan([test_folder])
-    return [ImageItem(item.path, label_of[found.classes[item.label]], item.key)
-            for item in found.items if found.classes[item.label] in label_of]
+    data_split = split(report.items, config["val_fraction"], config["seed"])
+    test_items = relabelled(report.test_items) if test else None
+    return classes, relabelled(data_split.val), test_items
 
 
 def find_checkpoint(path, run: str | None = None) -> Path:
