@@ -171,6 +171,87 @@ def test_eval_mode_accuracy_is_used_not_the_one_with_dropout_active():
 def test_without_validation_images_nothing_is_claimed():
     verdict = dropout_verdict(flat_at(1.0, math.nan), flat_at(1.0, math.nan))
     assert verdict.kind == "no_validation"
+    # A validation share of 0 is refused, so the advice is about the images.
+    assert "validation share" not in verdict.text
+    assert "every class has a single image, or no validation image could be read" in (
+        verdict.text)
+    assert single_run_verdict(flat_at(1.0, math.nan)).text == verdict.text
+
+
+def points_in(text, after):
+    """The whole number of points that ``text`` quotes right after ``after``."""
+    import re
+
+    return int(re.search(re.escape(after) + r" (\d+) points?", text).group(1))
+
+
+def test_dropout_is_never_said_to_reduce_a_gap_it_widened():
+    """With dropout the gap is 13 points, without it 10; each run's threshold allows for its
+    own validation accuracy, yet the larger gap cannot be the one that is not over-fitting,
+    nor can dropout have "barely reduced" it."""
+    with_dropout = history(*[(0.5, 0.5)] * 2, (0.68, 0.55))
+    without = history(*[(0.5, 0.5)] * 2, (1.0, 0.90))
+    verdict = dropout_verdict(with_dropout, without, 50)
+    assert "barely reduced" not in verdict.text
+    assert verdict.kind == "both_overfit"
+    assert "13 points above validation accuracy" in verdict.text
+    assert "10 points above validation accuracy" in verdict.text
+    assert "Dropout did not reduce the gap: it is 3 points wider with dropout." in verdict.text
+    assert "The run with dropout is 35 points behind on validation but still rising." in (
+        verdict.text)
+
+
+def test_only_the_run_with_dropout_over_fits_only_with_the_larger_gap():
+    """The mirror case: the run without dropout has the larger gap (13 points, at 55 %), the
+    run with dropout 10 (at 90 %). Both over-fit, and dropout narrowed the gap a little."""
+    with_dropout = history(*[(0.5, 0.5)] * 2, (1.0, 0.90))
+    without = history(*[(0.5, 0.5)] * 2, (0.68, 0.55))
+    verdict = dropout_verdict(with_dropout, without, 50)
+    assert verdict.kind == "both_overfit"
+    assert not verdict.text.startswith("Only the run with dropout")
+
+
+@pytest.mark.parametrize("train_with, val_with, train_without, val_without, val_size", [
+    (0.88, 0.80, 0.92, 0.80, None),  # barely reduced: 8 against 12 points
+    (0.90, 0.80, 0.92, 0.80, None),  # both at the threshold or above
+    (0.86, 0.75, 0.95, 0.85, 200),
+    (0.70, 0.55, 1.0, 0.90, 50),
+    (1.0, 0.90, 0.70, 0.55, 50),
+    (0.95, 0.70, 0.80, 0.78, None),
+    (0.60, 0.40, 1.0, 0.90, 30),
+    (0.9996, 0.90, 0.98, 0.90, None),  # gaps of 9.96 and 8 points: shown as 10 and 8
+])
+def test_the_numbers_a_verdict_quotes_agree_with_what_it_says(
+        train_with, val_with, train_without, val_without, val_size):
+    """Whatever the branch, the gaps quoted agree with the claim made about them."""
+    verdict = dropout_verdict(flat_at(train_with, val_with), flat_at(train_without, val_without),
+                              val_size)
+    text = verdict.text
+    gap_with = points_in(text, "with dropout, training accuracy is")
+    gap_without = points_in(text, "without, it is")
+    if "barely reduced it" in text:
+        by = points_in(text, "barely reduced it (by")
+        assert by == gap_without - gap_with and 0 <= by < 5 or "can be chance" in text
+    if text.startswith("Only the run with dropout over-fits"):
+        assert gap_with > gap_without
+    if text.startswith(("The run without dropout over-fits", "Without dropout the model")):
+        assert gap_without > gap_with
+    if "narrowed the gap by" in text:
+        assert points_in(text, "narrowed the gap by") == gap_without - gap_with > 0
+    if verdict.kind == "both_overfit" or "over-fits" in text.split(":")[0]:
+        assert max(gap_with, gap_without) >= 10
+    if text.startswith("Neither run over-fits"):
+        assert max(gap_with, gap_without) < 10
+
+
+def test_a_gap_shown_as_ten_points_is_over_fitting():
+    """9.96 points is shown as 10, the threshold: it is over-fitting, as the sentence's
+    number says, not 'no sign of over-fitting' beside '10 points above'."""
+    verdict = single_run_verdict(flat_at(0.9996, 0.90))
+    assert "10 points above validation accuracy" in verdict.text
+    assert verdict.kind == "overfits"
+    chance = single_run_verdict(flat_at(0.635, 0.50), val_size=50)  # margin 14.1 points
+    assert "14 points above" in chance.text and chance.kind == "overfits"
 
 
 def test_training_verdict_picks_the_comparison_or_the_single_run():

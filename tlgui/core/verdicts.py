@@ -109,12 +109,13 @@ def single_run_verdict(history: Sequence, val_size: int | None = None) -> Verdic
     margin = noise_margin(validation_accuracy(last), val_size)
     rising = (" Validation accuracy was still rising at the end: more epochs may help."
               if still_rising(history) else "")
-    if _reaches(train_gap, max(OVERFIT_GAP, margin)):
+    if _in_points(train_gap) >= _in_points(max(OVERFIT_GAP, margin)):
         return Verdict("overfits", (
             f"The model over-fits: its training accuracy ({_pct(train_accuracy(last))}) is "
             f"{describe_gap(train_gap)} ({_pct(validation_accuracy(last))}). Dropout, "
             f"augmentation, more images or fewer trainable blocks reduce that.{rising}"))
-    unclear = _reaches(train_gap, OVERFIT_GAP)  # only the size of the validation set hides it
+    # Only the size of the validation set hides it.
+    unclear = _in_points(train_gap) >= _in_points(OVERFIT_GAP)
     return Verdict("no_overfitting", (
         f"{'No clear sign' if unclear else 'No sign'} of over-fitting: training accuracy "
         f"({_pct(train_accuracy(last))}) is {describe_gap(train_gap)} "
@@ -139,62 +140,78 @@ def dropout_verdict(with_dropout: Sequence, without_dropout: Sequence,
     w, wo = with_dropout[-1], without_dropout[-1]
     gap_with, gap_without = gap(w), gap(wo)
     val_with, val_without = validation_accuracy(w), validation_accuracy(wo)
-    overfit_with = max(OVERFIT_GAP, noise_margin(val_with, val_size))
-    overfit_without = max(OVERFIT_GAP, noise_margin(val_without, val_size))
+    # Every comparison is made in the whole points the sentences quote, so that no number in a
+    # sentence contradicts what the sentence says of it.
+    points_with, points_without = _in_points(gap_with), _in_points(gap_without)
     margin = noise_margin((val_with + val_without) / 2, val_size)
-    clear = max(CLEAR_DIFFERENCE, margin)
+    clear = _in_points(max(CLEAR_DIFFERENCE, margin))
     gaps = (f"with dropout, training accuracy is {describe_gap(gap_with)} "
             f"({_pct(train_accuracy(w))} against {_pct(val_with)}); without, it is "
             f"{describe_gap(gap_without)} ({_pct(train_accuracy(wo))} against "
             f"{_pct(val_without)})")
-    behind = val_without - val_with  # how far the run with dropout trails on validation
+    behind = _in_points(val_without - val_with)  # how far the run with dropout trails
     rising = still_rising(with_dropout)
-    over_with, over_without = _reaches(gap_with, overfit_with), _reaches(gap_without,
-                                                                         overfit_without)
-    narrowed = gap_without - gap_with
-    clearly_narrowed = _reaches(narrowed, clear)
-    clearly_behind = _reaches(behind, clear)
+    over_with = points_with >= _in_points(max(OVERFIT_GAP, noise_margin(val_with, val_size)))
+    over_without = points_without >= _in_points(max(OVERFIT_GAP,
+                                                    noise_margin(val_without, val_size)))
+    # Each run's threshold allows for the chance in its own validation accuracy, so one run
+    # can over-fit with a smaller gap than the other's. A gap at least as large as one called
+    # over-fitting is over-fitting too: the two runs are then judged alike.
+    over_with, over_without = (over_with or (over_without and points_with >= points_without),
+                               over_without or (over_with and points_without >= points_with))
+    narrowed = points_without - points_with
+    clearly_narrowed = narrowed >= clear
+    clearly_behind = behind >= clear
+    behind_text = (f" The run with dropout is {_count_points(behind)} behind on validation"
+                   + (" but still rising." if rising else ".")) if clearly_behind else ""
     # A gap or difference the fixed thresholds would count, hidden by the size of the
     # validation set: the sentence says "clearly" and why.
-    hidden = (margin > CLEAR_DIFFERENCE and (
-        _reaches(max(gap_with, gap_without), OVERFIT_GAP)
-        or _reaches(abs(behind), CLEAR_DIFFERENCE) or _reaches(narrowed, CLEAR_DIFFERENCE)))
+    fixed_clear = _in_points(CLEAR_DIFFERENCE)
+    hidden = (clear > fixed_clear and (
+        max(points_with, points_without) >= _in_points(OVERFIT_GAP)
+        or abs(behind) >= fixed_clear or narrowed >= fixed_clear))
     note = _chance_note(val_size, margin) if hidden else ""
 
     if over_with and over_without:
         text = f"Both runs over-fit: {gaps}."
         if clearly_narrowed:
-            text += (f" Dropout narrowed the gap by {_points(narrowed)} but did not close "
-                     f"it.")
+            text += (f" Dropout narrowed the gap by {_count_points(narrowed)} but did not "
+                     f"close it.")
+        elif narrowed < 0:
+            text += (f" Dropout did not reduce the gap: it is {_count_points(-narrowed)} "
+                     f"wider with dropout.")
+        text += behind_text
         text += (" Dropout alone is not enough here: more images, augmentation or fewer "
                  "trainable blocks would help.")
         return Verdict("both_overfit", text)
     if over_without and clearly_narrowed:
         text = f"Without dropout the model over-fits, with dropout much less: {gaps}."
         if clearly_behind:
-            text += (f" The run with dropout is still {_points(behind)} behind on validation"
+            text += (f" The run with dropout is still {_count_points(behind)} behind on "
+                     f"validation"
                      + (" and rising: more epochs may let it catch up." if rising else "."))
         return Verdict("dropout_reduces_overfitting", text)
-    if over_with:
+    if over_with:  # the run without dropout has the smaller gap
         return Verdict("overfitting_not_reduced", (
             f"Only the run with dropout over-fits, so dropout did not help against "
-            f"over-fitting here: {gaps}."))
-    if over_without:
+            f"over-fitting here: {gaps}.{behind_text}"))
+    if over_without:  # the run with dropout has a smaller gap, though not clearly smaller
         return Verdict("overfitting_not_reduced", (
-            f"The run without dropout over-fits, and dropout barely reduced it: {gaps}."))
+            f"The run without dropout over-fits, and dropout barely reduced it (by "
+            f"{_count_points(narrowed)}): {gaps}.{behind_text}{note}"))
     neither = "neither run clearly over-fits" if hidden else "neither run over-fits"
     if clearly_behind and rising:
         return Verdict("dropout_slowed_learning", (
             f"Dropout slowed learning: {neither}, and the run with dropout is "
-            f"{_points(behind)} behind on validation but still rising. More epochs may close "
+            f"{_count_points(behind)} behind on validation but still rising. More epochs may close "
             f"the difference. In detail, {gaps}.{note}"))
     if clearly_behind:
         return Verdict("dropout_costs_accuracy", (
             f"Dropout cost accuracy here: {neither}, and the run with dropout is "
-            f"{_points(behind)} behind on validation and no longer improving; a lower dropout "
-            f"may suit this data. In detail, {gaps}.{note}"))
-    lead = (f" The run with dropout is {_points(-behind)} ahead on validation."
-            if _reaches(-behind, clear) else
+            f"{_count_points(behind)} behind on validation and no longer improving; a lower "
+            f"dropout may suit this data. In detail, {gaps}.{note}"))
+    lead = (f" The run with dropout is {_count_points(-behind)} ahead on validation."
+            if -behind >= clear else
             " Both reach about the same validation accuracy: dropout makes no clear "
             "difference here.")
     return Verdict("no_overfitting", f"{neither.capitalize()}: {gaps}.{lead}{note}")
@@ -269,8 +286,9 @@ def _too_early_or_unmeasured(histories: dict[str, Sequence]) -> Verdict | None:
             f"least {MIN_EPOCHS_FOR_VERDICT} epochs."))
     if any(math.isnan(validation_accuracy(h[-1])) for h in histories.values()):
         return Verdict("no_validation", (
-            "There are no validation images, so over-fitting cannot be measured: give the "
-            "validation share a value above 0."))
+            "There are no validation images, so over-fitting cannot be measured: every class "
+            "has a single image, or no validation image could be read. Add images to the "
+            "classes (two or more each) to measure it."))
     return None
 
 
@@ -284,6 +302,12 @@ def _reaches(value: float, threshold: float) -> bool:
     return value >= threshold - 1e-9
 
 
+def _in_points(value: float) -> int:
+    """``value`` (an accuracy, a gap or a threshold) in whole percentage points, rounded as
+    the sentences show it: 0.9 - 0.8 (0.0999…) is 10 points."""
+    return round(value * 100)
+
+
 def _field(record, name: str):
     value = record.get(name) if isinstance(record, dict) else getattr(record, name, None)
     return None if value is None or value == "" else float(value)
@@ -294,5 +318,8 @@ def _pct(value: float) -> str:
 
 
 def _points(value: float) -> str:
-    points = round(abs(value) * 100)
+    return _count_points(abs(_in_points(value)))
+
+
+def _count_points(points: int) -> str:
     return f"{points} point{'s' if points != 1 else ''}"
