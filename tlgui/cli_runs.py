@@ -38,8 +38,8 @@ def cmd_evaluate(args) -> int:
         UNDEFINED_NOTE,
         decimal_text,
         evaluate,
+        evaluation_items,
         find_checkpoint,
-        run_data,
         share_text,
     )
     from .core.models import load_trained
@@ -47,10 +47,7 @@ def cmd_evaluate(args) -> int:
 
     checkpoint = find_checkpoint(args.run_dir, args.run)
     net, ckpt = load_trained(checkpoint)
-    classes, val, test = run_data(checkpoint.parent.parent)
-    items = val if args.split == "val" else test
-    if items is None:
-        raise ValueError(f"{args.run_dir}: the run has no test folder")
+    classes, items = evaluation_items(checkpoint.parent.parent, args.split)
     result = evaluate(net, Preprocessing.from_dict(ckpt["preprocessing"]), classes, items)
     print(f"{checkpoint}: {args.split} accuracy {share_text(result.accuracy)} "
           f"on {len(result.paths)} images")

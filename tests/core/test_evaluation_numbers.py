@@ -467,3 +467,24 @@ def test_run_data_keeps_each_class_its_label_when_a_class_folder_has_emptied(tmp
     folder_of = {it.path: os.path.basename(os.path.dirname(it.path)) for it in val + test}
     assert {(folder_of[it.path], classes[it.label]) for it in val + test} == {
         ("ant", "ant"), ("cow", "cow")}
+
+
+def test_evaluation_items_say_whether_the_test_folder_is_gone_or_never_was(tmp_path):
+    from tlgui.core.evaluation import evaluation_items, run_data
+
+    for name in ("ant", "bee"):
+        tiny_images(tmp_path / "data" / name, 3, 90)
+        tiny_images(tmp_path / "test" / name, 1, 90)
+    folders = [tmp_path / "data" / "ant", tmp_path / "data" / "bee"]
+    write_run(tmp_path / "run", folders, ["ant", "bee"], tmp_path / "test")
+    classes, test = evaluation_items(tmp_path / "run", "test")
+    assert classes == ["ant", "bee"] and sorted(it.label for it in test) == [0, 1]
+    val = run_data(tmp_path / "run")[1]
+    assert evaluation_items(tmp_path / "run", "val")[1] == val and val
+    write_run(tmp_path / "moved", folders, ["ant", "bee"], tmp_path / "elsewhere")
+    assert evaluation_items(tmp_path / "moved", "val")[1] == val  # validation still works
+    with pytest.raises(DatasetError, match="elsewhere: the run's test folder is gone"):
+        evaluation_items(tmp_path / "moved", "test")
+    write_run(tmp_path / "plain", folders, ["ant", "bee"])
+    with pytest.raises(DatasetError, match="plain: the run was trained without a test folder"):
+        evaluation_items(tmp_path / "plain", "test")

@@ -230,6 +230,24 @@ def run_data(run_dir: str | os.PathLike):
     return classes, relabelled(data_split.val), test_items
 
 
+def evaluation_items(run_dir: str | os.PathLike, which: str) -> tuple[list[str],
+                                                                      list[ImageItem]]:
+    """The classes of a saved run and the images to evaluate it on: its validation images
+    (``which="val"``) or its test folder's (``"test"``); one line says why there are none."""
+    if which not in ("val", "test"):
+        raise ValueError(f"which images: 'val' or 'test', not {which!r}")
+    classes, val, test = run_data(run_dir)
+    if which == "val":
+        return classes, val
+    if test is None:
+        config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+        folder = config.get("test_folder")
+        if folder:
+            raise DatasetError(f"{folder}: the run's test folder is gone (moved or deleted?)")
+        raise DatasetError(f"{run_dir}: the run was trained without a test folder")
+    return classes, test
+
+
 def find_checkpoint(path, run: str | None = None) -> Path:
     """The ``best.pt`` meant by ``path``: a file, a run's folder, or a training's folder (then
     ``run`` by name, else the run with the best validation accuracy)."""

@@ -476,15 +476,12 @@ class ResultsPane(QWidget):
             return
 
         def task(emit, control):
-            from ..core.evaluation import evaluate, run_data
+            from ..core.evaluation import evaluate, evaluation_items
             from ..core.models import load_trained
             from ..core.preprocess import Preprocessing
 
             net, ckpt = load_trained(checkpoint)
-            classes, val, test = run_data(os.path.dirname(os.path.dirname(checkpoint)))
-            items = val if which == "val" else test
-            if items is None:
-                raise ValueError("this run has no test folder")
+            classes, items = evaluation_items(os.path.dirname(os.path.dirname(checkpoint)), which)
             return "evaluation", evaluate(
                 net, Preprocessing.from_dict(ckpt["preprocessing"]), classes, items,
                 progress=lambda d, t: emit((d, t)), cancel=control)
