@@ -434,12 +434,16 @@ def _print_summary(summary: dict, out: Path) -> None:
     print(f"\n{summary['status']}: {summary['model']} on {len(summary['classes'])} classes")
     for name, r in summary["runs"].items():
         gap = "–" if r["train_val_gap"] is None else f"{r['train_val_gap'] * 100:+.1f} pts"
-        line = (f"  {name:<16} best val {_pct(r['best_val_acc'])} (epoch {r['best_epoch']}), "
+        # A run stopped before its first epoch ended has no best epoch to name.
+        epoch = "" if r["best_epoch"] is None else f" (epoch {r['best_epoch']})"
+        line = (f"  {name:<16} best val {_pct(r['best_val_acc'])}{epoch}, "
                 f"last val {_pct(r['last_val_acc'])}, train {_pct(r['last_train_acc'])} "
                 f"(eval mode; train−val gap {gap})")
         if r.get("best_by") == "training accuracy":  # no validation images: nothing to show
-            line = (f"  {name:<16} no validation images; best epoch {r['best_epoch']} by "
-                    f"training accuracy, last train {_pct(r['last_train_acc'])}")
+            line = (f"  {name:<16} no validation images; "
+                    + ("no complete epoch" if r["best_epoch"] is None else
+                       f"best epoch {r['best_epoch']} by training accuracy, last train "
+                       f"{_pct(r['last_train_acc'])}"))
         if r["test_acc"] is not None:
             line += f", test {_pct(r['test_acc'])}"
         print(line)

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -188,17 +189,17 @@ def test_out_of_range_options_are_refused_in_one_line(capsys, args, line):
 
 def test_output_into_a_closed_pipe_ends_quietly(data):
     # 'tlgui scan DATA | head -1': the reader goes away before everything is written.
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    # The repository, wherever pytest was started from.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen([sys.executable, "-m", "tlgui", "scan", str(data)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     proc.stdout.close()  # closed before the command writes its first line
     try:
-        err = proc.stderr.read().decode()
-        code = proc.wait(timeout=120)
+        _, err = proc.communicate(timeout=120)  # reads stderr and waits, within the time
     finally:
         proc.kill()
-    assert err == ""
-    assert code == 141  # as for a program ended by SIGPIPE
+    assert err.decode() == ""
+    assert proc.returncode == 141  # as for a program ended by SIGPIPE
 
 
 def test_inspect_on_a_full_disk_says_so_and_leaves_no_file(tmp_path, monkeypatch, capsys):
@@ -309,3 +310,22 @@ def test_a_split_without_validation_images_prints_no_validation_figure(tmp_path,
     out = capsys.readouterr().out
     assert "no validation images" in out
     assert "val acc" not in out and "best val" not in out and "nan" not in out
+
+
+def test_the_summary_of_a_run_stopped_before_its_first_epoch_names_no_epoch(capsys):
+    """A run with no complete epoch has no best epoch: no "(epoch None)" in its line."""
+    from tlgui.cli import _print_summary
+
+    stopped = {"best_val_acc": None, "best_epoch": None, "best_by": "validation accuracy",
+               "last_val_acc": None, "last_train_acc": None, "train_val_gap": None,
+               "test_acc": None, "warnings": []}
+    unvalidated = {**stopped, "best_by": "training accuracy"}
+    _print_summary({"status": "stopped", "model": "resnet18", "classes": ["a", "b"],
+                    "runs": {"with_dropout": stopped, "without_dropout": unvalidated},
+                    "verdict": None}, Path("run"))
+    lines = capsys.readouterr().out.splitlines()
+    assert "None" not in "\n".join(lines)
+    assert lines[2].split() == ["with_dropout", "best", "val", "–,", "last", "val", "–,",
+                                "train", "–", "(eval", "mode;", "train−val", "gap", "–)"]
+    assert lines[3].split() == ["without_dropout", "no", "validation", "images;", "no",
+                                "complete", "epoch"]

@@ -75,6 +75,42 @@ def test_a_training_stopped_before_its_first_epoch_says_only_that():
         "No epoch completed.")
 
 
+def test_epochs_without_validation_images_are_summarised_with_the_verdict():
+    """No validation images: no run has a best validation accuracy, yet epochs completed;
+    the summary says what is known and gives the core's verdict, not 'No epoch completed.'"""
+    from tlgui.core.verdicts import training_verdict
+    from tlgui.gui.training_pane import summary_html
+
+    history = [{"train_acc_eval": 0.9, "val_acc": float("nan")}] * 3
+    verdict = training_verdict({"with_dropout": history, "without_dropout": history})
+    assert verdict.kind == "no_validation"
+    run = {"best_val_acc": None, "best_epoch": 2, "best_by": "training accuracy",
+           "epochs_completed": 3, "last_train_acc": 0.9, "train_val_gap": None,
+           "test_acc": 0.75, "warnings": []}
+    text = summary_html({"runs": {"with_dropout": run, "without_dropout": run},
+                         "verdict": {"kind": verdict.kind, "text": verdict.text}})
+    assert "No epoch completed." not in text
+    assert text.endswith(html.escape(verdict.text))
+    assert ("<b>with dropout</b>: no validation images; best epoch 2 by training accuracy, "
+            "last train 90.0%, test 75.0%") in text
+    assert "nan" not in text.lower() and "None" not in text
+
+
+def test_the_epoch_log_says_when_there_are_no_validation_images(make_window):
+    import math
+
+    from tlgui.core import events as ev
+
+    pane = make_window().training_pane
+    pane.on_epoch_finished(ev.EpochFinished(
+        run="model", epoch=1, epochs=2, train_loss=0.7, train_acc=0.5, val_loss=math.nan,
+        val_acc=math.nan, lr=1e-3, seconds=1.0, eta_seconds=1.0, improved=True,
+        train_loss_eval=0.6, train_acc_eval=0.55))
+    line = pane.log.toPlainText().splitlines()[-1]
+    assert "no validation images" in line
+    assert "nan" not in line.lower()
+
+
 def test_the_backbone_rate_follows_the_starting_weights(make_window):
     window = make_window()
     model, training = window.model_pane, window.training_pane

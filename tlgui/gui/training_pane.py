@@ -290,8 +290,9 @@ class TrainingPane(QWidget):
             f"train {event.train_acc_eval:.1%} (loss {event.train_loss_eval:.3f}; "
             f"{event.train_acc:.1%} while it trained"
             + (", with dropout active" if self._dropouts.get(event.run) else "") + "), "
-            f"validation {event.val_acc:.1%} (loss {event.val_loss:.3f}), "
-            f"{event.seconds:.1f} s" + (" — best so far" if event.improved else ""))
+            + (f"validation {event.val_acc:.1%} (loss {event.val_loss:.3f}), "
+               if not math.isnan(event.val_acc) else "no validation images, ")
+            + f"{event.seconds:.1f} s" + (" — best so far" if event.improved else ""))
 
     @Slot(dict)
     def on_training_finished(self, summary: dict) -> None:
@@ -309,14 +310,24 @@ def summary_html(summary: dict) -> str:
     """The summary of a training, as the core computed it: each run's best validation
     accuracy and train–validation gap (training accuracy in evaluation mode), the warnings
     about each model, and the verdict on what the training shows."""
+    runs = summary["runs"]
+    # A summary written before it counted the epochs: a best epoch means one completed.
+    if not any(run.get("epochs_completed", run["best_epoch"] or 0) for run in runs.values()):
+        return "No epoch completed."
     parts = []
-    for name, run in summary["runs"].items():
-        if run["best_val_acc"] is None:
-            continue
+    for name, run in runs.items():
         colour = RUN_COLOURS.get(name, "#333")
         gap = run["train_val_gap"]
-        text = (f"<span style='color:{colour}'>■</span> <b>{RUN_LABELS.get(name, name)}</b>: "
-                f"best validation {run['best_val_acc']:.1%} (epoch {run['best_epoch']})")
+        text = f"<span style='color:{colour}'>■</span> <b>{RUN_LABELS.get(name, name)}</b>: "
+        if run["best_val_acc"] is not None:
+            text += (f"best validation {run['best_val_acc']:.1%} "
+                     f"(epoch {run['best_epoch']})")
+        elif run["best_epoch"] is not None:  # no validation images: the best by training
+            text += f"no validation images; best epoch {run['best_epoch']} by training accuracy"
+            if run.get("last_train_acc") is not None:
+                text += f", last train {run['last_train_acc']:.1%}"
+        else:
+            text += "no epoch completed"
         if gap is not None and not math.isnan(gap):
             text += f", train–validation gap {gap * 100:+.1f} points (train in eval mode)"
         if run.get("test_acc") is not None:
@@ -325,8 +336,6 @@ def summary_html(summary: dict) -> str:
         for warning in run.get("warnings", []):
             parts.append(f"<span style='color:#b00020'>⚠ {RUN_LABELS.get(name, name)}: "
                          f"{html.escape(warning)}</span>")
-    if not parts:
-        return "No epoch completed."
     verdict = summary.get("verdict")
     if verdict:
         parts.append(html.escape(verdict["text"]))
