@@ -3,10 +3,12 @@
 import dataclasses
 import json
 import os
+import re
 import threading
 
 import pytest
 import torch
+from PIL import Image
 
 from tlgui.core import events as ev
 from tlgui.core.control import RunControl
@@ -430,8 +432,56 @@ def test_resume_allows_another_device_and_keeps_the_run_files(tiny, stopped_run)
 
 def test_resume_refuses_data_that_changed(tiny, stopped_run):
     fewer = dataclasses.replace(tiny, items=tiny.items[1:])
-    with pytest.raises(ValueError, match=f"cannot resume {stopped_run}: the images changed"):
+    with pytest.raises(ValueError, match=(
+            f"cannot resume {stopped_run}: the (training|validation) images of class "
+            f"'{tiny.classes[tiny.items[0].label]}' changed since it started")):
         Trainer(fast_config(epochs=2), fewer, stopped_run, resume=True).run()
+
+
+def own_stopped_run(tmp_path):
+    """Its own images (they are changed) and a run folder stopped after epoch 1 of 2."""
+    root = ensure_sample_data(tmp_path / "shapes", images_per_class=6)
+    control = RunControl()
+
+    def stop_after_one(event):
+        if isinstance(event, ev.EpochFinished):
+            control.stop()
+
+    config = fast_config(epochs=2, batch_size=4)
+    Trainer(config, scan([str(root)]), tmp_path / "run", on_event=stop_after_one,
+            control=control).run()
+    return root, config, tmp_path / "run"
+
+
+def test_resume_refuses_a_replaced_image_and_names_its_class(tmp_path):
+    """Same names, same counts, another photo: the run's images are not those it started on."""
+    root, config, run = own_stopped_run(tmp_path)
+    photo = sorted((root / "star").iterdir())[2]
+    stat = photo.stat()
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(photo, format="PNG")
+    os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(ValueError) as info:
+        Trainer(config, scan([str(root)]), run, resume=True).run()
+    assert str(info.value).startswith(f"cannot resume {run}: the ")
+    assert "images of class 'star' changed since it started" in str(info.value)
+
+
+def test_resume_names_the_class_whose_count_changed_when_the_totals_did_not(tmp_path):
+    """One image fewer in one class, one more in another. A run folder written before the
+    images' digests were kept is checked by its counts per class, also naming the class."""
+    root, config, run = own_stopped_run(tmp_path)
+    classes = json.loads((run / "classes.json").read_text())
+    old_style = {k: v for k, v in classes.items() if k != "image_digests"}
+    moved = sorted((root / "circle").iterdir())[0]
+    moved.rename(root / "square" / "from_circle.png")
+    for written in (classes, old_style):
+        (run / "classes.json").write_text(json.dumps(written))
+        with pytest.raises(ValueError) as info:
+            Trainer(config, scan([str(root)]), run, resume=True).run()
+        message = str(info.value)
+        assert "images of class 'circle' changed since it started" in message, message
+        numbers = re.findall(r"\d+ and \d+", message)
+        assert len(set(numbers)) != 1, message  # never "40 and 10 then, 40 and 10 now"
 
 
 def test_own_temporary_files_are_removed_when_a_run_ends(tiny, tmp_path):

@@ -10,6 +10,7 @@ the whole training: its outputs are cached, so later epochs only train the head.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -209,6 +210,22 @@ class TrainingStats:
 TRAIN_EVAL_LIMIT = 500
 
 
+def image_digests(items: list[ImageItem], num_classes: int) -> list[str]:
+    """A digest per class of its images in ``items``: their split keys (names in the class
+    folder), sizes and modification times, so that a photo replaced under the same name is
+    told apart without reading every file. A file gone counts as changed."""
+    lines: list[list[str]] = [[] for _ in range(num_classes)]
+    for item in items:
+        try:
+            st = os.stat(item.path)
+            size, mtime = st.st_size, st.st_mtime_ns
+        except OSError:
+            size, mtime = -1, -1
+        lines[item.label].append(f"{item.key}\0{size}\0{mtime}")
+    return [hashlib.sha256("\n".join(sorted(class_lines)).encode()).hexdigest()
+            for class_lines in lines]
+
+
 def train_eval_items(items: list[ImageItem], limit: int = TRAIN_EVAL_LIMIT) -> list[ImageItem]:
     """The training images whose eval-mode accuracy is measured: all of them, or ``limit`` of
     them spread evenly over the list (which is ordered by class), the same ones every epoch."""
@@ -404,20 +421,35 @@ class Trainer:
         self._started_split = classes
 
     def _check_same_images(self, data_split) -> None:
-        """Refuse to resume on other classes or images than the run started with (its
-        classes.json holds the split's counts per class)."""
+        """Refuse to resume on other classes or images than the run started with, naming the
+        class whose images changed: its classes.json holds a digest of each class's training
+        and validation images (names, sizes and modification times), or, in a run folder
+        written before those were kept, their counts."""
         started = self._started_split
-        counts = {key: count_labels(items, len(self.report.classes))
-                  for key, items in (("train_counts", data_split.train),
-                                     ("val_counts", data_split.val))}
-        if started.get("classes") != self.report.classes or any(
-                started.get(key) != value for key, value in counts.items()):
-            raise ValueError(
-                f"cannot resume {self.out_dir}: the images changed since it started "
-                f"({sum(started.get('train_counts') or [])} training and "
-                f"{sum(started.get('val_counts') or [])} validation images then, "
-                f"{len(data_split.train)} and {len(data_split.val)} now)"
-            )
+        classes = self.report.classes
+        refusal = f"cannot resume {self.out_dir}: the"
+        if started.get("classes") != classes:
+            raise ValueError(f"{refusal} classes changed since it started "
+                             f"({', '.join(map(str, started.get('classes') or []))} then, "
+                             f"{', '.join(classes)} now)")
+        splits = (("train", "training", data_split.train), ("val", "validation", data_split.val))
+        digests = started.get("image_digests")
+        for key, what, items in splits:
+            if digests is not None:
+                before, now = digests.get(key), image_digests(items, len(classes))
+                changed = "replaced, added or removed"
+            else:
+                before, now = started.get(f"{key}_counts"), count_labels(items, len(classes))
+            if before == now:
+                continue
+            if not isinstance(before, list) or len(before) != len(classes):
+                raise ValueError(f"{refusal} {what} images changed since it started")
+            name = next(n for n, b, a in zip(classes, before, now) if b != a)
+            if digests is None:
+                i = classes.index(name)
+                changed = f"{before[i]} then, {now[i]} now"
+            raise ValueError(f"{refusal} {what} images of class '{name}' changed since it "
+                             f"started ({changed})")
 
     def _restore(self) -> int:
         """Load each run's last complete epoch; return the first epoch still to train.
@@ -502,6 +534,11 @@ class Trainer:
             "classes": self.report.classes,
             "train_counts": count_labels(data_split.train, len(self.report.classes)),
             "val_counts": count_labels(data_split.val, len(self.report.classes)),
+            # What a resume compares, to refuse images replaced since (same name, same count).
+            "image_digests": {
+                "train": image_digests(data_split.train, len(self.report.classes)),
+                "val": image_digests(data_split.val, len(self.report.classes)),
+            },
             "preprocessing": self.preprocessing.to_dict(),
         })
 
