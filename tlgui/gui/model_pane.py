@@ -209,7 +209,7 @@ class ModelPane(QWidget):
         partial_row = QHBoxLayout()
         partial_row.addWidget(self.partial_radio)
         partial_row.addWidget(self.blocks_spin)
-        partial_row.addWidget(QLabel("(at a lower learning rate than the head: see Train)"))
+        partial_row.addWidget(QLabel("(at the backbone rate set on the Train step)"))
         partial_row.addStretch()
         strategy_layout.addLayout(partial_row)
         strategy_layout.addWidget(self.full_radio)
