@@ -3,9 +3,10 @@
 import math
 import shutil
 
+import pytest
 from PIL import Image
 
-from tlgui.core.data import ImageItem, scan, split
+from tlgui.core.data import DatasetError, ImageItem, scan, split, validation_count
 
 
 def make(root, counts):
@@ -91,3 +92,36 @@ def test_zero_fraction_puts_everything_in_training(tmp_path):
     make(tmp_path, {"a": 5, "b": 5})
     s = split(scan([str(tmp_path)]).items, 0.0)
     assert len(s.train) == 10 and s.val == []
+
+
+def test_a_class_of_two_keeps_one_image_on_each_side_whatever_the_fraction():
+    # 0.9 × 2 rounds to 2 and 0.99 × 10 to 10: the cap leaves one image for training
+    assert validation_count(2, 0.9) == 1
+    assert validation_count(3, 0.9) == 2
+    assert validation_count(10, 0.99) == 9
+    assert validation_count(1, 0.9) == 0
+    items = [ImageItem(f"/x/a/{i}", 0, f"a/{i}.png") for i in range(2)]
+    s = split(items, 0.9)
+    assert len(s.train) == 1 and len(s.val) == 1
+
+
+def test_the_split_of_known_files_is_pinned():
+    """Same files, same split on any machine and in any later version (resume relies on it):
+    the images that rank first by SHA-1 of "seed NUL path" are held out, in that order."""
+    items = [ImageItem(f"/x/{k}", 0, k) for k in ("a/1.jpg", "a/2.jpg", "a/3.jpg", "a/4.jpg",
+                                                  "a/5.jpg")]
+    assert [it.key for it in split(items, 0.4, seed=0).val] == ["a/1.jpg", "a/4.jpg"]
+    assert [it.key for it in split(items, 0.4, seed=1).val] == ["a/3.jpg", "a/1.jpg"]
+    # the defaults: seed 0 and a fifth for validation
+    assert [it.key for it in split(items).val] == [it.key for it in split(items, 0.2, 0).val]
+    assert len(split(items).val) == 1
+    # training keeps the rest in rank order too
+    assert [it.key for it in split(items, 0.4, seed=0).train] == ["a/3.jpg", "a/5.jpg",
+                                                                  "a/2.jpg"]
+
+
+def test_a_fraction_outside_zero_to_one_is_refused():
+    items = [ImageItem(f"/x/a/{i}", 0, f"a/{i}.png") for i in range(4)]
+    for fraction in (1.0, -0.1, 1.5):
+        with pytest.raises(DatasetError, match="validation fraction must be in"):
+            split(items, fraction)
