@@ -15,7 +15,7 @@ from tlgui.core.control import RunControl
 from tlgui.core.data import scan, split
 from tlgui.core.models import ModelSpec, build_model
 from tlgui.core.sample import ensure_sample_data
-from tlgui.core.training import TrainConfig, Trainer
+from tlgui.core.training import EpochRecord, RunState, TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -703,3 +703,41 @@ def test_a_full_disk_keeps_the_previous_best_and_resume_restores_the_lost_one(
     assert resumed.stats.stem_images == 0  # every epoch was done: nothing to compute again
     assert summary["runs"]["model"]["best_epoch"] == 2
     assert_same_weights(model_weights(best), at_best)
+
+
+def test_the_best_epoch_and_early_stopping_follow_accuracy_then_loss(tiny):
+    """Better accuracy wins; equal accuracy wins only with a lower loss; without validation
+    images the training figures decide. Patience counts the epochs without a gain."""
+    def record(epoch, val_acc, val_loss, train_acc=0.5, train_loss=1.0):
+        return EpochRecord(epoch, train_loss, train_acc, val_loss, val_acc, 0.01, 1.0)
+
+    trainer = Trainer(fast_config(early_stopping=2), tiny)
+    run = RunState("model", 0.0, model=None)
+    steps = [(record(1, 0.5, 1.0), True, 1, 0), (record(2, 0.5, 0.9), True, 2, 0),
+             (record(3, 0.5, 0.9), False, 2, 1), (record(4, 0.4, 0.5), False, 2, 2)]
+    for rec, improved, best_epoch, without_gain in steps:
+        assert run.active
+        assert trainer._track_best(run, rec) is improved
+        assert (run.best_epoch, run.epochs_without_gain) == (best_epoch, without_gain)
+    assert (run.best_val_acc, run.best_val_loss) == (0.5, 0.9)
+    assert not run.active
+    assert run.stop_reason == ("stopped early after epoch 4: no better validation accuracy for "
+                               "2 epochs")
+
+    nan = float("nan")
+    trainer = Trainer(fast_config(early_stopping=1), tiny)
+    run = RunState("model", 0.0, model=None)
+    assert trainer._track_best(run, record(1, nan, nan, train_acc=0.6, train_loss=0.8))
+    assert (run.best_val_acc, run.best_val_loss) == (0.6, 0.8)
+    assert trainer._track_best(run, record(2, nan, nan, train_acc=0.6, train_loss=0.7))
+    assert run.best_epoch == 2 and run.active
+    assert not trainer._track_best(run, record(3, nan, nan, train_acc=0.2, train_loss=0.1))
+    assert not run.active and run.stop_reason == (
+        "stopped early after epoch 3: no better training accuracy for 1 epoch")
+
+    trainer = Trainer(fast_config(early_stopping=0), tiny)  # 0: never stop
+    run = RunState("model", 0.0, model=None)
+    trainer._track_best(run, record(1, 0.9, 0.1))
+    for epoch in range(2, 8):
+        assert not trainer._track_best(run, record(epoch, 0.1, 2.0))
+    assert run.active and run.epochs_without_gain == 6 and run.stop_reason == ""

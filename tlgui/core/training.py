@@ -802,7 +802,7 @@ class Trainer:
                 measure = "training" if math.isnan(record.val_acc) else "validation"
                 run.stop_reason = (
                     f"stopped early after epoch {record.epoch}: no better {measure} accuracy "
-                    f"for {patience} epochs"
+                    f"for {patience} epoch{'s' if patience > 1 else ''}"
                 )
         return improved
 
