@@ -1,5 +1,8 @@
 """Looking inside: feature maps, predictions, Grad-CAM, ideal images, adversarial examples."""
 
+import math
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +13,7 @@ from tlgui.cli import main
 from tlgui.core import feature_maps as fm
 from tlgui.core.adversarial import adversarial
 from tlgui.core.class_images import ideal_image, total_variation
+from tlgui.core.control import Cancelled
 from tlgui.core.gradcam import describe, gradcam, overlay
 from tlgui.core.images import load_rgb
 from tlgui.core.inspection import (
@@ -445,3 +449,118 @@ def test_png_captions_use_only_characters_their_font_draws():
 def test_cli_inspect_needs_weights_or_says_where_to_get_them(photo, capsys):
     assert main(["inspect", "predict", photo, "--model", "resnet18", "--no-download"]) == 1
     assert "place it at" in capsys.readouterr().err
+
+
+def test_gradcam_overlay_blends_the_viridis_colours_over_the_image():
+    white = np.full((2, 2, 3), 255, np.uint8)
+    heat = np.array([[0.0, 1.0], [0.0, 1.0]])
+    # 0.55 × 255 + 0.45 × viridis: (68, 1, 84) where the map is 0, (253, 231, 37) where it is 1
+    blended = overlay(white, heat)
+    assert blended[0, 0].tolist() == [170, 140, 178]
+    assert blended[0, 1].tolist() == [254, 244, 156]
+    assert overlay(white, heat, alpha=0.0).tolist() == white.tolist()
+    assert overlay(white, heat, alpha=1.0)[1, 1].tolist() == [253, 231, 37]
+    # over black: 0.45 × (68, 1, 84), the green below one level
+    assert overlay(np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1)))[0, 0].tolist() == [30, 0, 37]
+
+
+def test_gradcam_sentence_names_the_class_and_its_probability():
+    heat = np.array([[0.0, 0.5]])
+    assert describe(heat, "star", 0.973) == (
+        "Where the model looked for star (probability 97.3%): yellow raised the score most, "
+        "purple least.")
+    assert describe(np.zeros((2, 2)), "star", 0.25).startswith("Nothing in this image raised")
+
+
+def test_gradcam_of_a_half_image_is_bilinear_and_peaks_at_one():
+    """The halves model's map is 1 on the red half and 0 on the other at full resolution; at
+    half the resolution (2×2 pooling first) the bilinear enlargement is the known ramp."""
+    model = halves_model()
+    pooled = nn.Sequential(nn.AvgPool2d(2), *model.model.module)
+    p = model.preprocessing
+    small = InspectModel("halves", "test", PixelModel(pooled, p.mean, p.std).eval(),
+                         model.classes, p, model.stages, model.cam_layer)
+    x = torch.zeros(1, 3, 16, 16)
+    x[0, 0, :, :8] = 0.8  # red on the left only: "red" wins
+    heat, index, probability = gradcam(small, x)
+    assert index == 0
+    assert probability == pytest.approx(float(torch.softmax(torch.tensor([0.4, 0.0]), 0)[0]))
+    # the 8 columns of the 8-wide map are [1, 1, 1, 1, 0, 0, 0, 0]; enlarged twice, bilinear
+    # without aligned corners: columns 7 and 8 fall a quarter and three quarters of the way
+    assert heat[0, :6].tolist() == [1.0] * 6 and heat[0, 10:].tolist() == [0.0] * 6
+    assert heat[0, 7] == pytest.approx(0.75) and heat[0, 8] == pytest.approx(0.25)
+    assert heat.max() == 1.0 and np.all(heat == heat[0])
+
+
+def test_gradcam_works_through_frozen_layers():
+    """A fine-tuned model's frozen backbone has no gradients of its own: the map must come
+    from the image's, and be the same as with trainable layers."""
+    model = halves_model()
+    x = torch.zeros(1, 3, 16, 16)
+    x[0, 0, :, :8] = 1.0
+    trainable, _, _ = gradcam(model, x)
+    for parameter in model.model.parameters():
+        parameter.requires_grad_(False)
+    frozen, index, _ = gradcam(model, x)
+    assert index == 0 and np.array_equal(frozen, trainable) and frozen[:, :8].min() > 0.99
+
+
+def test_an_adversarial_step_is_worked_out_by_hand():
+    """Grey with one level more green: the halves model says "green" by 1/255. One step of one
+    level against the gradient adds red and takes green in every pixel (blue plays no part),
+    and red wins: every figure of the result follows."""
+    model = halves_model()
+    x = torch.full((1, 3, 16, 16), 128 / 255)
+    x[0, 1] = 129 / 255
+    result = adversarial(model, x, 0, epsilon=8 / 255, step_size=1 / 255, max_steps=10)
+    assert result.success and result.steps == 1 and result.max_change == 1
+    assert result.adversarial[0, 0].tolist() == [129, 128, 128]
+    assert result.original[0, 0].tolist() == [128, 129, 128]
+    assert result.l2 == pytest.approx(math.sqrt(2 / 3) / 255)
+    # the change amplified to half the grey range: +1 level white, -1 black, none grey
+    assert result.amplification == pytest.approx(127.5)
+    assert result.perturbation[0, 0].tolist() == [255, 0, 128]
+    green = 1 / (1 + math.exp(-1 / 255))
+    assert result.before == [("green", pytest.approx(green)), ("red", pytest.approx(1 - green))]
+    assert result.after[0] == ("red", pytest.approx(green)) and len(result.after) == 2
+    one = adversarial(model, x, 0, top=1)
+    assert len(one.before) == len(one.after) == 1
+
+
+def test_an_adversarial_bound_of_two_levels_is_reached_and_never_passed():
+    """Green three levels above red: two one-level steps (red up, green down) turn the halves
+    model to "red"; a bound just under two levels allows one step only, and the search runs
+    its 100 steps in vain."""
+    model = halves_model()
+    x = torch.full((1, 3, 16, 16), 128 / 255)
+    x[0, 1] = 131 / 255
+    reached = adversarial(model, x, 0, epsilon=2 / 255, step_size=1 / 255)
+    assert reached.success and reached.steps == 2 and reached.max_change == 2
+    assert reached.adversarial[0, 0].tolist() == [130, 129, 128]
+    assert reached.amplification == pytest.approx(63.75)  # 2 levels shown as half the range
+    assert reached.perturbation[0, 0].tolist() == [255, 0, 128]
+    short = adversarial(model, x, 0, epsilon=2 / 256, step_size=1 / 255)  # 1.99 levels
+    assert not short.success and short.steps == 100 and short.max_change == 1
+    assert short.adversarial[0, 0].tolist() == [129, 130, 128]
+    # the five most likely classes, when there are more
+    many = adversarial(tiny_model(classes=7), torch.rand(1, 3, 16, 16), 1, max_steps=1)
+    assert len(many.before) == len(many.after) == 5
+
+
+def test_an_adversarial_bound_below_one_level_changes_nothing():
+    model = halves_model()
+    x = torch.full((1, 3, 16, 16), 128 / 255)
+    x[0, 1] = 129 / 255
+    result = adversarial(model, x, 0, epsilon=0.9 / 255, max_steps=5)
+    assert not result.success and result.steps == 5 and result.max_change == 0
+    assert result.l2 == 0.0 and np.array_equal(result.adversarial, result.original)
+    assert result.amplification == pytest.approx(127.5)
+    # exactly one level is one level, despite 1/255 × 255 not being 1 in floats
+    assert adversarial(model, x, 0, epsilon=1 / 255).max_change == 1
+
+
+def test_a_cancelled_adversarial_search_stops():
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled, match="^cancelled$"):
+        adversarial(halves_model(), torch.full((1, 3, 16, 16), 0.5), 0, cancel=cancel)
