@@ -1,8 +1,11 @@
 """GUI fixtures: a main window with private settings, shut down cleanly after each test."""
 
+import time
+
 import pytest
 from PySide6.QtCore import QSettings, QThread
 from PySide6.QtWidgets import (
+    QApplication,
     QColorDialog,
     QDialog,
     QFileDialog,
@@ -10,7 +13,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressDialog,
 )
-
 
 #: Every way Qt can open a dialog that waits for a click (static helpers and ``exec``).
 MODAL_ENTRY_POINTS = {
@@ -59,9 +61,19 @@ def make_window(qtbot, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("TLGUI_RUNS_DIR", str(tmp_path / "runs"))
     windows = []
 
+    def stop_work(window) -> None:
+        """Stop and join the window's workers, then let their queued "finished" signals
+        arrive, so that closing it does not ask whether to stop a training that is over.
+        qtbot calls it before it closes the window, which it does before fixtures end."""
+        window.controller.stop()
+        window.shutdown()
+        deadline = time.monotonic() + 10
+        while window.controller.is_running() and time.monotonic() < deadline:
+            QApplication.processEvents()
+
     def make():
         window = MainWindow(settings)
-        qtbot.addWidget(window)
+        qtbot.addWidget(window, before_close_func=stop_work)
         window.show()
         qtbot.waitUntil(lambda: window.backend is not None, timeout=60_000)
         windows.append(window)
@@ -69,8 +81,8 @@ def make_window(qtbot, settings, tmp_path, monkeypatch):
 
     yield make
     for window in windows:
-        window.controller.stop()
-        window.shutdown()
+        stop_work(window)
+        assert not window.controller.is_running(), "the training did not end"
         threads = [window.controller._task._thread, window.loader._thread,
                    window.dataset_pane.scanner._thread, window.model_pane.downloader._thread,
                    window.inspect_pane.worker._thread, window.results_pane.worker._thread]
