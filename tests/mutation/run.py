@@ -93,15 +93,16 @@ TARGETS = {
             "test_an_adversarial_bound_below_one_level_changes_nothing",
             "test_a_cancelled_adversarial_search_stops"),
     ),
-    # each of these trains a tiny model for a few epochs: the trainer's tests that are about
-    # the best epoch, the test accuracy and early stopping, not all of them
+    # the trainer's tests that are about the best epoch, the test accuracy and early stopping,
+    # not all of them; the first needs no training, each of the others trains a tiny model.
+    # test_early_stopping_ends_a_run is left out: it stops only when a validation loss at a
+    # learning rate of 1e-6 fails to fall, which differs between processes
     "training": Target(
         "tlgui.core.training",
         ("xǁTrainerǁ_track_best", "xǁTrainerǁ_evaluate_test", "xǁTrainerǁ_save",
          "xǁTrainerǁ_flush_best"),
         _in("tests/core/test_training.py",
             "test_the_best_epoch_and_early_stopping_follow_accuracy_then_loss",
-            "test_early_stopping_ends_a_run",
             "test_test_folder_is_evaluated_with_the_best_weights",
             "test_best_checkpoint_holds_the_best_epoch",
             "test_best_checkpoint_and_test_accuracy_come_from_the_best_epoch_not_the_last",
