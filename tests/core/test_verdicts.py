@@ -86,13 +86,14 @@ def test_dropout_slowed_learning_while_still_rising():
     verdict = dropout_verdict(with_dropout, without)
     assert verdict.kind == "dropout_slowed_learning"
     assert verdict.text.startswith("Dropout slowed learning: ")
-    assert "20 points behind on validation but still rising" in verdict.text
+    assert "20 points behind on validation at the last epoch but still rising" in verdict.text
 
 
 def test_dropout_that_stopped_improving_cost_accuracy():
     verdict = dropout_verdict(flat_at(0.62, 0.60), flat_at(0.82, 0.80))
     assert verdict.kind == "dropout_costs_accuracy"
-    assert "20 points behind on validation and no longer improving" in verdict.text
+    assert ("20 points behind on validation at the last epoch and no longer improving"
+            in verdict.text)
 
 
 def test_only_the_run_with_dropout_over_fitting_is_not_praised():
@@ -197,8 +198,8 @@ def test_dropout_is_never_said_to_reduce_a_gap_it_widened():
     assert "13 points above validation accuracy" in verdict.text
     assert "10 points above validation accuracy" in verdict.text
     assert "Dropout did not reduce the gap: it is 3 points wider with dropout." in verdict.text
-    assert "The run with dropout is 35 points behind on validation but still rising." in (
-        verdict.text)
+    assert ("The run with dropout is 35 points behind on validation at the last epoch but "
+            "still rising.") in verdict.text
 
 
 def test_only_the_run_with_dropout_over_fits_only_with_the_larger_gap():

@@ -162,8 +162,10 @@ def dropout_verdict(with_dropout: Sequence, without_dropout: Sequence,
     narrowed = points_without - points_with
     clearly_narrowed = narrowed >= clear
     clearly_behind = behind >= clear
-    behind_text = (f" The run with dropout is {_count_points(behind)} behind on validation"
-                   + (" but still rising." if rising else ".")) if clearly_behind else ""
+    behind_text = ""
+    if clearly_behind:
+        behind_text = (f" The run with dropout is {_count_points(behind)} behind on validation "
+                       "at the last epoch" + (" but still rising." if rising else "."))
     # A gap or difference the fixed thresholds would count, hidden by the size of the
     # validation set: the sentence says "clearly" and why.
     fixed_clear = _in_points(CLEAR_DIFFERENCE)
@@ -188,7 +190,7 @@ def dropout_verdict(with_dropout: Sequence, without_dropout: Sequence,
         text = f"Without dropout the model over-fits, with dropout much less: {gaps}."
         if clearly_behind:
             text += (f" The run with dropout is still {_count_points(behind)} behind on "
-                     f"validation"
+                     f"validation at the last epoch"
                      + (" and rising: more epochs may let it catch up." if rising else "."))
         return Verdict("dropout_reduces_overfitting", text)
     if over_with:  # the run without dropout has the smaller gap
@@ -203,16 +205,19 @@ def dropout_verdict(with_dropout: Sequence, without_dropout: Sequence,
     if clearly_behind and rising:
         return Verdict("dropout_slowed_learning", (
             f"Dropout slowed learning: {neither}, and the run with dropout is "
-            f"{_count_points(behind)} behind on validation but still rising. More epochs may close "
+            f"{_count_points(behind)} behind on validation at the last epoch but still rising. "
+            f"More epochs may close "
             f"the difference. In detail, {gaps}.{note}"))
     if clearly_behind:
         return Verdict("dropout_costs_accuracy", (
             f"Dropout cost accuracy here: {neither}, and the run with dropout is "
-            f"{_count_points(behind)} behind on validation and no longer improving; a lower "
+            f"{_count_points(behind)} behind on validation at the last epoch and no longer "
+            f"improving; a lower "
             f"dropout may suit this data. In detail, {gaps}.{note}"))
-    lead = (f" The run with dropout is {_count_points(-behind)} ahead on validation."
+    lead = (f" The run with dropout is {_count_points(-behind)} ahead on validation at the "
+            "last epoch."
             if -behind >= clear else
-            " Both reach about the same validation accuracy: dropout makes no clear "
+            " Both end at about the same validation accuracy: dropout makes no clear "
             "difference here.")
     return Verdict("no_overfitting", f"{neither.capitalize()}: {gaps}.{lead}{note}")
 
