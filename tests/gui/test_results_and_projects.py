@@ -29,6 +29,8 @@ def test_runs_evaluation_predictions_and_export(make_window, train_tiny, qtbot, 
 
     pane.runs_table.selectAll()
     assert len(pane.overlay.getPlotItem().listDataItems()) == 2
+    axis = pane.overlay.getAxis("bottom")  # whole epochs, even over two epochs
+    assert all(float(spacing).is_integer() for spacing, _ in axis.tickSpacing(1, 2, 500))
 
     pane.tabs.setCurrentIndex(1)
     pane.evaluate_button.click()

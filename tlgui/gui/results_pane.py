@@ -3,6 +3,7 @@ metrics, mistakes), predictions on new images, and export."""
 
 from __future__ import annotations
 
+import math
 import os
 
 import pyqtgraph as pg
@@ -458,6 +459,9 @@ class ResultsPane(QWidget):
             self.overlay.plot(xs, ys, pen=pg.mkPen(colour, width=2.5), symbol="o", symbolSize=5,
                               symbolBrush=colour, symbolPen=None,
                               name=f"{runs[path].name} · {RUN_LABELS.get(variant, variant)}")
+        # Whole epochs only on the x axis, at most about ten labels, as on the Train step.
+        step = max(1, math.ceil(most / 10))
+        self.overlay.getAxis("bottom").setTickSpacing(major=step, minor=step)
         self.overlay.setXRange(1, most, padding=0.03)
 
     def _open_run(self) -> None:
