@@ -410,7 +410,7 @@ def stopped_run(tiny, tmp_path):
     (dict(lr=0.01), "lr", "0.001", "0.01"),
     (dict(augment=True), "augment", "False", "True"),
 ])
-def test_resume_refuses_changed_settings_and_names_the_first(tiny, stopped_run, change,
+def test_resume_refuses_a_changed_setting_and_names_it(tiny, stopped_run, change,
                                                               setting, before, after):
     written = (stopped_run / "config.json").read_bytes()
     with pytest.raises(ValueError) as info:
@@ -418,6 +418,14 @@ def test_resume_refuses_changed_settings_and_names_the_first(tiny, stopped_run, 
     assert str(info.value) == (f"cannot resume {stopped_run}: the setting '{setting}' was "
                                f"{before} and is now {after}")
     assert (stopped_run / "config.json").read_bytes() == written
+
+
+def test_resume_names_every_changed_setting_at_once(tiny, stopped_run):
+    with pytest.raises(ValueError) as info:
+        Trainer(fast_config(epochs=2, seed=3, hidden=32), tiny, stopped_run, resume=True)
+    assert str(info.value) == (
+        f"cannot resume {stopped_run}: 2 settings differ from the run's start: 'hidden' was 16 "
+        f"and is now 32; 'seed' was 0 and is now 3")
 
 
 def test_resume_allows_another_device_and_keeps_the_run_files(tiny, stopped_run):

@@ -410,14 +410,20 @@ class Trainer:
         except (OSError, ValueError) as e:
             raise ValueError(f"cannot resume {folder}: cannot read its settings ({e})") from e
         now = asdict(self.config)
+        changed = []
         for name, value in now.items():
             if name in RESUMABLE_CHANGES:
                 continue
             # A setting newer than the run folder had its default then.
             before = started.get(name, TrainConfig.__dataclass_fields__[name].default)
             if before != value:
-                raise ValueError(f"cannot resume {folder}: the setting '{name}' was "
-                                 f"{before!r} and is now {value!r}")
+                changed.append(f"'{name}' was {before!r} and is now {value!r}")
+        # Every difference at once, so that one attempt shows all there is to put back.
+        if len(changed) == 1:
+            raise ValueError(f"cannot resume {folder}: the setting {changed[0]}")
+        if changed:
+            raise ValueError(f"cannot resume {folder}: {len(changed)} settings differ from the "
+                             f"run's start: {'; '.join(changed)}")
         self._started_split = classes
 
     def _check_same_images(self, data_split) -> None:
