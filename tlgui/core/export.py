@@ -8,6 +8,7 @@ probabilities (N, classes): normalisation is inside the model.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from .errors import UserError, one_line
+from .images import to_rgb
 from .models import load_trained
 from .paths import atomic_output
 from .preprocess import Preprocessing
@@ -159,8 +161,9 @@ def read_metadata(path) -> dict:
 
 
 # Opens an image exactly as tlgui's own loader does (tlgui.core.images.load_rgb): JPEG decoded
-# at a reduced scale that still covers the resize, EXIF orientation applied, 16-bit and float
-# pixels scaled to 8 bits, transparency composited on white, every other mode made RGB.
+# at a reduced scale that still covers the resize, EXIF orientation applied, then the very
+# to_rgb tlgui uses (its source is copied into the script, which cannot import tlgui): 16-bit
+# and float pixels scaled to 8 bits, transparency composited on white, every other mode RGB.
 _LOAD = """
 
 def open_rgb(path):
@@ -175,25 +178,7 @@ def open_rgb(path):
         return to_rgb(image)
 
 
-def to_rgb(image):
-    \"\"\"Any Pillow mode as 8-bit RGB (transparency composited on white).\"\"\"
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        a = np.asarray(image, dtype=np.float32)
-        if image.mode == "F":
-            lo, hi = float(a.min()), float(a.max())
-            a = (a - lo) / (hi - lo or 1.0) * 255.0
-        elif image.mode.startswith("I;16") or a.max() > 255:
-            a = a / 257.0  # 16-bit range to 8-bit
-        return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "L").convert("RGB")
-    if ((image.mode == "P" and "transparency" in image.info)
-            or image.mode in ("RGBA", "LA", "PA", "RGBa")):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
+""" + inspect.getsource(to_rgb) + """
 
 def load(path):
     \"\"\"Resize the short side to RESIZE, centre-crop SIZE x SIZE, pixels in [0, 1].\"\"\"
