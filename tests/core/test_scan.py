@@ -421,3 +421,70 @@ def test_load_error_names_the_file(tmp_path):
     with pytest.raises(ImageLoadError) as info:
         load_rgb(str(p))
     assert str(p) in str(info.value) and "truncated" in str(info.value)
+
+
+def scanned_paths(monkeypatch):
+    """Every path the scan probes or decodes, in a list that fills as it happens."""
+    from tlgui.core import data
+
+    seen = []
+    probe, decode = data.probe_image, data.decode_problem
+    monkeypatch.setattr(data, "probe_image", lambda p, *a: seen.append(p) or probe(p, *a))
+    monkeypatch.setattr(data, "decode_problem", lambda p: seen.append(p) or decode(p))
+    return seen
+
+
+def test_adding_a_test_folder_scans_only_it_and_matches_a_full_scan(tmp_path, monkeypatch):
+    from tlgui.core.data import with_test_folder
+
+    two_classes(tmp_path / "train")
+    (tmp_path / "train" / "empty").mkdir()
+    save(rgb(), str(tmp_path / "test" / "a" / "new.png"))
+    save(rgb(), str(tmp_path / "test" / "b" / "new.png"))
+    save(rgb(), str(tmp_path / "test" / "empty" / "orphan.png"))
+    (tmp_path / "test" / "b" / "notes.txt").write_text("no picture")
+    os.symlink(tmp_path / "train" / "a" / "0.png", tmp_path / "test" / "a" / "seen.png")
+    full = scan([str(tmp_path / "train")], test_folder=str(tmp_path / "test"))
+    base = scan([str(tmp_path / "train")])
+    seen = scanned_paths(monkeypatch)
+    added = with_test_folder(base, str(tmp_path / "test"))
+    assert seen and all(p.startswith(str(tmp_path / "test")) for p in seen)
+    assert added.items is base.items  # the training images are not scanned again
+    assert added.test_items == full.test_items
+    assert added.test_folder == full.test_folder
+    assert sorted(map(repr, added.skipped)) == sorted(map(repr, full.skipped))
+    assert (added.classes, added.class_folders) == (full.classes, full.class_folders)
+
+
+def test_a_test_folder_replaces_the_previous_one_and_keeps_full_decoding(tmp_path):
+    from tests.core.test_damaged_images import damage_png
+    from tlgui.core.data import verify_images, with_test_folder
+
+    two_classes(tmp_path / "train")
+    save(rgb(), str(tmp_path / "old" / "a" / "1.png"))
+    save(Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), np.uint8)),
+         str(tmp_path / "new" / "b" / "damaged.png"))
+    damage_png(tmp_path / "new" / "b" / "damaged.png")
+    save(rgb(), str(tmp_path / "new" / "b" / "fine.png"))
+    report = verify_images(scan([str(tmp_path / "train")], test_folder=str(tmp_path / "old")))
+    report = report.renamed(["ants", "bees"])  # classes match by folder, not by shown name
+    added = with_test_folder(report, str(tmp_path / "new"))
+    assert added.verified
+    assert added.classes == ["ants", "bees"]
+    assert [(os.path.relpath(it.path, tmp_path), it.label) for it in added.test_items] == [
+        ("new/b/fine.png", 1)]
+    reasons = {os.path.relpath(s.path, tmp_path): s.reason for s in added.skipped}
+    assert list(reasons) == ["new/b/damaged.png"]  # nothing of the old test folder is left
+    assert reasons["new/b/damaged.png"].startswith("cannot decode")
+
+
+def test_a_test_folder_with_an_unknown_class_is_refused_in_one_line(tmp_path):
+    from tlgui.core.data import with_test_folder
+
+    two_classes(tmp_path / "train")
+    save(rgb(), str(tmp_path / "test" / "zebra" / "1.png"))
+    report = scan([str(tmp_path / "train")])
+    with pytest.raises(DatasetError, match="class 'zebra' that the training data lacks"):
+        with_test_folder(report, str(tmp_path / "test"))
+    ignored = with_test_folder(report, str(tmp_path / "test"), other_test_classes=True)
+    assert ignored.test_items == []

@@ -125,3 +125,37 @@ def test_a_fraction_outside_zero_to_one_is_refused():
     for fraction in (1.0, -0.1, 1.5):
         with pytest.raises(DatasetError, match="validation fraction must be in"):
             split(items, fraction)
+
+
+def test_split_sizes_are_the_split_without_hashing():
+    from tlgui.core.data import split_sizes
+
+    items = [ImageItem(f"/x/{c}/{i}", c, f"{c}/{i}.png") for c, n in enumerate((1, 2, 3, 7, 50))
+             for i in range(n)]
+    for fraction in (0.0, 0.05, 0.2, 0.35, 0.5):
+        s = split(items, fraction, seed=3)
+        sizes = [(sum(it.label == c for it in s.train), sum(it.label == c for it in s.val))
+                 for c in range(5)]
+        assert split_sizes([1, 2, 3, 7, 50], fraction) == sizes
+
+
+def test_a_hundred_thousand_images_in_a_thousand_classes_split_and_edit():
+    """The Data step's path at full scale: rename, leave classes out, split; behaviour only."""
+    from tlgui.core.data import ScanReport, split_sizes
+
+    n, classes = 100_000, 1000
+    items = [ImageItem(f"/d/c{i % classes}/{i}.jpg", i % classes, f"c{i % classes}/{i}.jpg")
+             for i in range(n)]
+    report = ScanReport([f"c{c}" for c in range(classes)],
+                        [f"/d/c{c}" for c in range(classes)], items)
+    names = [f"class {c}" for c in range(classes)]
+    renamed = report.renamed(names)
+    assert renamed.items is report.items and renamed.classes == names
+    kept = renamed.without_classes(["class 0", "class 500"])
+    assert len(kept.classes) == classes - 2 and len(kept.items) == n - 200
+    assert kept.counts() == [100] * (classes - 2)
+    s = split(kept.items, 0.2, seed=7)
+    assert len(s.val) == 20 * (classes - 2) and len(s.train) == 80 * (classes - 2)
+    assert split_sizes(kept.counts(), 0.2) == [(80, 20)] * (classes - 2)
+    assert {it.path for it in s.val}.isdisjoint(it.path for it in s.train)
+    assert [kept.classes[it.label] for it in kept.items[:2]] == ["class 1", "class 2"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -120,7 +121,10 @@ class ScanReport:
         def relabel(items):
             if items is None:
                 return None
-            return [ImageItem(it.path, remap[it.label], it.key)
+            # Items whose label number stays (the classes before the first one left out) are
+            # shared, not copied: at 100,000 images making new ones is most of the cost.
+            return [it if remap[it.label] == it.label else ImageItem(it.path, remap[it.label],
+                                                                     it.key)
                     for it in items if it.label in remap]
 
         return ScanReport(
@@ -141,7 +145,7 @@ class ScanReport:
             raise DatasetError(f"expected {len(self.classes)} class names, got {len(names)}")
         if any(not n for n in names):
             raise DatasetError("a class name cannot be empty")
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = sorted(n for n, times in Counter(names).items() if times > 1)
         if duplicates:
             raise DatasetError(f"two classes cannot share the name '{duplicates[0]}'")
         return ScanReport(list(names), list(self.class_folders), self.items, list(self.skipped),
@@ -384,21 +388,8 @@ def scan(
              for label, (name, folder) in enumerate(zip(names, folders))]
     jobs, conflicts, training = _collect(walks)
 
-    test_walks = []
-    if test_folder:
-        test_root = _check_folder(test_folder)
-        index = {name: i for i, name in enumerate(names)}
-        for folder in _subfolders(test_root):
-            name = os.path.basename(folder)
-            if name not in index:
-                if other_test_classes:
-                    continue
-                raise DatasetError(
-                    f"{folder}: the test folder has a class '{name}' that the training data "
-                    f"lacks (classes: {', '.join(names)})"
-                )
-            test_walks.append((index[name], name, folder,
-                               _walk_files(folder, [os.path.realpath(test_root)])))
+    test_walks, _ = _test_walks(test_folder, names, (), other_test_classes) if test_folder \
+        else ([], [])
     test_jobs, test_conflicts, _ = _collect(test_walks, training)
 
     skipped = [SkippedFile(p, "not inside a class folder") for p in loose]
@@ -427,6 +418,100 @@ def scan(
         test_items=test_items if test_folder else None,
         test_folder=os.path.abspath(test_folder) if test_folder else None,
     ))
+
+
+def _test_walks(test_folder: str, names: Sequence[str], left_out: Sequence[str],
+                other_test_classes: bool) -> tuple[list, list]:
+    """Walk the class folders of a test folder: ``(label, name, folder, walk)`` for each class
+    of the data (``names``, the class folders' own names), and the same with label -1 for
+    each class left out of the data for having no usable image (``left_out``).
+
+    Raises :class:`DatasetError` for a class the data lacks, unless ``other_test_classes``.
+    """
+    test_root = _check_folder(test_folder)
+    guards = [os.path.realpath(test_root)]
+    index = {name: i for i, name in enumerate(names)}
+    walks, orphans = [], []
+    for folder in _subfolders(test_root):
+        name = os.path.basename(folder)
+        if name in index:
+            walks.append((index[name], name, folder, _walk_files(folder, guards)))
+        elif name in left_out:
+            orphans.append((-1, name, folder, _walk_files(folder, guards)))
+        elif not other_test_classes:
+            raise DatasetError(
+                f"{folder}: the test folder has a class '{name}' that the training data "
+                f"lacks (classes: {', '.join(names)})"
+            )
+    return walks, orphans
+
+
+def with_test_folder(
+    report: ScanReport,
+    test_folder: str,
+    progress: ProgressFn | None = None,
+    min_side: int = MIN_SIDE,
+    max_pixels: int = MAX_PIXELS,
+    threads: int = 8,
+    cancel: CancelFlag | None = None,
+    other_test_classes: bool = False,
+) -> ScanReport:
+    """``report`` with ``test_folder`` as its test set, scanning the test folder only.
+
+    The classes, their names as shown and the training images stay as they are (the same
+    list); a test folder the report had before is replaced, with what it left out. Test
+    classes are matched by class folder name, as :func:`scan` matches them, so classes renamed
+    in the app still find theirs. A report decoded in full (:func:`verify_images`) decodes the
+    test images in full too and stays so. Errors, ``progress`` and ``cancel`` as in
+    :func:`scan`.
+    """
+    folder_names = [os.path.basename(f.rstrip(os.sep)) for f in report.class_folders]
+    left_out = [os.path.basename(s.path.rstrip(os.sep)) for s in report.skipped
+                if s.reason == EMPTY_CLASS]
+    walks, orphan_walks = _test_walks(test_folder, folder_names, left_out, other_test_classes)
+    training = set()
+    for item in report.items:
+        try:
+            st = os.stat(item.path)
+        except OSError:
+            continue
+        training.add((st.st_dev, st.st_ino))
+    jobs, skipped, _ = _collect(walks, training)
+    orphan_jobs, orphan_skipped, _ = _collect(orphan_walks, training)
+    for _, _, _, walk in walks + orphan_walks:
+        skipped += [SkippedFile(p, "broken link (it points to a missing file)")
+                    for p in walk.broken]
+        skipped += [SkippedFile(p, LINK_TO_PARENT) for p in walk.loops]
+    skipped += orphan_skipped
+    all_jobs = jobs + orphan_jobs
+    paths = [path for path, _, _ in all_jobs]
+    results = _probe_all(paths, progress, min_side, max_pixels, threads, cancel)
+    failed = {path: result.reason for path, result in zip(paths, results) if not result.ok}
+    if report.verified:
+        usable = [path for path in paths if path not in failed]
+        problems = _run_all(decode_problem, usable, progress, threads, cancel)
+        failed.update((path, reason) for path, reason in zip(usable, problems) if reason)
+    test_items = []
+    for path, label, key in all_jobs:
+        if path in failed:
+            skipped.append(SkippedFile(path, failed[path]))
+        elif label < 0:
+            name = key.split("/", 1)[0]
+            skipped.append(SkippedFile(path, f"its class '{name}' is left out "
+                                             f"(no usable image)"))
+        else:
+            test_items.append(ImageItem(path, label, key))
+    old_root = report.test_folder
+    kept = [s for s in report.skipped if not (old_root and _is_within(s.path, old_root))]
+    return ScanReport(
+        classes=list(report.classes),
+        class_folders=list(report.class_folders),
+        items=report.items,
+        skipped=kept + skipped,
+        test_items=test_items,
+        test_folder=os.path.abspath(test_folder),
+        verified=report.verified,
+    )
 
 
 def _without_empty_classes(report: ScanReport) -> ScanReport:
@@ -531,6 +616,16 @@ def validation_count(n: int, val_fraction: float) -> int:
         return 0
     share = math.floor(val_fraction * n + 0.5 + 1e-9)  # 1e-9: 0.35 × 10 is 3.4999… in floats
     return min(max(share, 1), n - 1)
+
+
+def split_sizes(counts: Sequence[int], val_fraction: float) -> list[tuple[int, int]]:
+    """``(training, validation)`` image counts of each class that :func:`split` makes from
+    classes of ``counts`` images, without hashing a single file (the seed chooses which
+    images, never how many)."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise DatasetError(f"validation fraction must be in [0, 1), got {val_fraction}")
+    return [(n - validation_count(n, val_fraction), validation_count(n, val_fraction))
+            for n in counts]
 
 
 def split(items: Sequence[ImageItem], val_fraction: float = 0.2, seed: int = 0) -> Split:
