@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from PySide6.QtCore import QSettings, QThread
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
     QApplication,
     QColorDialog,
@@ -48,6 +48,30 @@ def no_modal_dialogs(monkeypatch):
                 monkeypatch.setattr(owner, name, guard(owner, name))
 
 
+@pytest.fixture(autouse=True)
+def no_work_left_running():
+    """Fail a test that leaves a background task or its thread running, as napari does.
+
+    Set up before ``qtbot`` (it does not ask for it), so it is torn down after qtbot has
+    closed the test's widgets. A task that is just finishing gets a few seconds to end."""
+    yield
+    from tlgui.gui.workers import live_controllers
+
+    def running():
+        return sorted(c.name for c in live_controllers()
+                      if c.is_running() or c.thread_running())
+
+    deadline = time.monotonic() + 5
+    while running() and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.01)
+    left = running()
+    if left:
+        for controller in live_controllers():  # stop them, so the next test starts clean
+            controller.shutdown(10_000)
+    assert not left, f"background work left running after the test: {', '.join(left)}"
+
+
 @pytest.fixture
 def settings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
@@ -83,11 +107,10 @@ def make_window(qtbot, settings, tmp_path, monkeypatch):
     for window in windows:
         stop_work(window)
         assert not window.controller.is_running(), "the training did not end"
-        threads = [window.controller._task._thread, window.loader._thread,
-                   window.dataset_pane.scanner._thread, window.model_pane.downloader._thread,
-                   window.inspect_pane.worker._thread, window.results_pane.worker._thread]
-        assert not any(t.isRunning() for t in threads), "a worker thread is still running"
-        assert all(isinstance(t, QThread) for t in threads)
+        from tlgui.gui.workers import live_controllers
+
+        left = [c.name for c in live_controllers() if c.thread_running()]
+        assert not left, f"worker threads still running: {', '.join(left)}"
 
 
 @pytest.fixture

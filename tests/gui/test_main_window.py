@@ -223,7 +223,7 @@ def test_closing_mid_training_asks_then_stops_cleanly(make_window, qtbot, tmp_pa
     assert asked and window.isVisible()  # it waits for the trainer to stop
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
     assert not window.controller.is_running()
-    assert not window.controller._task._thread.isRunning()
+    assert not window.controller._task.thread_running()
     run = window.last_run_dir
     assert not list(run.rglob("*.tmp")), "half-written files left behind"
 

@@ -55,6 +55,11 @@ class RunControl:
     def paused(self) -> bool:
         return not self._running.is_set()
 
+    def check(self) -> None:
+        """Wait here while paused; raise :class:`Cancelled` once a stop was requested."""
+        if self.checkpoint():
+            raise Cancelled("cancelled")
+
     def checkpoint(self) -> bool:
         """Wait here while paused; return True if the work should stop now."""
         self._running.wait()

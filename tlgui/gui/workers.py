@@ -1,18 +1,24 @@
-"""Long work off the GUI thread: a QObject worker moved to a long-lived QThread, behind a
-controller that lives in the GUI thread.
+"""Long work off the GUI thread: one controller per kind of job, living in the GUI thread, runs
+each task in a QThread of its own.
 
 Widgets talk only to controllers. The worker's signals are connected to the controller's
 slots — bound methods of an object living in the GUI thread, so Qt queues them there (never
-lambdas: those would run in the worker's thread) — and the controller re-emits them. Cancel,
-pause and stop set :class:`~tlgui.core.control.RunControl` flags directly: a queued call would
-never reach a worker whose thread is busy inside the work.
+lambdas: those would run in the worker's thread) — and the controller re-emits them and calls
+the typed handlers given to :meth:`TaskController.start`. Cancel, pause and stop set
+:class:`~tlgui.core.control.RunControl` flags directly: a queued call would never reach a
+worker whose thread is busy inside the work.
+
+A controller runs one task at a time; starting one cancels the one before *of the same
+controller*, so two kinds of job (say, an evaluation and a prediction) never cancel each other.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
@@ -20,6 +26,25 @@ from ..core.control import Cancelled, RunControl
 
 #: ``fn(emit, control)``: ``emit(obj)`` reports progress or events; ``control`` says when to stop.
 Task = Callable[[Callable[[object], None], RunControl], object]
+
+#: Threads whose task did not stop in time at shutdown. They are kept referenced here (and
+#: unparented) until they end, because Qt aborts the process when a running QThread object is
+#: destroyed; see :func:`abandoned_threads`.
+_ABANDONED: list[QThread] = []
+
+#: Every controller alive, so tests can check that none is left running.
+_CONTROLLERS: weakref.WeakSet = weakref.WeakSet()
+
+
+def abandoned_threads() -> list[QThread]:
+    """Threads left running by a shutdown that timed out (their tasks could not be cancelled)."""
+    _ABANDONED[:] = [t for t in _ABANDONED if t.isRunning()]
+    return list(_ABANDONED)
+
+
+def live_controllers() -> list[TaskController]:
+    """Every :class:`TaskController` not yet garbage-collected."""
+    return list(_CONTROLLERS)
 
 
 class FunctionWorker(QObject):
@@ -44,6 +69,8 @@ class FunctionWorker(QObject):
     def run(self) -> None:
         request = self._request
         try:
+            if self.control.stop_requested:  # cancelled before it started: never run it
+                raise Cancelled
             result = self._fn(self._emit, self.control)
         except Cancelled:
             self.cancelled.emit(request)
@@ -58,15 +85,28 @@ class FunctionWorker(QObject):
             self.finished.emit(request)
 
 
+@dataclass
+class _Handlers:
+    on_succeeded: Callable[[object], None] | None = None
+    on_progress: Callable[[object], None] | None = None
+    on_failed: Callable[[str, str], None] | None = None
+    on_cancelled: Callable[[], None] | None = None
+
+
 class TaskController(QObject):
     """Runs one task at a time in its own QThread; starting a task cancels the one before.
 
     Results of a superseded task are dropped by request number, so a slow scan of the previous
-    folder can never overwrite the newer one. Signals are emitted in the GUI thread.
+    folder can never overwrite the newer one. Signals and handlers run in the GUI thread, in
+    this order for each task: ``started``, any number of ``emitted``, then one of
+    ``succeeded`` / ``failed`` / ``cancelled`` (only for the newest task), then ``finished``.
+
+    The thread starts with the first task and ends when no task is left, so an idle
+    controller holds no thread.
     """
 
     started = Signal()
-    emitted = Signal(object)  #: whatever the task reported (progress tuples, events)
+    emitted = Signal(object)  #: whatever the task reported (Progress records, events)
     succeeded = Signal(object)  #: the task's return value
     failed = Signal(str, str)  #: one-line message, details
     cancelled = Signal()
@@ -74,18 +114,31 @@ class TaskController(QObject):
 
     def __init__(self, name: str, parent: QObject | None = None):
         super().__init__(parent)
-        self._thread = QThread(self)
-        self._thread.setObjectName(name)
-        self._thread.start()
+        self.name = name
+        self._thread: QThread | None = None
         self._request = 0
         self._workers: dict[int, FunctionWorker] = {}
+        self._handlers = _Handlers()
+        self._closed = False
+        self._quit_requested = False
+        _CONTROLLERS.add(self)
 
-    def start(self, fn: Task) -> None:
-        """Run ``fn(emit, control)`` in the worker thread, cancelling any task still running."""
+    def start(self, fn: Task, *, on_succeeded=None, on_progress=None, on_failed=None,
+              on_cancelled=None) -> None:
+        """Run ``fn(emit, control)`` in the worker thread, cancelling any task still running.
+
+        The handlers are called in the GUI thread, for this task only: ``on_progress(obj)``
+        for what it emits, then ``on_succeeded(result)``, ``on_failed(message, details)`` or
+        ``on_cancelled()``.
+        """
+        if self._closed:
+            return
         self.cancel()
         self._request += 1
+        self._handlers = _Handlers(on_succeeded, on_progress, on_failed, on_cancelled)
         worker = FunctionWorker(self._request, fn, RunControl())
-        worker.moveToThread(self._thread)
+        thread = self._ensure_thread()
+        worker.moveToThread(thread)
         worker.emitted.connect(self._on_emitted)
         worker.succeeded.connect(self._on_succeeded)
         worker.failed.connect(self._on_failed)
@@ -95,6 +148,20 @@ class TaskController(QObject):
         self.started.emit()
         QMetaObject.invokeMethod(worker, "run", Qt.ConnectionType.QueuedConnection)
 
+    def _ensure_thread(self) -> QThread:
+        if self._thread is None:
+            self._thread = QThread(self)
+            self._thread.setObjectName(self.name)
+        if self._quit_requested:
+            # An idle thread asked to quit may still be winding down, and a task queued to it
+            # now would never run: wait for it to end (it has no task, so this takes
+            # milliseconds) and start it again.
+            self._thread.wait(5_000)
+            self._quit_requested = False
+        if not self._thread.isRunning():
+            self._thread.start()
+        return self._thread
+
     @property
     def control(self) -> RunControl | None:
         """The control of the current task (pause, resume, stop)."""
@@ -102,43 +169,76 @@ class TaskController(QObject):
         return worker.control if worker else None
 
     def cancel(self) -> None:
+        """Ask every task of this controller to stop; one that has not started never runs."""
         for worker in self._workers.values():
             worker.control.stop()
 
     def is_running(self) -> bool:
+        """True while a task of this controller has not finished."""
         return bool(self._workers)
 
-    def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        """Cancel the task, end the thread and wait for it; True when the thread has ended."""
+    def thread_running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel the task, end the thread and wait at most ``timeout_ms``; True when it ended.
+
+        A task that does not stop in time is abandoned: its thread keeps running, unparented
+        and referenced until it ends (destroying a running QThread aborts the process), and
+        its results land nowhere. No task starts on this controller afterwards.
+        """
+        self._closed = True
         self.cancel()
-        self._thread.quit()
-        return self._thread.wait(timeout_ms)
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.quit()
+        if thread.wait(timeout_ms):
+            return True
+        for worker in self._workers.values():  # whatever it still says lands nowhere
+            worker.blockSignals(True)
+        self._workers.clear()
+        thread.setParent(None)
+        _ABANDONED.append(thread)
+        self._thread = None
+        return False
 
     @Slot(int, object)
     def _on_emitted(self, request: int, obj: object) -> None:
         if request == self._request:
             self.emitted.emit(obj)
+            if self._handlers.on_progress is not None:
+                self._handlers.on_progress(obj)
 
     @Slot(int, object)
     def _on_succeeded(self, request: int, result: object) -> None:
         if request == self._request:
             self.succeeded.emit(result)
+            if self._handlers.on_succeeded is not None:
+                self._handlers.on_succeeded(result)
 
     @Slot(int, str, str)
     def _on_failed(self, request: int, message: str, details: str) -> None:
         if request == self._request:
             self.failed.emit(message, details)
+            if self._handlers.on_failed is not None:
+                self._handlers.on_failed(message, details)
 
     @Slot(int)
     def _on_cancelled(self, request: int) -> None:
         if request == self._request:
             self.cancelled.emit()
+            if self._handlers.on_cancelled is not None:
+                self._handlers.on_cancelled()
 
     @Slot(int)
     def _on_finished(self, request: int) -> None:
         worker = self._workers.pop(request, None)
         if worker is not None:
             worker.deleteLater()
+        if not self._workers and self._thread is not None:
+            self._thread.quit()  # idle: hold no thread (it starts again with the next task)
+            self._quit_requested = True
         if request == self._request:
             self.finished.emit()
 
