@@ -19,12 +19,14 @@ def add_parsers(sub) -> None:
                    help="how many mistakes to list")
     p.add_argument("--percent", action="store_true",
                    help="the matrix as row percentages (each true class sums to 100)")
+    add_compute_options(p)
 
     p = sub.add_parser("predict", help="classify images with a trained run")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a best.pt")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--run", help="with_dropout, without_dropout or model (default: the best)")
     p.add_argument("--csv", metavar="FILE", help="also write the table to a CSV file")
+    add_compute_options(p)
 
     p = sub.add_parser("export", help="TorchScript or ONNX file of a run, with a usage snippet")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a best.pt")
@@ -33,22 +35,28 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", metavar="FILE", help="default: <run>.pt or <run>.onnx here")
 
 
+def add_compute_options(parser) -> None:
+    """Where and in what batches the images are classified (evaluate and predict)."""
+    from .cli import positive_int
+
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--batch-size", type=positive_int, default=32,
+                        help="images classified at once (default 32)")
+
+
 def cmd_evaluate(args) -> int:
     from .core.evaluation import (
         UNDEFINED_NOTE,
         decimal_text,
-        evaluate,
-        evaluation_items,
+        evaluate_run,
         find_checkpoint,
         share_text,
     )
-    from .core.models import load_trained
-    from .core.preprocess import Preprocessing
 
     checkpoint = find_checkpoint(args.run_dir, args.run)
-    net, ckpt = load_trained(checkpoint)
-    classes, items = evaluation_items(checkpoint.parent.parent, args.split)
-    result = evaluate(net, Preprocessing.from_dict(ckpt["preprocessing"]), classes, items)
+    result = evaluate_run(checkpoint, args.split, device=args.device,
+                          batch_size=args.batch_size)
+    classes = result.classes
     print(f"{checkpoint}: {args.split} accuracy {share_text(result.accuracy)} "
           f"on {len(result.paths)} images")
     print(matrix_text(classes, result.matrix(), percent=args.percent))
@@ -91,7 +99,8 @@ def cmd_predict(args) -> int:
         # Checked before any work, and never created: a mistyped path is the likelier story.
         raise ValueError(f"{Path(args.csv).parent}: no such folder for the CSV file")
     checkpoint = find_checkpoint(args.run_dir, args.run)
-    rows, failed = prediction_rows(checkpoint, args.images)
+    rows, failed = prediction_rows(checkpoint, args.images, device=args.device,
+                                   batch_size=args.batch_size)
     for path, name, p in rows:
         print(f"{p:6.1%}  {name:<20} {path}")
     for path, reason in failed:

@@ -122,6 +122,25 @@ def test_predict_command_writes_a_csv(run, tmp_path, capsys):
     assert all(0 < float(r["confidence"]) <= 1 for r in rows)
 
 
+def test_evaluate_and_predict_take_a_device_and_a_batch_size(run, tmp_path, capsys):
+    out, data = run
+    assert main(["evaluate", str(out), "--run", "with_dropout", "--device", "cpu"]) == 0
+    whole = capsys.readouterr().out
+    assert main(["evaluate", str(out), "--run", "with_dropout", "--device", "cpu",
+                 "--batch-size", "3"]) == 0
+    assert capsys.readouterr().out == whole
+    images = [str(p) for p in sorted((data / "star").glob("*.jpg"))[:3]]
+    assert main(["predict", str(out), *images, "--device", "cpu"]) == 0
+    whole = capsys.readouterr().out
+    assert main(["predict", str(out), *images, "--device", "cpu", "--batch-size", "2"]) == 0
+    assert capsys.readouterr().out == whole and len(whole.splitlines()) == 3
+    assert main(["predict", str(out), *images, "--device", "cuda:7"]) == 1
+    assert "device 'cuda:7' is not available" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_status:
+        main(["evaluate", str(out), "--batch-size", "0"])
+    assert exit_status.value.code == 2
+
+
 def test_torchscript_export_gives_the_same_predictions(run, tmp_path):
     out, data = run
     checkpoint = out / "with_dropout" / "best.pt"

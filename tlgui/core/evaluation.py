@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,8 +15,9 @@ import torch
 
 from .control import Cancelled
 from .data import DatasetError, ImageItem, scan, split, verify_images
+from .device import autocast_dtype, select_device
 from .images import ImageLoadError
-from .preprocess import ImageDataset, Preprocessing
+from .preprocess import ImageDataset, Preprocessing, UnreadableImage, collate_readable
 
 
 def confusion_matrix(true: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -109,6 +112,9 @@ class Evaluation:
     pred: np.ndarray
     confidence: np.ndarray  #: probability of the predicted class
     unreadable: list[tuple[str, str]] = field(default_factory=list)  #: (path, reason)
+    #: what was evaluated, as the window and the command line name it (a value of
+    #: :data:`SPLIT_LABELS`), so the result keeps its label when the choice changes later
+    split: str = ""
 
     @property
     def accuracy(self) -> float | None:
@@ -134,59 +140,124 @@ class Evaluation:
         return wrong[np.argsort(-self.confidence[wrong], kind="stable")].tolist()
 
 
-@torch.no_grad()
-def predict_paths(model, preprocessing: Preprocessing, paths: list[str], batch_size: int = 32,
-                  device: str = "cpu", progress=None, cancel=None):
+class _ListedImages(ImageDataset):
+    """Images named by the user for prediction: any that cannot be read, a file deleted since
+    it was listed included, becomes an :class:`UnreadableImage` (listed with its reason), so
+    one bad file never ends the run. The label is the image's place in the list, which tells
+    the loop which paths each batch holds."""
+
+    def __getitem__(self, index: int):
+        try:
+            return super().__getitem__(index)
+        except ImageLoadError as e:
+            return UnreadableImage(self.items[index].path, e.reason)
+
+
+def _predict(model, preprocessing: Preprocessing, paths: Sequence[str], batch_size: int,
+             device, workers: int, amp: bool, progress, cancel):
+    """``(indices of the images read, probabilities (N, C) float32, [(path, reason)])``."""
+    from .training import _auto_workers
+
+    device = select_device(device) if isinstance(device, str) else torch.device(device)
+    workers = workers if workers >= 0 else _auto_workers(device)
+    model = model.to(device).eval()
+    dataset = _ListedImages([ImageItem(p, i, p) for i, p in enumerate(paths)],
+                            preprocessing.eval_transform(),
+                            draft_size=preprocessing.resize_size, skip_unreadable=True)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        # Forking a process that runs other threads (a GUI) can deadlock the child.
+        multiprocessing_context=(
+            "spawn" if workers and threading.current_thread() is not threading.main_thread()
+            else None),
+        pin_memory=device.type == "cuda",
+        collate_fn=collate_readable,
+    )
+    dtype = autocast_dtype(device) if amp else None
+    indices, probabilities, failed = [], [], []
+    done = 0
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled")
+    batches = iter(loader)
+    try:
+        with torch.inference_mode():
+            for x, index, unreadable in batches:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled")
+                failed.extend(unreadable)
+                if x is not None:
+                    x = x.to(device, non_blocking=True)
+                    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                        logits = model(x)
+                    probabilities.append(torch.softmax(logits.float(), 1).cpu().numpy())
+                    indices.append(index.numpy())
+                    done += len(index)
+                done += len(unreadable)
+                if progress:
+                    progress(done, len(paths))
+    finally:
+        # On cancel (or an error) the worker processes end now, not when the garbage
+        # collector reaches the iterator; a finished single-pass loader has ended them already.
+        shutdown = getattr(batches, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+    if not probabilities:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), failed
+    return np.concatenate(indices), np.concatenate(probabilities), failed
+
+
+def predict_paths(model, preprocessing: Preprocessing, paths: Sequence[str],
+                  batch_size: int = 32, device: str | torch.device = "cpu", workers: int = -1,
+                  amp: bool = True, progress=None, cancel=None):
     """Class probabilities for each image that can be read, and the ones that cannot.
 
-    Returns ``(kept paths, probabilities (N, C) array, [(path, reason)])``.
+    The images are read by a DataLoader with ``workers`` processes (-1: as many as training
+    would use on ``device``; spawned, not forked, when called from a thread other than the main
+    one) and classified on ``device`` ("cpu", "cuda", "cuda:N", "mps", "auto" or a
+    ``torch.device``) in batches of ``batch_size``, in mixed precision on CUDA unless ``amp``
+    is off. ``progress(done, total)`` is called after each batch (``done`` counts unreadable
+    images too); ``cancel.is_set()`` is checked before each batch, and :class:`Cancelled` is
+    raised once it is true, after the loader's worker processes have ended.
+
+    Returns ``(kept paths, probabilities (N, C) float32 array, [(path, reason)])``, in the
+    order of ``paths``.
     """
-    device = torch.device(device)
-    model = model.to(device).eval()
-    transform = preprocessing.eval_transform()
-    dataset = ImageDataset([ImageItem(p, 0, p) for p in paths], transform,
-                           draft_size=preprocessing.resize_size)
-    kept, probabilities, failed = [], [], []
-    batch, batch_paths = [], []
-
-    def flush():
-        if batch:
-            logits = model(torch.stack(batch).to(device))
-            probabilities.append(torch.softmax(logits.float(), 1).cpu().numpy())
-            kept.extend(batch_paths)
-            batch.clear()
-            batch_paths.clear()
-
-    for i, path in enumerate(paths):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("cancelled")
-        try:
-            x, _ = dataset[i]
-        except ImageLoadError as e:
-            failed.append((path, e.reason))
-            continue
-        batch.append(x)
-        batch_paths.append(path)
-        if len(batch) == batch_size:
-            flush()
-            if progress:
-                progress(i + 1, len(paths))
-    flush()
-    if progress:
-        progress(len(paths), len(paths))
-    probs = np.concatenate(probabilities) if probabilities else np.zeros((0, 0))
-    return kept, probs, failed
+    indices, probs, failed = _predict(model, preprocessing, paths, batch_size, device, workers,
+                                      amp, progress, cancel)
+    return [paths[i] for i in indices.tolist()], probs, failed
 
 
-def evaluate(model, preprocessing, classes, items: list[ImageItem], **kwargs) -> Evaluation:
-    """Predict ``items`` and compare with their labels."""
-    labels = {it.path: it.label for it in items}
-    kept, probs, failed = predict_paths(model, preprocessing, [it.path for it in items],
-                                        **kwargs)
-    pred = probs.argmax(1) if len(kept) else np.zeros(0, int)
-    confidence = probs.max(1) if len(kept) else np.zeros(0)
-    true = np.array([labels[p] for p in kept], dtype=int)
-    return Evaluation(list(classes), kept, true, pred.astype(int), confidence, failed)
+def evaluate(model, preprocessing, classes, items: list[ImageItem], split: str = "", *,
+             batch_size: int = 32, device: str | torch.device = "cpu", workers: int = -1,
+             amp: bool = True, progress=None, cancel=None) -> Evaluation:
+    """Predict ``items`` and compare with their labels; ``split`` names what they are (see
+    :data:`SPLIT_LABELS`). The other arguments are those of :func:`predict_paths`."""
+    indices, probs, failed = _predict(model, preprocessing, [it.path for it in items],
+                                      batch_size, device, workers, amp, progress, cancel)
+    kept = indices.tolist()
+    pred = probs.argmax(1) if kept else np.zeros(0, int)
+    confidence = probs.max(1) if kept else np.zeros(0, np.float32)
+    true = np.array([items[i].label for i in kept], dtype=int)
+    return Evaluation(list(classes), [items[i].path for i in kept], true, pred.astype(int),
+                      confidence, failed, split)
+
+
+#: What :func:`evaluation_items` returns for each choice, as the result names it.
+SPLIT_LABELS = {"val": "validation images", "test": "test folder images"}
+
+
+def evaluate_run(checkpoint, which: str, **kwargs) -> Evaluation:
+    """Evaluate a saved run's ``best.pt`` (or any checkpoint in a run folder) on its
+    validation images (``which="val"``) or its test folder's (``"test"``), labelled with
+    :data:`SPLIT_LABELS`. Keyword arguments are those of :func:`predict_paths`."""
+    from .models import load_trained
+
+    net, ckpt = load_trained(checkpoint)
+    classes, items = evaluation_items(Path(checkpoint).parent.parent, which)
+    return evaluate(net, Preprocessing.from_dict(ckpt["preprocessing"]), classes, items,
+                    split=SPLIT_LABELS[which], **kwargs)
 
 
 def run_data(run_dir: str | os.PathLike):

@@ -5,10 +5,62 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
 
 
-def prediction_rows(checkpoint, paths, progress=None, cancel=None):
-    """[(path, class, confidence)] and [(path, reason)] for images that cannot be read."""
+@dataclass(frozen=True, eq=False)
+class Predictions(Sequence):
+    """The class and confidence of each image that could be read, held as arrays so that
+    100,000 of them cost a few megabytes and go to a table column by column.
+
+    As a sequence it is the table's rows, ``(path, class name, confidence)``, each made when
+    asked for (the command line and :func:`rows_csv` read them in turn).
+    """
+
+    classes: list[str]
+    paths: list[str]  #: the images read, in the order given
+    predicted: np.ndarray  #: index into ``classes`` of each image's most probable class
+    confidence: np.ndarray  #: that class's probability (float32)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  #: (path, reason)
+
+    @classmethod
+    def from_probabilities(cls, classes, paths, probabilities: np.ndarray,
+                           unreadable=()) -> Predictions:
+        """From class probabilities, ``(len(paths), len(classes))``."""
+        if len(paths):
+            predicted, confidence = probabilities.argmax(1), probabilities.max(1)
+        else:
+            predicted, confidence = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return cls(list(classes), list(paths), predicted, confidence, list(unreadable))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return (self.paths[index], self.classes[int(self.predicted[index])],
+                float(self.confidence[index]))
+
+    def __iter__(self):
+        names = self.predicted_names()
+        return zip(self.paths, names.tolist(), self.confidence.tolist())
+
+    def predicted_names(self) -> np.ndarray:
+        """The predicted class name of each image (an object array, for a table column)."""
+        return np.asarray(self.classes, dtype=object)[self.predicted]
+
+
+def predict_files(checkpoint, paths, *, device="cpu", batch_size: int = 32, workers: int = -1,
+                  progress=None, cancel=None) -> Predictions:
+    """Classify image files and folders (walked) with a trained run's checkpoint.
+
+    ``device``, ``batch_size``, ``workers``, ``progress(done, total)`` and ``cancel`` are those
+    of :func:`~tlgui.core.evaluation.predict_paths`.
+    """
     from .evaluation import image_files, predict_paths
     from .models import load_trained
     from .preprocess import Preprocessing
@@ -16,10 +68,17 @@ def prediction_rows(checkpoint, paths, progress=None, cancel=None):
     net, ckpt = load_trained(checkpoint)
     files = image_files(paths)
     kept, probs, failed = predict_paths(net, Preprocessing.from_dict(ckpt["preprocessing"]),
-                                        files, progress=progress, cancel=cancel)
-    classes = ckpt["classes"]
-    rows = [(p, classes[int(row.argmax())], float(row.max())) for p, row in zip(kept, probs)]
-    return rows, failed
+                                        files, batch_size=batch_size, device=device,
+                                        workers=workers, progress=progress, cancel=cancel)
+    return Predictions.from_probabilities(ckpt["classes"], kept, probs, failed)
+
+
+def prediction_rows(checkpoint, paths, progress=None, cancel=None, **kwargs):
+    """``(rows, [(path, reason)])`` for the images that can and cannot be read: the rows are
+    :class:`Predictions`, a sequence of ``(path, class, confidence)``. Keyword arguments are
+    those of :func:`predict_files`."""
+    predictions = predict_files(checkpoint, paths, progress=progress, cancel=cancel, **kwargs)
+    return predictions, predictions.unreadable
 
 
 def rows_csv(rows) -> str:
