@@ -4,7 +4,9 @@ evaluation mode, advice and defaults that follow the starting weights, and what 
 import html
 import json
 
+import pytest
 import torch
+from PySide6.QtWidgets import QApplication
 
 from tlgui.core.sample import ensure_sample_data
 from tlgui.core.verdicts import dropout_verdict
@@ -32,7 +34,7 @@ def test_the_summary_shows_the_verdict_and_warnings_the_core_computed(
         epochs, values = plot.points(name, "train")
         assert epochs == [1, 2, 3]
         assert values == [r["train_acc_eval"] * 100 for r in rows]
-    labels = [label.text for _, label in plot.legend.items]
+    labels = window.training_pane.curves.legend.labels()
     assert "with dropout · train (eval mode)" in labels
     assert "eval mode" in window.training_pane.curves.toolTip()
     # The log gives both training figures, and says "dropout active" only where it was.
@@ -176,3 +178,112 @@ def test_a_project_keeps_its_own_backbone_rate(make_window, tmp_path):
     again.open_project(str(project))
     assert again.model_pane.weights() == "none"
     assert again.training_pane.backbone_lr.value() == 0.1
+
+
+def started(epochs: int = 10, start_epoch: int = 0):
+    from tlgui.core import events as ev
+
+    return ev.TrainingStarted(
+        runs=("with_dropout", "without_dropout"), dropouts=(0.5, 0.0), epochs=epochs,
+        start_epoch=start_epoch, train_size=40, val_size=10, device="cpu", trainable_params=10,
+        frozen_params=0, feature_cache=False)
+
+
+def batch(epoch: int, epochs: int = 10, eta: float = 660.0):
+    from tlgui.core import events as ev
+
+    return ev.BatchFinished(epoch=epoch, epochs=epochs, batch=3, batches=8,
+                            losses={"with_dropout": 0.7, "without_dropout": 0.6},
+                            eta_seconds=eta)
+
+
+def summary(status: str, epochs_completed: int):
+    run = {"best_val_acc": 0.5, "best_epoch": 1, "train_val_gap": 0.1, "test_acc": None,
+           "warnings": [], "epochs_completed": epochs_completed}
+    return {"status": status, "runs": {"with_dropout": run, "without_dropout": run}}
+
+
+def test_after_stop_or_finish_the_progress_says_how_it_ended_not_the_time_left(qtbot):
+    from tlgui.gui.training_pane import TrainingPane
+
+    pane = TrainingPane()
+    qtbot.addWidget(pane)
+    pane.set_state("running")
+    pane.on_training_started(started())
+    pane.on_batch_finished(batch(4))
+    assert pane.run_label.text() == "Epoch 4 of 10 — 11 min 00 s left"
+    pane.set_state("stopping")
+    pane.on_training_finished(summary("stopped", 3))
+    pane.set_state("idle")
+    assert pane.run_label.text() == "Stopped at epoch 4 of 10."
+    assert pane.step_label.text() == "Stopped."
+
+    pane.set_state("running")
+    pane.on_training_started(started(epochs=2))
+    pane.on_batch_finished(batch(2, epochs=2, eta=3))
+    pane.on_training_finished(summary("finished", 2))
+    pane.set_state("idle")
+    assert pane.run_label.text() == "Finished."
+
+    pane.on_training_started(started(epochs=10))  # early stopping after epoch 6
+    pane.on_batch_finished(batch(6))
+    pane.on_training_finished(summary("finished", 6))
+    assert pane.run_label.text() == "Finished at epoch 6 of 10."
+
+    pane.set_state("running")  # a training that fails sends no summary
+    pane.on_training_started(started())
+    pane.on_batch_finished(batch(2))
+    pane.set_state("idle")
+    assert "left" not in pane.run_label.text()
+    assert pane.run_label.text() == "Stopped at epoch 2 of 10."
+
+
+@pytest.mark.parametrize("width", [1280, 1000])
+def test_progress_lines_are_never_cut_off(make_window, qtbot, width):
+    from tlgui.core import events as ev
+
+    window = make_window()
+    window.resize(width, 820)
+    window.go_to(2)
+    pane = window.training_pane
+    pane.on_training_started(started())
+    pane.on_batch_finished(batch(4))
+    pane.on_stage_progressed(ev.StageProgress(
+        stage="features", done=12_000, total=100_000, eta_seconds=3725.0,
+        message="computing backbone features of the training and validation images"))
+    qtbot.waitUntil(lambda: pane.width() > 0.6 * width, timeout=5000)
+    QApplication.processEvents()
+    for label in (pane.step_label, pane.run_label):
+        shown = label.displayed_text()
+        assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
+        assert shown == label.text() or (shown.endswith("…") and
+                                         label.toolTip() == label.text())
+    assert pane.run_label.displayed_text() == "Epoch 4 of 10 — 11 min 00 s left"  # it fits
+    assert pane.step_label.toolTip().endswith("12,000 of 100,000 — 1 h 02 min left")
+
+
+def test_a_new_data_set_clears_the_curves_summary_and_progress(make_window, qtbot, tmp_path):
+    from tlgui.core import events as ev
+
+    window = make_window()
+    pane = window.training_pane
+    pane.on_training_started(started(epochs=2))
+    pane.on_batch_finished(batch(1, epochs=2))
+    pane.on_epoch_finished(ev.EpochFinished(
+        run="with_dropout", epoch=1, epochs=2, train_loss=0.7, train_acc=0.5, val_loss=0.6,
+        val_acc=0.55, lr=1e-3, seconds=1.0, eta_seconds=1.0, improved=True,
+        train_loss_eval=0.6, train_acc_eval=0.55))
+    pane.on_training_finished(summary("stopped", 1))
+    pane.curves.loss.redraw_batches()
+    assert pane.curves.accuracy.points("with_dropout", "val") == ([1], [55.0])
+    assert "best validation" in pane.summary.text()
+
+    data = ensure_sample_data(tmp_path / "shapes", images_per_class=4)
+    window.dataset_pane.load_folders([str(data)])
+    qtbot.waitUntil(lambda: window.dataset_pane.report is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: not pane.curves.legend.labels(), timeout=5000)
+    assert pane.curves.accuracy.points("with_dropout", "val") == ([], [])
+    assert len(pane.curves.loss.batch_points("with_dropout")[0]) == 0
+    assert "best validation" not in pane.summary.text()
+    assert pane.run_label.text() == "" and pane.step_label.text() == "Ready."
+    assert pane.run_progress.value() == 0

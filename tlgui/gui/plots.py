@@ -7,15 +7,27 @@ space between its dashed and solid orange lines — shows at a glance.
 The training curves show accuracy and loss measured after each epoch in evaluation mode
 (dropout off), like the validation curves: measured while dropout is active they would read
 low and hide the gap. The legend says so.
+
+Before the first epoch ends the loss plot already moves: a thin, light curve per run follows
+the training loss reported with each batch (the mean so far in the epoch, dropout active).
+Training may run for hours, so these curves live in numpy buffers that grow by doubling and
+thin themselves out beyond :data:`MAX_BATCH_POINTS`, and the plot redraws them on a timer, a
+few times a second, instead of once per batch.
+
+The legend sits in a row of its own under both plots, never over a curve. The mouse wheel
+zooms, dragging pans, a double-click (or *Reset view*) returns to the whole training, and the
+pointer shows the value of the nearest point.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 RUN_COLOURS = {
     "with_dropout": "#1f77b4",
@@ -27,7 +39,19 @@ RUN_LABELS = {
     "without_dropout": "without dropout",
     "model": "model",
 }
-SPLIT_LABELS = {"val": "validation", "train": "train (eval mode)"}
+SPLIT_LABELS = {"val": "validation", "train": "train (eval mode)",
+                "batch": "training loss so far in the epoch (dropout active)"}
+#: The most points a running batch-loss curve keeps; beyond it every other point is dropped
+#: and only every second new one is kept, so hours of training hold a bounded amount.
+MAX_BATCH_POINTS = 100_000
+#: How often the running curves are redrawn (ms): smooth enough to watch, cheap at any rate
+#: of batches.
+REDRAW_INTERVAL_MS = 100
+#: The pointer shows a point's value when it is within this many pixels of it.
+HOVER_RADIUS_PX = 12
+#: Vertical pixels per labelled tick the loss axis aims for.
+_PIXELS_PER_TICK = 45
+_MIN_TICK_GAP_PX = 16
 
 
 def train_curve_note(measured: int, total: int) -> str:
@@ -40,58 +64,265 @@ def train_curve_note(measured: int, total: int) -> str:
 pg.setConfigOptions(antialias=True, useOpenGL=False, background="w", foreground="#333")
 
 
+# -- a log axis that always has numbers ------------------------------------------------------
+def log_ticks(low: float, high: float, pixels: float) -> tuple[list[float], int | None]:
+    """Tick values (in data units) for a logarithmic axis showing ``low``–``high`` over
+    ``pixels``, and the number of decimals that labels them alike (None: label each value on
+    its own).
+
+    Always at least two ticks inside the range, whatever its width: decades and their 2× and
+    5× multiples over wide ranges, evenly spaced round values over ranges narrower than that
+    (0.0101–0.0103 gets 0.0101, 0.0102, 0.0103)."""
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or high <= low:
+        return [], None
+    pixels = max(pixels, 1.0)
+    span = math.log10(high) - math.log10(low)
+    most = max(2, int(pixels // _PIXELS_PER_TICK))
+
+    def fits(values: list[float]) -> bool:
+        if len(values) > most:
+            return False
+        logs = np.log10(values)
+        return len(values) < 2 or np.min(np.diff(logs)) / span * pixels >= _MIN_TICK_GAP_PX
+
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    sets = [[v for v in (m * 10.0 ** e for e in range(first, last + 1) for m in mantissas)
+             if low <= v <= high]
+            for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9))]
+    fitting = [values for values in sets if len(values) >= 2 and fits(values)]
+    for values in fitting:  # the sparsest set with three labels or more …
+        if len(values) >= 3:
+            return values, None
+    if fitting:  # … else the densest with two
+        return fitting[-1], None
+    decades = sets[0]
+    if len(decades) > most:  # very many decades: every n-th
+        return decades[::math.ceil(len(decades) / most)], None
+    # Narrower than a few of those: round, evenly spaced values. The smallest step whose
+    # ticks do not crowd near the top of the range (where a log axis squeezes them).
+    step = 10.0 ** math.floor(math.log10(high - low)) / 100
+    previous = step
+    while True:
+        for factor in (1, 2, 5):
+            trial = step * factor
+            values = _multiples(low, high, trial)
+            if len(values) < 2:  # a larger step gives fewer still: two of the last step's
+                two = _multiples(low, high, previous)
+                return [two[0], two[-1]], _decimals(previous)
+            if fits(values):
+                return values, _decimals(trial)
+            previous = trial
+        step *= 10
+
+
+def _multiples(low: float, high: float, step: float) -> list[float]:
+    """The multiples of ``step`` from ``low`` to ``high``."""
+    start = math.ceil(low / step - 1e-9)
+    values = [(start + i) * step for i in range(int((high - low) / step) + 2)]
+    return [v for v in values if low - step * 1e-6 <= v <= high + step * 1e-6]
+
+
+def _decimals(step: float) -> int:
+    return max(0, math.ceil(-math.log10(step) - 1e-9))
+
+
+def tick_label(value: float, decimals: int | None = None) -> str:
+    """A tick's text: ``0.0102`` with the decimals given, else as few as the value needs
+    (``0.5``, ``20``, ``1e-05``)."""
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
+    if value != 0 and (abs(value) < 1e-4 or abs(value) >= 1e5):
+        return f"{value:.3g}"
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+class LogAxis(pg.AxisItem):
+    """A value axis in log mode that labels at least two values over any range, with the
+    values themselves (``0.0102``, not ``10⁻²``) and never a scale factor in its label."""
+
+    def __init__(self, orientation: str = "left", **kwargs):
+        super().__init__(orientation, **kwargs)
+        self.enableAutoSIPrefix(False)
+        self._decimals: int | None = None
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph's names)
+        if not self.logMode:
+            return super().tickValues(minVal, maxVal, size)
+        low, high = sorted((minVal, maxVal))
+        values, self._decimals = log_ticks(10.0 ** low, 10.0 ** high, size)
+        # One level only: pyqtgraph always labels its first level, and may drop the others.
+        return [(None, [math.log10(v) for v in values])]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph's name)
+        if not self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        return [tick_label(10.0 ** v, self._decimals) for v in values]
+
+
+# -- a running curve for hours of batches ----------------------------------------------------
+class GrowingSeries:
+    """x, y points in numpy buffers that double as they fill. Beyond ``max_points`` it keeps
+    every other stored point and from then on only every second new one (then every fourth,
+    …), so its memory stays bounded and the points stay evenly spread over the whole run."""
+
+    def __init__(self, max_points: int = MAX_BATCH_POINTS, capacity: int = 1024):
+        if max_points < 2:
+            raise ValueError("max_points must be at least 2")
+        self.max_points = max_points
+        capacity = min(capacity, max_points)
+        self._x = np.empty(capacity)
+        self._y = np.empty(capacity)
+        self._count = 0
+        self._offered = 0  #: points appended so far, kept or not
+        self.stride = 1  #: one point kept for every ``stride`` appended
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def capacity(self) -> int:
+        return len(self._x)
+
+    def append(self, x: float, y: float) -> None:
+        offered = self._offered
+        self._offered += 1
+        if offered % self.stride:
+            return
+        if self._count == self.capacity:
+            if self.capacity < self.max_points:
+                self._grow(min(self.max_points, 2 * self.capacity))
+            else:
+                self._thin_out()
+        self._x[self._count] = x
+        self._y[self._count] = y
+        self._count += 1
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        """The kept points (views: valid until the next append)."""
+        return self._x[:self._count], self._y[:self._count]
+
+    def clear(self) -> None:
+        self.__init__(self.max_points)
+
+    def _grow(self, capacity: int) -> None:
+        # New arrays, not resized ones: a plot may still hold views of the old ones.
+        for name in ("_x", "_y"):
+            grown = np.empty(capacity)
+            grown[:self._count] = getattr(self, name)[:self._count]
+            setattr(self, name, grown)
+
+    def _thin_out(self) -> None:
+        kept = (self._count + 1) // 2
+        for name in ("_x", "_y"):
+            thinned = np.empty(self.capacity)
+            thinned[:kept] = getattr(self, name)[:self._count:2]
+            setattr(self, name, thinned)
+        self._count = kept
+        self.stride *= 2
+
+
+# -- colours that follow the desktop's palette -----------------------------------------------
+def _palette_colours(widget: QWidget) -> tuple[QColor, QColor]:
+    """(background, text) of ``widget``'s palette: a dark desktop theme gives dark plots."""
+    palette = widget.palette()
+    return (palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text))
+
+
+def _pen(run: str, split: str) -> QPen:
+    colour = RUN_COLOURS.get(run, "#2ca02c")
+    if split == "batch":
+        light = QColor(colour)
+        light.setAlpha(110)
+        return pg.mkPen(light, width=1)
+    style = Qt.PenStyle.SolidLine if split == "val" else Qt.PenStyle.DashLine
+    return pg.mkPen(colour, width=2.5 if split == "val" else 2, style=style)
+
+
 class MetricPlot(pg.PlotWidget):
-    """One metric (accuracy or loss) over epochs: a train and a validation curve per run."""
+    """One metric (accuracy or loss) over epochs: a train and a validation curve per run, and
+    for the loss a running curve of each run's training batches."""
 
     def __init__(self, title: str, metric: str, percent: bool, parent=None):
-        super().__init__(parent=parent)
+        axis = {} if percent else {"left": LogAxis("left")}
+        super().__init__(parent=parent, axisItems=axis)
         self.metric = metric
         self.percent = percent
-        self.setTitle(title, size="11pt")
-        self.setLabel("bottom", "epoch")
-        self.setLabel("left", f"{title.lower()}{' (%)' if percent else ''}")
+        self._title = title
+        self._axis_labels = {"bottom": "epoch",
+                             "left": f"{title.lower()}{' (%)' if percent else ''}"}
+        for side in ("left", "bottom"):
+            self.getAxis(side).enableAutoSIPrefix(False)
         self.showGrid(x=True, y=True, alpha=0.25)
-        self.setMouseEnabled(x=False, y=False)
         self.setMenuEnabled(False)
+        self.setToolTip("Wheel: zoom · drag: move · double-click: whole training")
         if percent:
             self.setYRange(0, 100, padding=0.02)
         else:
             # Losses span orders of magnitude early in training; a log axis keeps them legible.
             self.setLogMode(y=True)
-        # Accuracy climbs towards the top right and loss falls from the top left, so the
-        # legends sit where the curves rarely are.
-        self.legend = self.addLegend(offset=(-10, -10) if percent else (-10, 10),
-                                     labelTextSize="9pt")
+        self.epochs = 10
+        self.batches = 0  #: batches per epoch of the running curves (for their hover text)
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self._data: dict[tuple[str, str], tuple[list, list]] = {}
+        self._series: dict[str, GrowingSeries] = {}
+        self._dirty: set[str] = set()
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(REDRAW_INTERVAL_MS)
+        self._redraw.timeout.connect(self.redraw_batches)
+        self.hover_label = pg.TextItem(anchor=(0, 1))
+        self.hover_label.setZValue(100)
+        self.hover_label.hide()
+        self.addItem(self.hover_label, ignoreBounds=True)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+        self._apply_palette()
 
+    # -- curves ------------------------------------------------------------------------------
     def reset(self, runs, epochs: int = 10) -> None:
         """Clear the plot and prepare curves for ``runs`` over ``epochs`` epochs."""
         for curve in self._curves.values():
             self.removeItem(curve)
-        self.legend.clear()
         self._curves.clear()
         self._data.clear()
+        self._series.clear()
+        self._dirty.clear()
+        self._redraw.stop()
+        self.hover_label.hide()
+        self.epochs = max(1, epochs)
+        self.batches = 0
         for run in runs:
             colour = RUN_COLOURS.get(run, "#2ca02c")
-            for split, style in (("val", Qt.PenStyle.SolidLine), ("train", Qt.PenStyle.DashLine)):
-                pen = pg.mkPen(colour, width=2.5 if split == "val" else 2, style=style)
-                name = f"{RUN_LABELS.get(run, run)} · {SPLIT_LABELS[split]}"
+            if not self.percent:
+                curve = self.plot([], [], pen=_pen(run, "batch"))
+                curve.setClipToView(True)
+                curve.setDownsampling(auto=True, method="peak")
+                curve.setZValue(-1)  # under the epoch curves
+                self._curves[(run, "batch")] = curve
+                self._series[run] = GrowingSeries()
+            for split in ("val", "train"):
                 symbol = "o" if split == "val" else None
-                curve = self.plot([], [], pen=pen, name=name, symbol=symbol, symbolSize=6,
+                curve = self.plot([], [], pen=_pen(run, split), symbol=symbol, symbolSize=6,
                                   symbolBrush=colour, symbolPen=None)
                 self._curves[(run, split)] = curve
                 self._data[(run, split)] = ([], [])
+        # Whole epochs only on the x axis, at most about ten labels.
+        step = max(1, math.ceil(self.epochs / 10))
+        self.getAxis("bottom").setTickSpacing(major=step, minor=step)
+        self.reset_view()
+
+    def reset_view(self) -> None:
+        """Show the whole training again after a zoom: every epoch, and every value."""
+        # Epoch 0 is the start: the running curves of the first epoch lie between 0 and 1.
+        self.setXRange(0, max(1, self.epochs), padding=0.02)
         if self.percent:
             self.setYRange(0, 100, padding=0.02)
-        # Whole epochs only on the x axis, at most about ten labels.
-        step = max(1, math.ceil(epochs / 10))
-        self.getAxis("bottom").setTickSpacing(major=step, minor=step)
-        self.setXRange(1, max(2, epochs), padding=0.03)
+        else:
+            self.enableAutoRange(axis="y")
 
     def add_point(self, run: str, split: str, epoch: int, value: float) -> None:
         key = (run, split)
-        if key not in self._curves:
+        if key not in self._data:
             return
         xs, ys = self._data[key]
         xs.append(epoch)
@@ -102,22 +333,223 @@ class MetricPlot(pg.PlotWidget):
         """The (epochs, values) shown for one curve (for tests and summaries)."""
         return self._data.get((run, split), ([], []))
 
+    def add_batch(self, run: str, epoch: int, batch: int, batches: int, value: float) -> None:
+        """Add the training loss of ``run`` after ``batch`` of ``batches`` in ``epoch``; the
+        curve is redrawn within :data:`REDRAW_INTERVAL_MS`."""
+        series = self._series.get(run)
+        if series is None or not (value > 0 and math.isfinite(value)):
+            return  # no running curve here, or nothing a log axis can show
+        self.batches = batches
+        series.append(epoch - 1 + batch / batches, value)
+        self._dirty.add(run)
+        if not self._redraw.isActive():
+            self._redraw.start()
+
+    def batch_points(self, run: str) -> tuple[np.ndarray, np.ndarray]:
+        """The running curve of ``run`` as drawn: (fractional epochs, losses)."""
+        curve = self._curves.get((run, "batch"))
+        if curve is None or curve.xData is None:
+            return np.empty(0), np.empty(0)
+        return curve.xData, curve.yData
+
+    def batch_series(self, run: str) -> GrowingSeries | None:
+        return self._series.get(run)
+
+    def redraw_batches(self) -> None:
+        """Hand the running curves that changed to their plot items."""
+        for run in self._dirty:
+            self._curves[(run, "batch")].setData(*self._series[run].data())
+        self._dirty.clear()
+
+    # -- hover and double-click --------------------------------------------------------------
+    def hover_text(self, scene_pos: QPointF) -> tuple[str, QPointF | None]:
+        """What the pointer at ``scene_pos`` shows: the nearest point's run, epoch and value
+        within :data:`HOVER_RADIUS_PX`, and where that point is (view coordinates); ``""`` and
+        None when no point is that close."""
+        box = self.getViewBox()
+        if not box.sceneBoundingRect().contains(scene_pos):
+            return "", None
+        at = box.mapSceneToView(scene_pos)
+        px, py = box.viewPixelSize()
+        if not (px > 0 and py > 0):
+            return "", None
+        best = (HOVER_RADIUS_PX ** 2, None, -1)
+        for (run, split), curve in self._curves.items():
+            if not curve.isVisible():
+                continue
+            if split == "batch":
+                xs, ys = self._series[run].data()
+                # Only the points near the pointer's x: the series is ordered by x.
+                lo = np.searchsorted(xs, at.x() - HOVER_RADIUS_PX * px)
+                hi = np.searchsorted(xs, at.x() + HOVER_RADIUS_PX * px, side="right")
+                xs, ys = xs[lo:hi], ys[lo:hi]
+                offset = lo
+            else:
+                xs, ys = (np.asarray(v, dtype=float) for v in self._data[(run, split)])
+                offset = 0
+            if not len(xs):
+                continue
+            view_y = np.log10(ys) if not self.percent else ys
+            d2 = ((xs - at.x()) / px) ** 2 + ((view_y - at.y()) / py) ** 2
+            i = int(np.argmin(d2))
+            if d2[i] < best[0]:
+                best = (float(d2[i]), (run, split), offset + i)
+        _, key, index = best
+        if key is None:
+            return "", None
+        run, split = key
+        name = RUN_LABELS.get(run, run)
+        if split == "batch":
+            xs, ys = self._series[run].data()
+            x, value = float(xs[index]), float(ys[index])
+            epoch = max(1, math.ceil(x - 1e-9))
+            batch = round((x - (epoch - 1)) * self.batches)
+            where = f"epoch {epoch}, batch {batch} of {self.batches}"
+            what = "training loss so far"
+        else:
+            xs, ys = self._data[key]
+            x, value = float(xs[index]), float(ys[index])
+            where = f"epoch {int(x)}"
+            what = SPLIT_LABELS[split]
+        shown = f"{value:.1f}%" if self.percent else f"{value:.4g}"
+        point = QPointF(x, math.log10(value) if not self.percent else value)
+        return f"{name} · {what}\n{where}: {shown}", point
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        text, point = self.hover_text(QPointF(scene_pos))
+        if not text:
+            self.hover_label.hide()
+            return
+        self.hover_label.setText(text)
+        self.hover_label.setPos(point)
+        # Left of the point in the right half of the view, so the text stays inside it.
+        (x0, x1), _ = self.getViewBox().viewRange()
+        self.hover_label.setAnchor((1, 1) if point.x() > (x0 + x1) / 2 else (0, 1))
+        self.hover_label.show()
+
+    def _on_mouse_clicked(self, event) -> None:
+        if event.double():
+            self.reset_view()
+            event.accept()
+
+    def leaveEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.hover_label.hide()
+        super().leaveEvent(event)
+
+    # -- palette -----------------------------------------------------------------------------
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        # Qt reports a palette change from inside the base constructor, before the axes exist.
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "hover_label"):
+            self._apply_palette()
+
+    def _apply_palette(self) -> None:
+        background, text = _palette_colours(self)
+        self.setBackground(background)
+        for side in ("left", "bottom"):
+            axis = self.getAxis(side)
+            axis.setPen(text)
+            axis.setTextPen(text)
+            axis.setLabel(self._axis_labels[side], color=text.name())
+        self.setTitle(self._title, size="11pt", color=text.name())
+        self.hover_label.setColor(text)
+        self.hover_label.fill = pg.mkBrush(background)
+        self.hover_label.border = pg.mkPen(text)
+
+
+class LegendRow(QWidget):
+    """The legend of both plots, in rows of its own under them: one row per run, one sample
+    line per curve."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(4, 0, 4, 0)
+        self._grid.setHorizontalSpacing(14)
+        self._grid.setVerticalSpacing(2)
+        self._labels: list[str] = []
+
+    def set_runs(self, runs, splits=("val", "train", "batch")) -> None:
+        while self._grid.count():
+            widget = self._grid.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        self._labels = []
+        for row, run in enumerate(runs):
+            name = QLabel(f"<b>{RUN_LABELS.get(run, run)}</b>")
+            self._grid.addWidget(name, row, 0)
+            for column, split in enumerate(splits, 1):
+                sample = QLabel()
+                sample.setPixmap(_line_sample(_pen(run, split), symbol=split == "val"))
+                text = QLabel(SPLIT_LABELS[split])
+                entry = QHBoxLayout()
+                entry.setSpacing(4)
+                entry.addWidget(sample)
+                entry.addWidget(text)
+                holder = QWidget()
+                holder.setLayout(entry)
+                entry.setContentsMargins(0, 0, 0, 0)
+                self._grid.addWidget(holder, row, column)
+                self._labels.append(f"{RUN_LABELS.get(run, run)} · {SPLIT_LABELS[split]}")
+        self._grid.setColumnStretch(len(splits) + 1, 1)
+
+    def labels(self) -> list[str]:
+        """Each entry as "run · curve", in order."""
+        return list(self._labels)
+
+
+def _line_sample(pen: QPen, symbol: bool) -> QPixmap:
+    pixmap = QPixmap(30, 12)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    sample = QPen(pen)
+    sample.setCosmetic(True)
+    painter.setPen(sample)
+    painter.drawLine(1, 6, 29, 6)
+    if symbol:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(pen.color())
+        painter.drawEllipse(QPointF(15, 6), 3, 3)
+    painter.end()
+    return pixmap
+
 
 class CurvesView(QWidget):
-    """Accuracy and loss side by side."""
+    """Accuracy and loss side by side, their legend under them."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.accuracy = MetricPlot("Accuracy", "acc", percent=True)
         self.loss = MetricPlot("Loss", "loss", percent=False)
-        layout = QHBoxLayout(self)
+        self.legend = LegendRow()
+        self.reset_button = QPushButton("Reset view")
+        self.reset_button.setToolTip("Show the whole training again after zooming "
+                                     "(or double-click a plot)")
+        self.reset_button.clicked.connect(self.reset_view)
+        plots = QHBoxLayout()
+        plots.addWidget(self.accuracy, 3)
+        plots.addWidget(self.loss, 2)
+        under = QHBoxLayout()
+        under.addWidget(self.legend, 1)
+        under.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.accuracy, 3)
-        layout.addWidget(self.loss, 2)
+        layout.addLayout(plots, 1)
+        layout.addLayout(under)
 
     def reset(self, runs, epochs: int = 10) -> None:
         self.accuracy.reset(runs, epochs)
         self.loss.reset(runs, epochs)
+        self.legend.set_runs(runs)
+
+    def clear(self) -> None:
+        """No curves at all (a new data set: the old curves describe another one)."""
+        self.reset([], self.accuracy.epochs)
+
+    def reset_view(self) -> None:
+        self.accuracy.reset_view()
+        self.loss.reset_view()
 
     def add_epoch(self, event) -> None:
         """Add an :class:`~tlgui.core.events.EpochFinished` record to both plots: training
@@ -126,3 +558,9 @@ class CurvesView(QWidget):
         self.accuracy.add_point(event.run, "val", event.epoch, event.val_acc)
         self.loss.add_point(event.run, "train", event.epoch, event.train_loss_eval)
         self.loss.add_point(event.run, "val", event.epoch, event.val_loss)
+
+    def add_batch(self, event) -> None:
+        """Add a :class:`~tlgui.core.events.BatchFinished` record's running training losses
+        to the loss plot."""
+        for run, loss in event.losses.items():
+            self.loss.add_batch(run, event.epoch, event.batch, event.batches, loss)

@@ -1,13 +1,21 @@
 """Step 3, training: settings, start / pause / stop, progress with time left, live curves of the
-runs with and without dropout, a summary and a log."""
+runs with and without dropout, a summary and a log.
+
+Training may run for hours: the progress lines shorten themselves (the whole line in their
+tooltip) rather than being cut off, and say how the training ended once it has, never an
+estimate of time left that no longer runs. A new data set clears the curves and the summary,
+which describe the previous one (:meth:`TrainingPane.clear_for_new_data`).
+"""
 
 from __future__ import annotations
 
 import html
+import json
 import math
 import time
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,6 +27,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -29,12 +38,22 @@ from ..core import events as ev
 from ..core.advice import default_backbone_lr_factor
 from ..core.images import MIN_IMAGE_SIZE
 from ..core.units import format_duration as duration
+from .pane import Pane
 from .plots import RUN_COLOURS, RUN_LABELS, CurvesView, train_curve_note
 
+#: What the summary says before any training, and again after the data set changes.
+SUMMARY_PLACEHOLDER = ("Curves appear here as each epoch ends: solid lines are validation "
+                       "accuracy, dashed lines training accuracy (measured with dropout off, "
+                       "like validation). The thin line is the training loss of the epoch "
+                       "so far.")
 
-class TrainingPane(QWidget):
+
+class TrainingPane(Pane):
     """Training settings and live results. Start/pause/stop requests go out as signals; the
     main window owns the :class:`~tlgui.gui.training_controller.TrainingController`."""
+
+    title = "Train"
+    hint = "Start training and watch the runs with and without dropout."
 
     start_requested = Signal()
     pause_requested = Signal()
@@ -104,7 +123,7 @@ class TrainingPane(QWidget):
         self.stop_button.clicked.connect(self.stop_requested)
         self.problem = QLabel()
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: #b00020;")
+        self.problem.setStyleSheet(f"color: {warning_colour(self.palette())};")
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.pause_button)
@@ -114,8 +133,8 @@ class TrainingPane(QWidget):
         self.step_progress.setFormat("")
         self.run_progress = QProgressBar()
         self.run_progress.setFormat("")
-        self.step_label = QLabel("Ready.")
-        self.run_label = QLabel("")
+        self.step_label = ElidedLabel("Ready.")
+        self.run_label = ElidedLabel("")
 
         left = QVBoxLayout()
         left.addWidget(self.settings_box)
@@ -131,9 +150,7 @@ class TrainingPane(QWidget):
         left_widget.setMaximumWidth(380)
 
         self.curves = CurvesView()
-        self.summary = QLabel("Curves appear here as each epoch ends: solid lines are "
-                              "validation accuracy, dashed lines training accuracy (measured "
-                              "with dropout off, like validation).")
+        self.summary = QLabel(SUMMARY_PLACEHOLDER)
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setMinimumHeight(64)
@@ -158,7 +175,17 @@ class TrainingPane(QWidget):
         layout.addWidget(right, 1)
         self._started_at = None
         self._dropouts: dict[str, float] = {}  #: run name -> its dropout, for the log
+        self._epoch = 0  #: the epoch training is in (1-based; 0 before the first batch)
+        self._epochs = 0
+        self._live = False  #: a training's progress is shown and it has not ended yet
         self.set_state("idle")
+        for spin in (self.epochs, self.batch_size, self.lr, self.backbone_lr,
+                     self.early_stopping, self.image_size):
+            spin.valueChanged.connect(self.changed)
+        for box in (self.augment, self.compare):
+            box.toggled.connect(self.changed)
+        for combo in (self.schedule, self.device):
+            combo.currentIndexChanged.connect(self.changed)
 
     # -- settings ----------------------------------------------------------------------------
     def set_devices(self, devices) -> None:
@@ -213,6 +240,20 @@ class TrainingPane(QWidget):
             self.backbone_lr.setValue(default)
         self._backbone_lr_default = default
 
+    # -- the Pane interface ------------------------------------------------------------------
+    def remembered_settings(self) -> dict:
+        return {"training": self.settings()}
+
+    def restore_settings(self, values: dict) -> None:
+        self.apply_settings(_as_dict(values.get("training")))
+
+    def project_state(self) -> dict:
+        return {"training": self.settings()}
+
+    def apply_project_state(self, state: dict) -> list[str]:
+        self.apply_settings(_as_dict(state.get("training")))
+        return []
+
     def set_problem(self, text: str) -> None:
         """Why training cannot start now ('' when it can)."""
         self.problem.setText(text)
@@ -229,6 +270,8 @@ class TrainingPane(QWidget):
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
         self.stop_button.setEnabled(state in ("running", "paused", "preparing"))
         self.settings_box.setEnabled(not busy)
+        if state == "idle" and self._live:  # ended without a summary (it failed)
+            self._show_ended("stopped")
 
     def _on_pause_clicked(self) -> None:
         if self._state == "paused":
@@ -238,15 +281,32 @@ class TrainingPane(QWidget):
 
     # -- events from the trainer -------------------------------------------------------------
     def reset(self, runs, epochs: int = 10) -> None:
+        """Prepare for a training of ``runs`` over ``epochs`` epochs."""
         self.curves.reset(runs, epochs)
         self.summary.setText("")
         self.step_progress.setValue(0)
         self.run_progress.setValue(0)
         self._started_at = time.monotonic()
+        self._epoch, self._epochs = 0, epochs
+        self._live = True
+
+    def clear_for_new_data(self) -> None:
+        """Forget the last training's curves, summary and progress: they describe a data set
+        that is no longer loaded. The main window calls it when the data set changes while
+        no training runs; the settings and the log stay."""
+        self.curves.clear()
+        self.curves.setToolTip("")
+        self.summary.setText(SUMMARY_PLACEHOLDER)
+        self.step_progress.setValue(0)
+        self.run_progress.setValue(0)
+        self.step_label.setText("Ready.")
+        self.run_label.setText("")
+        self._live = False
 
     @Slot(object)
     def on_training_started(self, event: ev.TrainingStarted) -> None:
         self.reset(event.runs, event.epochs)
+        self._epoch = event.start_epoch + 1
         self._dropouts = dict(zip(event.runs, event.dropouts))
         self.curves.setToolTip(train_curve_note(event.train_eval_size or event.train_size,
                                                 event.train_size))
@@ -267,10 +327,12 @@ class TrainingPane(QWidget):
         self.step_progress.setValue(event.done)
         left = f" — {duration(event.eta_seconds)} left" if event.eta_seconds else ""
         self.step_label.setText(f"{event.message[0].upper()}{event.message[1:]}: "
-                                f"{event.done} of {event.total}{left}")
+                                f"{event.done:,} of {event.total:,}{left}")
 
     @Slot(object)
     def on_batch_finished(self, event: ev.BatchFinished) -> None:
+        self._epoch, self._epochs = event.epoch, event.epochs
+        self.curves.add_batch(event)
         self.step_progress.setRange(0, event.batches)
         self.step_progress.setValue(event.batch)
         self.step_label.setText(f"Epoch {event.epoch}: batch {event.batch} of {event.batches}")
@@ -296,27 +358,43 @@ class TrainingPane(QWidget):
 
     @Slot(dict)
     def on_training_finished(self, summary: dict) -> None:
-        self.summary.setText(summary_html(summary))
+        self.summary.setText(summary_html(summary, warning_colour(self.palette())))
         self.step_label.setText("Stopped." if summary["status"] == "stopped" else "Finished.")
         if summary["status"] != "stopped":
             self.run_progress.setValue(self.run_progress.maximum())
+        completed = [run.get("epochs_completed") for run in summary["runs"].values()]
+        self._show_ended(summary["status"], max((c for c in completed if c), default=None))
         self.add_log(f"training {summary['status']}")
+
+    def _show_ended(self, status: str, epochs_completed: int | None = None) -> None:
+        """Replace the time left with how the training ended."""
+        self._live = False
+        epochs = self._epochs
+        if status != "stopped":
+            done = epochs_completed or epochs
+            self.run_label.setText("Finished." if done >= epochs else
+                                   f"Finished at epoch {done} of {epochs}.")
+        elif self._epoch:
+            self.run_label.setText(f"Stopped at epoch {self._epoch} of {epochs}.")
+        else:
+            self.run_label.setText("Stopped before the first epoch.")
 
     def add_log(self, text: str) -> None:
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
 
 
-def summary_html(summary: dict) -> str:
+def summary_html(summary: dict, warning: str = "#b00020") -> str:
     """The summary of a training, as the core computed it: each run's best validation
     accuracy and train–validation gap (training accuracy in evaluation mode), the warnings
-    about each model, and the verdict on what the training shows."""
+    about each model (in the colour ``warning``), and the verdict on what the training
+    shows."""
     runs = summary["runs"]
     # A summary written before it counted the epochs: a best epoch means one completed.
     if not any(run.get("epochs_completed", run["best_epoch"] or 0) for run in runs.values()):
         return "No epoch completed."
     parts = []
     for name, run in runs.items():
-        colour = RUN_COLOURS.get(name, "#333")
+        colour = RUN_COLOURS.get(name, "#2ca02c")
         gap = run["train_val_gap"]
         text = f"<span style='color:{colour}'>■</span> <b>{RUN_LABELS.get(name, name)}</b>: "
         if run["best_val_acc"] is not None:
@@ -334,12 +412,62 @@ def summary_html(summary: dict) -> str:
             text += f", test {run['test_acc']:.1%}"
         parts.append(text)
         for warning in run.get("warnings", []):
-            parts.append(f"<span style='color:#b00020'>⚠ {RUN_LABELS.get(name, name)}: "
+            parts.append(f"<span style='color:{warning}'>⚠ {RUN_LABELS.get(name, name)}: "
                          f"{html.escape(warning)}</span>")
     verdict = summary.get("verdict")
     if verdict:
         parts.append(html.escape(verdict["text"]))
     return "<br>".join(parts)
+
+
+def warning_colour(palette: QPalette) -> str:
+    """A red that reads on the palette's window colour: dark on a light theme, light on a
+    dark one."""
+    dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
+    return "#ff6b6b" if dark else "#b00020"
+
+
+def _as_dict(value) -> dict:
+    """Settings kept as a dict, or as the JSON text of one (what earlier versions stored)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value or "{}")
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that is never cut off: text too long for its width ends in "…", and
+    the tooltip holds the whole line. It never widens its column either."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._full = ""
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def text(self) -> str:
+        """The whole line, shortened or not."""
+        return self._full
+
+    def displayed_text(self) -> str:
+        """The line as shown, "…" included."""
+        return super().text()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = self.contentsRect().width()
+        super().setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight,
+                                                      width))
 
 
 class ImageSizeBox(QSpinBox):
