@@ -160,6 +160,16 @@ def test_worker_processes_are_spawned_from_a_thread_that_is_not_the_main_one(ima
     assert multiprocessing.active_children() == []
 
 
+def test_a_few_images_are_read_in_this_process_unless_worker_processes_are_asked_for():
+    from tlgui.core.evaluation import FEW_BATCHES, loader_workers
+    from tlgui.core.training import _auto_workers
+
+    cuda = torch.device("cuda")  # only its type matters here
+    assert loader_workers(-1, cuda, FEW_BATCHES * 32, 32) == 0
+    assert loader_workers(-1, cuda, FEW_BATCHES * 32 + 1, 32) == _auto_workers(cuda)
+    assert loader_workers(3, cuda, 5, 32) == 3 and loader_workers(0, cuda, 10**5, 32) == 0
+
+
 def test_the_device_is_chosen_as_for_training(images):
     kept, _, _ = predict_paths(TinyNet(), PREPROCESSING, images[:2], device="auto", workers=0)
     assert kept == images[:2]

@@ -153,13 +153,28 @@ class _ListedImages(ImageDataset):
             return UnreadableImage(self.items[index].path, e.reason)
 
 
+#: With as few images as this many batches or fewer, the automatic choice reads them in this
+#: process: starting loader processes (seconds each when spawned) would cost more than it saves.
+FEW_BATCHES = 4
+
+
+def loader_workers(requested: int, device: torch.device, images: int, batch_size: int) -> int:
+    """How many loader processes read ``images`` images for classification on ``device``:
+    ``requested``, or with -1 as many as training would use, none for a few batches."""
+    if requested >= 0:
+        return requested
+    from .training import _auto_workers
+
+    if images <= FEW_BATCHES * batch_size:
+        return 0
+    return _auto_workers(device)
+
+
 def _predict(model, preprocessing: Preprocessing, paths: Sequence[str], batch_size: int,
              device, workers: int, amp: bool, progress, cancel):
     """``(indices of the images read, probabilities (N, C) float32, [(path, reason)])``."""
-    from .training import _auto_workers
-
     device = select_device(device) if isinstance(device, str) else torch.device(device)
-    workers = workers if workers >= 0 else _auto_workers(device)
+    workers = loader_workers(workers, device, len(paths), batch_size)
     model = model.to(device).eval()
     dataset = _ListedImages([ImageItem(p, i, p) for i, p in enumerate(paths)],
                             preprocessing.eval_transform(),
@@ -213,8 +228,8 @@ def predict_paths(model, preprocessing: Preprocessing, paths: Sequence[str],
                   amp: bool = True, progress=None, cancel=None):
     """Class probabilities for each image that can be read, and the ones that cannot.
 
-    The images are read by a DataLoader with ``workers`` processes (-1: as many as training
-    would use on ``device``; spawned, not forked, when called from a thread other than the main
+    The images are read by a DataLoader with ``workers`` processes (-1: see
+    :func:`loader_workers`; spawned, not forked, when called from a thread other than the main
     one) and classified on ``device`` ("cpu", "cuda", "cuda:N", "mps", "auto" or a
     ``torch.device``) in batches of ``batch_size``, in mixed precision on CUDA unless ``amp``
     is off. ``progress(done, total)`` is called after each batch (``done`` counts unreadable
