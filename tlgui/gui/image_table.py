@@ -57,7 +57,11 @@ PATH_ROLE = Qt.ItemDataRole.UserRole
 MEASURED_ROWS = 100
 #: The widest a column is made by fitting it to its contents; the user may widen it.
 MAX_FITTED_WIDTH = 400
-_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_RIGHT = (Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value
+_DISPLAY = Qt.ItemDataRole.DisplayRole.value
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole.value
+_ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole.value
+_PATH = PATH_ROLE.value
 
 
 def stable_order(keys: np.ndarray, descending: bool) -> np.ndarray:
@@ -225,19 +229,20 @@ class ImageListModel(QAbstractTableModel):
             return Qt.SortOrder.AscendingOrder.value
         return None
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+    def data(self, index, role=_DISPLAY):
+        # Called a dozen times per painted cell: roles are compared as plain ints, because
+        # looking up a Qt enum member costs a microsecond each time.
         if not index.isValid():
             return None
-        stored = int(self._rows[index.row()])
-        if role in (PATH_ROLE, Qt.ItemDataRole.ToolTipRole):
-            return self._paths[stored]
-        column = index.column() - self.offset
-        if column < 0:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._columns[column].text(stored)
-        if role == Qt.ItemDataRole.TextAlignmentRole and self._columns[column].numbers is not None:
-            return int(_RIGHT.value)
+        if role == _DISPLAY:
+            column = index.column() - self.offset
+            return None if column < 0 else self._columns[column].text(self._rows[index.row()])
+        if role == _PATH or role == _TOOLTIP:
+            return self._paths[self._rows[index.row()]]
+        if role == _ALIGNMENT:
+            column = index.column() - self.offset
+            if column >= 0 and self._columns[column].numbers is not None:
+                return _RIGHT
         return None
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
