@@ -141,10 +141,10 @@ class Evaluation:
 
 
 class _ListedImages(ImageDataset):
-    """Images named by the user for prediction: any that cannot be read, a file deleted since
-    it was listed included, becomes an :class:`UnreadableImage` (listed with its reason), so
-    one bad file never ends the run. The label is the image's place in the list, which tells
-    the loop which paths each batch holds."""
+    """Images to classify: any that cannot be read, a file deleted since it was listed
+    included, becomes an :class:`UnreadableImage` (listed with its reason), so one bad file
+    never ends the run. The label is the image's place in the list, which tells the loop which
+    paths each batch holds."""
 
     def __getitem__(self, index: int):
         try:
