@@ -127,6 +127,31 @@ def test_a_header_click_sorts_ascending_then_descending(make_view, qtbot):
     assert header_state(view) == (section, DESC)
 
 
+def arrow_widths(view, section) -> list[int]:
+    """Dark pixels per row of the header's sort arrow, top to bottom (the arrow sits at the
+    right end of a wide section, away from the centred label)."""
+    header = view.table.horizontalHeader()
+    image = header.grab().toImage()
+    right = header.sectionViewportPosition(section) + header.sectionSize(section)
+    widths = [sum(image.pixelColor(x, y).lightness() < 128 for x in range(right - 40, right))
+              for y in range(image.height())]
+    return [w for w in widths if w]
+
+
+def test_the_sort_arrow_points_up_for_ascending_and_down_for_descending(make_view, qtbot):
+    view = make_view(thumbnails=False)
+    view.resize(600, 200)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_rows(["p0", "p1"], [["a", "b"], ["x", "y"], [1, 2]])
+    view.sort_by(2, DESC)
+    widths = arrow_widths(view, 2)
+    assert widths and widths[0] > widths[-1]  # ▼: wide at the top (Fusion on Linux drew ▲)
+    view.sort_by(2, ASC)
+    widths = arrow_widths(view, 2)
+    assert widths and widths[0] < widths[-1]  # ▲
+
+
 def test_stable_order_keeps_equal_keys_in_their_order_both_ways():
     keys = np.array([2, 1, 2, 1, 3])
     assert stable_order(keys, descending=False).tolist() == [1, 3, 0, 2, 4]

@@ -39,7 +39,10 @@ from PySide6.QtGui import QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QStyle,
     QStyledItemDelegate,
+    QStyleOption,
+    QStyleOptionHeader,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -383,6 +386,35 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+class SortArrowHeader(QHeaderView):
+    """A header whose sort arrow points up for ascending and down for descending on every
+    platform. Qt leaves the direction to the style, and Fusion on Linux draws the opposite
+    (GTK's convention), so a list sorted by descending confidence showed ▲."""
+
+    def initStyleOptionForIndex(self, option, logical_index: int) -> None:
+        super().initStyleOptionForIndex(option, logical_index)
+        option.sortIndicator = QStyleOptionHeader.SortIndicator.None_  # drawn by paintSection
+
+    def paintSection(self, painter, rect: QRect, logical_index: int) -> None:
+        painter.save()
+        super().paintSection(painter, rect, logical_index)
+        painter.restore()
+        if not (self.isSortIndicatorShown() and logical_index == self.sortIndicatorSection()):
+            return
+        style = self.style()
+        header = QStyleOptionHeader()
+        self.initStyleOption(header)
+        header.rect, header.section = rect, logical_index
+        header.sortIndicator = QStyleOptionHeader.SortIndicator.SortUp  # so a place is kept
+        arrow = QStyleOption()
+        arrow.initFrom(self)
+        arrow.rect = style.subElementRect(QStyle.SubElement.SE_HeaderArrow, header, self)
+        ascending = self.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+        primitive = (QStyle.PrimitiveElement.PE_IndicatorArrowUp if ascending
+                     else QStyle.PrimitiveElement.PE_IndicatorArrowDown)
+        style.drawPrimitive(primitive, arrow, painter, self)
+
+
 class ImageTableView(QWidget):
     """A sortable, filterable list of images with a thumbnail column.
 
@@ -403,6 +435,9 @@ class ImageTableView(QWidget):
         self.proxy = ImageProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.table = QTableView(self)
+        header = SortArrowHeader(Qt.Orientation.Horizontal, self.table)
+        header.setSectionsClickable(True)  # as QTableView's own header is
+        self.table.setHorizontalHeader(header)
         self.table.setModel(self.proxy)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
