@@ -143,9 +143,18 @@ def test_a_cancel_before_the_first_batch_runs_nothing(images):
     assert model.calls == 0
 
 
-def test_worker_processes_are_spawned_from_a_thread_that_is_not_the_main_one(images):
+def test_worker_processes_are_spawned_from_a_thread_that_is_not_the_main_one(images,
+                                                                           monkeypatch):
     """Forking a process that runs other threads (a GUI) can deadlock the child, so a
     prediction started from a worker thread spawns its loader's processes instead."""
+    contexts = []
+
+    class RecordingLoader(torch.utils.data.DataLoader):
+        def __init__(self, *args, multiprocessing_context=None, **kwargs):
+            contexts.append(multiprocessing_context)
+            super().__init__(*args, multiprocessing_context=multiprocessing_context, **kwargs)
+
+    monkeypatch.setattr(torch.utils.data, "DataLoader", RecordingLoader)
     model = TinyNet()
     outcome = {}
 
@@ -161,7 +170,7 @@ def test_worker_processes_are_spawned_from_a_thread_that_is_not_the_main_one(ima
     thread.join(timeout=120)
     assert not thread.is_alive() and "error" not in outcome
     kept, probs, _ = outcome["result"]
-    assert kept == images
+    assert kept == images and contexts == ["spawn"]
     np.testing.assert_array_equal(probs, plain_loop(model, images, 4))
     assert multiprocessing.active_children() == []
 
