@@ -4,6 +4,7 @@ its own images, and a saved project brings the same edits back."""
 import os
 
 from PIL import Image
+from PySide6.QtCore import Qt
 
 from tlgui.gui.dataset_pane import DatasetPane
 
@@ -28,6 +29,17 @@ def loaded_pane(qtbot, folder):
     return pane
 
 
+def rename(pane, row, name):
+    """Type ``name`` over a class name, as the table's editor does."""
+    model = pane.classes.model()
+    model.setData(model.index(row, 0), name)
+
+
+def shown(pane, column, role=Qt.ItemDataRole.DisplayRole):
+    model = pane.classes.model()
+    return [model.index(r, column).data(role) for r in range(model.rowCount())]
+
+
 def class_of_each_image(report):
     """{class name: the folder names its images come from}."""
     found = {}
@@ -40,10 +52,12 @@ def class_of_each_image(report):
 def test_a_renamed_class_left_out_is_the_one_picked(qtbot, tmp_path):
     root = make_folders(tmp_path / "animals")
     pane = loaded_pane(qtbot, root)
+    messages = []
+    pane.message.connect(messages.append)
     try:
         assert pane.names == ["cat", "dog", "fox", "owl"]
-        pane.classes.item(0, 0).setText("kitty")
-        pane.classes.item(1, 0).setText("cat")  # the dog folder now carries the name "cat"
+        rename(pane, 0, "kitty")
+        rename(pane, 1, "cat")  # the dog folder now carries the name "cat"
         pane.classes.selectRow(1)
         pane.remove_button.click()
 
@@ -54,15 +68,17 @@ def test_a_renamed_class_left_out_is_the_one_picked(qtbot, tmp_path):
         assert class_of_each_image(report) == {"kitty": {"cat"}, "fox": {"fox"}, "owl": {"owl"}}
         assert pane.edits() == (["kitty", "cat", "fox", "owl"], ["cat"])
 
-        table = pane.classes
-        assert [table.item(r, 0).text() for r in range(4)] == ["kitty", "cat", "fox", "owl"]
-        assert [table.item(r, 0).font().strikeOut() for r in range(4)] == [False, True, False,
-                                                                           False]
-        assert [table.item(1, c).text() for c in (2, 3)] == ["–", "–"]
-        shown = [int(table.item(r, 2).text()) + int(table.item(r, 3).text()) for r in (0, 2, 3)]
-        assert shown == [2, 4, 5]  # train + validation of each kept class
+        assert shown(pane, 0) == ["kitty", "cat", "fox", "owl"]
+        fonts = shown(pane, 0, Qt.ItemDataRole.FontRole)
+        assert [bool(f and f.strikeOut()) for f in fonts] == [False, True, False, False]
+        assert [shown(pane, c)[1] for c in (2, 3)] == ["–", "–"]
+        sizes = [int(shown(pane, 2)[r]) + int(shown(pane, 3)[r]) for r in (0, 2, 3)]
+        assert sizes == [2, 4, 5]  # train + validation of each kept class
 
-        pane.classes.item(2, 0).setText("dog")  # a name freed by the rename can be reused
+        rename(pane, 1, "fox")  # a name taken is refused, in one line
+        assert shown(pane, 0)[1] == "cat"
+        assert messages[-1] == "two classes cannot share the name 'fox'"
+        rename(pane, 2, "dog")  # a name freed by the rename can be reused
         report = pane.dataset()
         assert report.classes == ["kitty", "dog", "owl"]
         assert class_of_each_image(report) == {"kitty": {"cat"}, "dog": {"fox"}, "owl": {"owl"}}

@@ -2,40 +2,58 @@
 
 Scanning runs in a worker thread: a quick scan (headers and file endings) shows the data at
 once, then every image is decoded in full in the same thread and the data set is updated with
-what that finds. Thumbnails decode in a thread pool. Removing or renaming a class happens in
-the app only — the folders on disk are never touched.
+what that finds. While it runs the pane is :meth:`~DatasetPane.busy` and training cannot start;
+a cancelled scan leaves the data set it was to replace. A test folder is scanned on its own and
+added to the data set, keeping the classes' renames and removals. Removing or renaming a class
+happens in the app only — the folders on disk are never touched.
+
+Split settings take effect once typing or clicking pauses (:data:`SPLIT_DELAY_MS`): the
+numbers of the table come from :func:`~tlgui.core.data.split_sizes`, which hashes no file, and
+the data set with the app's edits applied is kept until the edits change.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import os
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDoubleSpinBox,
     QFileDialog,
     QFrame,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from ..core.data import DatasetError, ScanReport, scan, split, verify_images
-from .thumbnails import ThumbnailLoader
+from ..core.data import (
+    DatasetError,
+    ScanReport,
+    scan,
+    split_sizes,
+    verify_images,
+    with_test_folder,
+)
+from ..core.progress import Progress
+from .busy import BusyIndicator
+from .class_table import EXAMPLES_PER_CLASS, ClassTable
+from .image_table import ImageTableView
+from .pane import Pane
 from .workers import TaskController
 
-EXAMPLES_PER_CLASS = 8
-THUMB = 56
+#: How long the split settings must stay unchanged before the numbers follow them.
+SPLIT_DELAY_MS = 250
+
+#: The line :meth:`DatasetPane.problems` gives while a scan runs.
+STILL_CHECKING = "the images are still being checked"
 
 
 def local_folders(mime) -> list[str]:
@@ -48,10 +66,21 @@ def local_folders(mime) -> list[str]:
     return []
 
 
-class DropZone(QFrame):
-    """A large target for folders dragged from the file manager."""
+def error_colour(palette: QPalette) -> str:
+    """A red that reads on the palette's window colour: dark on a light theme, light on a
+    dark one (palettes have no role for errors)."""
+    dark_theme = palette.color(QPalette.ColorRole.Window).lightnessF() < 0.5
+    return QColor("#ff8a80" if dark_theme else "#b00020").name()
 
-    folders_dropped = Signal(list)
+
+class DropZone(QFrame):
+    """A large target for folders dragged from the file manager.
+
+    It is highlighted while folders are dragged over it (or over whatever forwards its drag
+    events here); leaving, dropping or :meth:`reset_highlight` ends the highlight.
+    """
+
+    folders_dropped = Signal(list)  #: the local folders dropped (list of str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -59,6 +88,7 @@ class DropZone(QFrame):
         self.setObjectName("DropZone")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setMinimumHeight(90)
+        self._highlighted = False
         self._set_style(False)
         layout = QVBoxLayout(self)
         self.title = QLabel("<b>Drop image folders here</b>")
@@ -67,7 +97,7 @@ class DropZone(QFrame):
             "one folder with a sub-folder per class, or several folders at once (one per class)"
         )
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.hint.setStyleSheet("color: #666;")
+        self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Open Folder…")
         self.sample_button = QPushButton("Use Sample Data")
@@ -80,11 +110,21 @@ class DropZone(QFrame):
         layout.addWidget(self.hint)
         layout.addLayout(buttons)
 
+    def highlighted(self) -> bool:
+        """True while a drag of folders is over the zone."""
+        return self._highlighted
+
+    def reset_highlight(self) -> None:
+        """End the highlight (a drag left the window, or went elsewhere)."""
+        self._set_style(False)
+
     def _set_style(self, active: bool) -> None:
-        colour = "#1f77b4" if active else "#aab"
-        background = "#eaf2fb" if active else "#f7f8fa"
+        self._highlighted = active
+        # palette(...) follows the application's palette, so a dark theme stays readable.
+        border = "palette(highlight)" if active else "palette(mid)"
+        background = "palette(alternate-base)" if active else "palette(base)"
         self.setStyleSheet(
-            f"#DropZone {{ border: 2px dashed {colour}; border-radius: 8px; "
+            f"#DropZone {{ border: 2px dashed {border}; border-radius: 8px; "
             f"background: {background}; }}"
         )
 
@@ -106,12 +146,14 @@ class DropZone(QFrame):
             self.folders_dropped.emit(folders)
 
 
-class DatasetPane(QWidget):
+class DatasetPane(Pane):
     """Scans folders and shows the data set; :meth:`dataset` gives what training will use."""
+
+    title = "Data"
+    hint = "Drop folders of your images, or try the sample data."
 
     dataset_changed = Signal()  #: classes, removals, renames or split settings changed
     scan_failed = Signal(str)  #: one-line reason
-    message = Signal(str)  #: a line for the status bar / log
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -121,46 +163,33 @@ class DatasetPane(QWidget):
         self.removed: set[int] = set()
         self.names: list[str] = []
         self._pending_edits: tuple[list[str], list[str]] | None = None
-        self._updating = False
+        self._restoring = False  # data arriving from a project is not a change to it
+        self._before_scan: tuple | None = None  # what a cancelled scan gives back
+        self._dataset_cache: tuple[tuple, ScanReport] | None = None  # (key, data set)
+        self._last_folders: list[str] = []
 
         self.scanner = TaskController("scanner", self)
-        self.scanner.emitted.connect(self._on_scan_progress)
-        self.scanner.succeeded.connect(self._on_verified)
-        self.scanner.failed.connect(self._on_scan_failed)
         self.scanner.finished.connect(self._on_scan_finished)
-        self.thumbnails = ThumbnailLoader(THUMB, self)
-        self.thumbnails.ready.connect(self._on_thumbnail)
+        self.busy_indicator = BusyIndicator()
+        self.busy_indicator.attach(self.scanner, "Checking images")
 
         self.drop_zone = DropZone()
         self.drop_zone.folders_dropped.connect(self.load_folders)
         self.drop_zone.open_button.clicked.connect(self.open_folder_dialog)
         self.drop_zone.sample_button.clicked.connect(self.use_sample)
 
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.progress.setFormat("checking files… %v / %m")
         self.summary = QLabel("No data yet.")
         self.summary.setWordWrap(True)
         self.warning = QLabel()
         self.warning.setWordWrap(True)
+        self.warning.setObjectName("DataWarning")
         self.warning.setStyleSheet(
-            "background: #fff4d6; border: 1px solid #e0c060; border-radius: 4px; padding: 4px;")
+            "#DataWarning { background: palette(tool-tip-base); color: palette(tool-tip-text);"
+            " border: 1px solid palette(mid); border-radius: 4px; padding: 4px; }")
         self.warning.setVisible(False)
 
-        self.classes = QTableWidget(0, 5)
-        self.classes.setHorizontalHeaderLabels(["Class", "Images", "Train", "Val", "Examples"])
-        header = self.classes.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        for col in (1, 2, 3):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        self.classes.verticalHeader().setDefaultSectionSize(THUMB + 8)
-        self.classes.verticalHeader().setVisible(False)
-        self.classes.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.classes.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
-                                     | QAbstractItemView.EditTrigger.EditKeyPressed)
-        self.classes.itemChanged.connect(self._on_class_edited)
-        self.classes.setToolTip("Double-click a name to rename the class (in tlgui only)")
+        self.classes = ClassTable()
+        self.classes.class_model.rename_requested.connect(self._on_rename_requested)
 
         self.remove_button = QPushButton("Leave Out Class")
         self.remove_button.setToolTip("Train without the selected classes; nothing is deleted")
@@ -173,10 +202,16 @@ class DatasetPane(QWidget):
         self.val_fraction.setDecimals(0)
         self.val_fraction.setSuffix(" % validation")
         self.val_fraction.setValue(20)
-        self.val_fraction.valueChanged.connect(self._on_split_changed)
         self.seed = QSpinBox()
         self.seed.setRange(0, 999_999)
         self.seed.setPrefix("seed ")
+        # Each step of a spin box (each digit of a typed seed) restarts the wait; the numbers
+        # follow once, when the settings rest.
+        self._split_timer = QTimer(self)
+        self._split_timer.setSingleShot(True)
+        self._split_timer.setInterval(SPLIT_DELAY_MS)
+        self._split_timer.timeout.connect(self._apply_split)
+        self.val_fraction.valueChanged.connect(self._on_split_changed)
         self.seed.valueChanged.connect(self._on_split_changed)
         self.test_button = QPushButton("Test Folder…")
         self.test_button.setToolTip("Optional: a separate folder with the same class folders")
@@ -191,26 +226,32 @@ class DatasetPane(QWidget):
         controls.addWidget(self.seed)
         controls.addWidget(self.test_button)
 
-        self.skipped = QTableWidget(0, 2)
-        self.skipped.setHorizontalHeaderLabels(["File or folder", "Why it was left out"])
-        self.skipped.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.skipped.horizontalHeader().setSectionResizeMode(
-            1, QHeaderView.ResizeMode.ResizeToContents)
-        self.skipped.verticalHeader().setVisible(False)
-        self.skipped.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.skipped = ImageTableView(["File or folder", "Why it was left out"],
+                                      thumbnails=False)
         self.skipped_box = QGroupBox("Left out")
         box = QVBoxLayout(self.skipped_box)
         box.addWidget(self.skipped)
         self.skipped_box.setVisible(False)
 
+        classes_part = QWidget()
+        classes_layout = QVBoxLayout(classes_part)
+        classes_layout.setContentsMargins(0, 0, 0, 0)
+        classes_layout.addWidget(self.classes, 1)
+        classes_layout.addLayout(controls)
+        # A splitter gives the files left out room of their own, as much as the user wants.
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(classes_part)
+        self.splitter.addWidget(self.skipped_box)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+
         layout = QVBoxLayout(self)
         layout.addWidget(self.drop_zone)
-        layout.addWidget(self.progress)
+        layout.addWidget(self.busy_indicator)
         layout.addWidget(self.summary)
         layout.addWidget(self.warning)
-        layout.addWidget(self.classes, 3)
-        layout.addLayout(controls)
-        layout.addWidget(self.skipped_box, 1)
+        layout.addWidget(self.splitter, 1)
         self.setAcceptDrops(True)
         self._sync_buttons()
 
@@ -218,45 +259,67 @@ class DatasetPane(QWidget):
     @Slot(list)
     def load_folders(self, folders: list[str], test_folder: str | None = None) -> None:
         """Scan ``folders`` (one root of class folders, or one folder per class)."""
-        self.folders = [os.path.abspath(f) for f in folders]
-        self.test_folder = test_folder
-        self._start_scan()
-
-    def _start_scan(self) -> None:
-        folders, test = list(self.folders), self.test_folder
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.summary.setText("Checking " + ", ".join(folders) + "…")
+        folders = [os.path.abspath(f) for f in folders]
+        self.summary.setText("Checking " + html.escape(", ".join(folders)) + "…")
         self.message.emit(f"scanning {', '.join(folders)}")
 
         def task(emit, control):
-            report = scan(folders, test_folder=test,
-                          progress=lambda d, t: emit(("checking", d, t)), cancel=control)
-            emit(("scanned", report))
-            return verify_images(report, progress=lambda d, t: emit(("decoding", d, t)),
+            report = scan(folders, test_folder=test_folder,
+                          progress=lambda d, t: emit(Progress(d, t, "Checking files")),
+                          cancel=control)
+            emit((folders, report))
+            return verify_images(report,
+                                 progress=lambda d, t: emit(Progress(d, t, "Decoding images")),
                                  cancel=control)
 
-        self.scanner.start(task)
+        self._start_scan(task)
 
     def use_sample(self) -> None:
         """Make (first time only) and load the built-in sample data set."""
         from ..core.sample import ensure_sample_data
 
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
         self.summary.setText("Preparing the sample data set…")
 
         def task(emit, control):
             folder = str(ensure_sample_data())
-            report = scan([folder], progress=lambda d, t: emit(("checking", d, t)),
+            report = scan([folder], progress=lambda d, t: emit(Progress(d, t, "Checking files")),
                           cancel=control)
-            emit(("scanned", (folder, report)))
-            return folder, verify_images(report, progress=lambda d, t: emit(("decoding", d, t)),
-                                         cancel=control)
+            emit(([folder], report))
+            return verify_images(report,
+                                 progress=lambda d, t: emit(Progress(d, t, "Decoding images")),
+                                 cancel=control)
 
-        self.folders = []
-        self.test_folder = None
-        self.scanner.start(task)
+        self._start_scan(task)
+
+    def add_test_folder(self, folder: str) -> None:
+        """Scan ``folder`` as the test set of the data shown, keeping renames and removals;
+        the training images are not scanned again."""
+        if self.report is None:
+            return
+        report = self.report
+        self.message.emit(f"scanning the test folder {folder}")
+
+        def task(emit, control):
+            return with_test_folder(
+                report, folder, progress=lambda d, t: emit(Progress(d, t, "Checking test images")),
+                cancel=control)
+
+        self._remember_state()
+        self.scanner.start(task, on_succeeded=self._on_test_folder_added,
+                           on_failed=self._on_scan_failed, on_cancelled=self._on_scan_cancelled)
+        self._sync_buttons()
+
+    def _start_scan(self, task) -> None:
+        if not self.scanner.is_running():  # a scan replacing a scan keeps the first one's state
+            self._remember_state()
+        self.scanner.start(task, on_progress=self._on_scan_progress,
+                           on_succeeded=self._on_verified, on_failed=self._on_scan_failed,
+                           on_cancelled=self._on_scan_cancelled)
+        self._sync_buttons()
+
+    def _remember_state(self) -> None:
+        self._before_scan = (self.report, list(self.folders), self.test_folder,
+                             list(self.names), set(self.removed))
 
     def open_folder_dialog(self) -> None:
         start = self.folders[0] if self.folders else os.path.expanduser("~")
@@ -266,49 +329,45 @@ class DatasetPane(QWidget):
             self.load_folders([folder])
 
     def _choose_test_folder(self) -> None:
-        if not self.folders:
+        if not self.folders or self.report is None:
             return
         folder = QFileDialog.getExistingDirectory(
             self, "Open a test folder with the same class folders",
             os.path.dirname(self.folders[0]))
         if folder:
-            self.test_folder = folder
-            self._start_scan()
+            self.add_test_folder(folder)
 
-    @Slot(object)
+    def busy(self) -> bool:
+        """True while images are being checked: the data set may still change."""
+        return self.scanner.is_running()
+
     def _on_scan_progress(self, progress) -> None:
-        if progress[0] == "scanned":  # the quick scan's report, shown while images decode
-            self._on_scanned(progress[1])
-            return
-        stage, done, total = progress
-        self.progress.setFormat("checking files… %v / %m" if stage == "checking"
-                                else "decoding every image… %v / %m")
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
+        if isinstance(progress, tuple) and isinstance(progress[-1], ScanReport):
+            folders, report = progress  # the quick scan's report, shown while images decode
+            self.folders = list(folders)
+            self.test_folder = report.test_folder
+            self._on_scanned(report)
 
-    def _on_scanned(self, result) -> None:
-        if isinstance(result, tuple):  # the sample data set: (folder, report)
-            self.folders = [result[0]]
-            result = result[1]
-        self.report = result
+    def _on_scanned(self, report: ScanReport) -> None:
+        self.report = report
         self.removed = set()
-        self.names = list(result.classes)
+        self.names = list(report.classes)
         self._apply_pending_edits()
         self._show_report()
-        self.message.emit(f"found {len(result.items)} images in {len(result.classes)} classes")
-        self.dataset_changed.emit()
+        self.message.emit(f"found {len(report.items)} images in {len(report.classes)} classes")
+        self._data_changed()
 
-    @Slot(object)
-    def _on_verified(self, result) -> None:
+    def _on_verified(self, result: ScanReport) -> None:
         """Every image decoded: keep the user's renames and removals (by class folder), and
-        show what the full check left out."""
-        if isinstance(result, tuple):
-            result = result[1]
+        show what the full check left out (:meth:`_on_scan_finished` announces it)."""
         before = self.report
+        self._before_scan = None
+        self._restoring = False
         if before is None:
             return
         self.report = result
-        if (result.items == before.items and result.skipped == before.skipped
+        # The full check only ever takes images and classes away: sizes tell the change.
+        if (len(result.items) == len(before.items) and len(result.skipped) == len(before.skipped)
                 and result.classes == before.classes):
             return
         shown = dict(zip(before.class_folders, self.names))
@@ -318,24 +377,55 @@ class DatasetPane(QWidget):
         self._show_report()
         self.message.emit(f"decoded every image: {len(result.items)} usable in "
                           f"{len(result.classes)} classes")
-        self.dataset_changed.emit()
 
-    @Slot(str, str)
+    def _on_test_folder_added(self, report: ScanReport) -> None:
+        self._before_scan = None
+        self.report = report  # same classes: the names and removals still hold
+        self.test_folder = report.test_folder
+        self._show_report()
+        self.message.emit(f"test folder {report.test_folder}: {len(report.test_items)} images")
+        self.changed.emit()
+
     def _on_scan_failed(self, message: str, details: str) -> None:
+        self._before_scan = None
+        self._restoring = False
         self.report = None
-        self.summary.setText(f"<span style='color:#b00020'>{message}</span>")
+        self._dataset_cache = None
+        self.summary.setText(f"<span style='color:{error_colour(self.palette())}'>"
+                             f"{html.escape(message)}</span>")
         self._clear_tables()
         self.scan_failed.emit(message)
-        self.dataset_changed.emit()
+
+    def _on_scan_cancelled(self) -> None:
+        """Put back the data set the scan was to replace, and say so."""
+        restoring = self._before_scan
+        self._before_scan = None
+        self._restoring = False
+        self._pending_edits = None
+        if restoring is not None:
+            report, self.folders, self.test_folder, self.names, self.removed = restoring
+            replaced = report is not self.report
+            self.report = report
+            if self.report is None:
+                self._clear_tables()
+                self.summary.setText("No data yet.")
+            elif replaced:
+                self._show_report()
+            else:
+                self._refresh_numbers()
+        kept = "the previous data set is kept" if self.report is not None else "no data loaded"
+        self.message.emit(f"checking the images was cancelled; {kept}")
 
     @Slot()
     def _on_scan_finished(self) -> None:
-        self.progress.setVisible(False)
+        """No longer busy: what training may use is settled (the handlers above ran first)."""
         self._sync_buttons()
+        self.dataset_changed.emit()
 
     def restore(self, folders, test_folder, names, removed) -> None:
         """Scan ``folders`` again and re-apply a saved project's renames and removals."""
         self._pending_edits = (list(names or []), list(removed or []))
+        self._restoring = True
         self.load_folders(folders, test_folder)
 
     def edits(self) -> tuple[list[str], list[str]]:
@@ -355,78 +445,121 @@ class DatasetPane(QWidget):
                 return
         self.removed = {i for i, n in enumerate(self.names) if n in removed}
 
+    def set_report(self, report: ScanReport, folders: list[str]) -> None:
+        """Show ``report`` (what a scan of ``folders`` found) as the data set."""
+        self.folders = list(folders)
+        self.test_folder = report.test_folder
+        self._on_scanned(report)
+        self._sync_buttons()
+
     # -- what training uses ------------------------------------------------------------------
     def dataset(self) -> ScanReport | None:
-        """The scanned data with the app's removals and renames applied, or None."""
+        """The scanned data with the app's removals and renames applied, or None.
+
+        Kept until the data or the edits change, so asking again costs nothing."""
         if self.report is None:
             return None
+        # The scanned report itself is part of the key (not its id, which a new one may reuse).
+        key = (self.report, tuple(self.names), frozenset(self.removed))
+        cached = self._dataset_cache
+        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
+            return cached[1]
         report = self.report.renamed(self.names)
         if self.removed:
             report = report.without_classes([self.names[i] for i in self.removed])
+        self._dataset_cache = (key, report)
         return report
 
     def split_settings(self) -> tuple[float, int]:
+        """(validation fraction, seed) as the spin boxes show them now."""
         return self.val_fraction.value() / 100.0, self.seed.value()
 
     def problems(self) -> list[str]:
+        if self.busy():
+            return [STILL_CHECKING]
         report = self.dataset()
         if report is None:
             return ["no data: drop image folders on the Data step, or use the sample data"]
         return report.problems()
 
+    # -- the Pane interface ------------------------------------------------------------------
+    def remembered_settings(self) -> dict:
+        fraction, seed = self.split_settings()
+        values = {"split": {"val_fraction": fraction, "seed": seed}}
+        if self.folders:
+            values["data/folders"] = list(self.folders)
+        return values
+
+    def restore_settings(self, values: dict) -> None:
+        """The split settings and the last folders (see :meth:`last_folders`); values may be
+        JSON text, as earlier versions kept them."""
+        split = _json_value(values.get("split"), dict)
+        self._set_split(split.get("val_fraction"), split.get("seed"))
+        folders = _json_value(values.get("data/folders"), list)
+        self._last_folders = [f for f in folders if isinstance(f, str)]
+
+    def last_folders(self) -> list[str]:
+        """The folders of the last session that still exist."""
+        return [f for f in self._last_folders if os.path.isdir(f)]
+
+    def project_state(self) -> dict:
+        names, removed = self.edits()
+        fraction, seed = self.split_settings()
+        return {"data": {"folders": list(self.folders), "test_folder": self.test_folder,
+                         "class_names": names, "removed": removed,
+                         "val_fraction": fraction, "seed": seed}}
+
+    def apply_project_state(self, state: dict) -> list[str]:
+        """Set the project's split and scan its folders again with its renames and removals.
+
+        Missing folders are not scanned; :func:`~tlgui.core.project.load_project` names them,
+        so they are not listed again here."""
+        data = state.get("data") or {}
+        self._set_split(data.get("val_fraction"), data.get("seed"))
+        folders = [f for f in data.get("folders") or [] if os.path.isdir(f)]
+        test = data.get("test_folder")
+        if folders:
+            self.restore(folders, test if test and os.path.isdir(test) else None,
+                         data.get("class_names"), data.get("removed"))
+        return []
+
+    def _set_split(self, fraction, seed) -> None:
+        """Apply split settings at once and without a change mark (they come from a file)."""
+        for box, value in ((self.val_fraction, fraction), (self.seed, seed)):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                box.blockSignals(True)
+                box.setValue(value * 100 if box is self.val_fraction else int(value))
+                box.blockSignals(False)
+        self._split_timer.stop()
+        self._refresh_numbers()
+
+    def shutdown(self) -> None:
+        self._split_timer.stop()
+        self.classes.shutdown()
+        self.skipped.shutdown()
+        self.scanner.shutdown()
+
     # -- display -----------------------------------------------------------------------------
     def _clear_tables(self) -> None:
-        self.thumbnails.clear()
-        self.classes.setRowCount(0)
-        self.skipped.setRowCount(0)
+        self.classes.class_model.clear()
+        self.skipped.clear()
         self.skipped_box.setVisible(False)
         self.warning.setVisible(False)
 
     def _show_report(self) -> None:
         report = self.report
-        self._clear_tables()
-        self._updating = True
-        counts = report.counts()
-        self.classes.setRowCount(len(report.classes))
-        self._thumb_labels: dict[tuple[int, int], QLabel] = {}
-        requests = []
-        by_class: dict[int, list[str]] = {}
+        by_class: list[list[str]] = [[] for _ in report.classes]
         for item in report.items:
-            paths = by_class.setdefault(item.label, [])
+            paths = by_class[item.label]
             if len(paths) < EXAMPLES_PER_CLASS:
                 paths.append(item.path)
-        for row, name in enumerate(self.names):
-            name_item = QTableWidgetItem(name)
-            name_item.setToolTip(report.class_folders[row])
-            self.classes.setItem(row, 0, name_item)
-            for col in (1, 2, 3):
-                cell = QTableWidgetItem()
-                cell.setFlags(cell.flags() & ~Qt.ItemFlag.ItemIsEditable)
-                cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.classes.setItem(row, col, cell)
-            self.classes.item(row, 1).setText(str(counts[row]))
-            strip = QWidget()
-            strip_layout = QHBoxLayout(strip)
-            strip_layout.setContentsMargins(2, 2, 2, 2)
-            strip_layout.setSpacing(3)
-            for i, path in enumerate(by_class.get(row, [])):
-                label = QLabel()
-                label.setFixedSize(THUMB, THUMB)
-                label.setStyleSheet("background: #eee;")
-                label.setToolTip(path)
-                strip_layout.addWidget(label)
-                self._thumb_labels[(row, i)] = label
-                requests.append(((row, i), path))
-            strip_layout.addStretch()
-            self.classes.setCellWidget(row, 4, strip)
-        self._updating = False
-        self.thumbnails.request(requests)
-        self.skipped.setRowCount(len(report.skipped))
-        for row, skipped in enumerate(report.skipped):
-            self.skipped.setItem(row, 0, QTableWidgetItem(skipped.path))
-            self.skipped.setItem(row, 1, QTableWidgetItem(skipped.reason))
-        self.skipped_box.setTitle(f"Left out ({len(report.skipped)})")
-        self.skipped_box.setVisible(bool(report.skipped))
+        self.classes.class_model.set_classes(self.names, report.class_folders, report.counts(),
+                                             by_class)
+        skipped = report.skipped
+        paths = [s.path for s in skipped]
+        self.skipped.set_rows(paths, [paths, [s.reason for s in skipped]])
+        self.skipped_box.setTitle(f"Left out ({len(skipped):,})")
+        self.skipped_box.setVisible(bool(skipped))
         self._refresh_numbers()
 
     def _refresh_numbers(self) -> None:
@@ -436,95 +569,106 @@ class DatasetPane(QWidget):
         try:
             report = self.dataset()
         except DatasetError as e:
-            self.summary.setText(f"<span style='color:#b00020'>{e}</span>")
+            self.summary.setText(f"<span style='color:{error_colour(self.palette())}'>"
+                                 f"{html.escape(str(e))}</span>")
             return
-        fraction, seed = self.split_settings()
-        s = split(report.items, fraction, seed)
-        train = [0] * len(self.report.classes)
-        val = [0] * len(self.report.classes)
-        kept = [i for i in range(len(self.report.classes)) if i not in self.removed]
-        for item in s.train:
-            train[kept[item.label]] += 1
-        for item in s.val:
-            val[kept[item.label]] += 1
-        self._updating = True
-        for row in range(len(self.report.classes)):
-            gone = row in self.removed
-            self.classes.item(row, 2).setText("–" if gone else str(train[row]))
-            self.classes.item(row, 3).setText("–" if gone else str(val[row]))
-            for col in range(4):
-                font = self.classes.item(row, col).font()
-                font.setStrikeOut(gone)
-                self.classes.item(row, col).setFont(font)
-        self._updating = False
-        where = ", ".join(self.folders)
-        test = (f" · {len(report.test_items)} test images" if report.test_items is not None
+        fraction, _ = self.split_settings()
+        counts = self.report.counts()
+        sizes = split_sizes(counts, fraction)
+        self.classes.class_model.set_names(self.names)
+        self.classes.class_model.set_split(sizes, self.removed)
+        kept = [size for row, size in enumerate(sizes) if row not in self.removed]
+        train, val = sum(t for t, _ in kept), sum(v for _, v in kept)
+        where = html.escape(", ".join(self.folders))
+        test = (f" · {len(report.test_items):,} test images" if report.test_items is not None
                 else "")
-        text = (f"<b>{len(report.items)} images in {len(report.classes)} classes</b> — "
-                f"{len(s.train)} for training, {len(s.val)} for validation{test}"
-                f"<br><span style='color:#666'>{where}</span>")
+        muted = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+        text = (f"<b>{len(report.items):,} images in {len(report.classes):,} classes</b> — "
+                f"{train:,} for training, {val:,} for validation{test}"
+                f"<br><span style='color:{muted}'>{where}</span>")
+        red = error_colour(self.palette())
         for problem in report.problems():  # every one at once
-            text += f"<br><span style='color:#b00020'>{problem}</span>"
+            text += f"<br><span style='color:{red}'>{html.escape(problem)}</span>"
         self.summary.setText(text)
         warning = report.imbalance_warning()
         self.warning.setText(f"⚠ {warning[0].upper()}{warning[1:]}." if warning else "")
         self.warning.setVisible(bool(warning))
         self._sync_buttons()
 
-    @Slot(object, QImage)
-    def _on_thumbnail(self, key, image: QImage) -> None:
-        label = getattr(self, "_thumb_labels", {}).get(key)
-        if label is not None:
-            label.setPixmap(QPixmap.fromImage(image))
-
     # -- editing -----------------------------------------------------------------------------
-    def _on_class_edited(self, item: QTableWidgetItem) -> None:
-        if self._updating or item.column() != 0 or self.report is None:
+    @Slot(int, str)
+    def _on_rename_requested(self, row: int, text: str) -> None:
+        if self.report is None or not 0 <= row < len(self.names):
             return
         names = list(self.names)
-        names[item.row()] = item.text().strip()
+        names[row] = text.strip()
+        if names == self.names:
+            return
         try:
             self.report.renamed(names)
         except DatasetError as e:
-            self._updating = True
-            item.setText(self.names[item.row()])
-            self._updating = False
             self.message.emit(str(e))
             return
         self.names = names
         self._refresh_numbers()
-        self.dataset_changed.emit()
+        self._edited()
 
     def _remove_selected(self) -> None:
         rows = {index.row() for index in self.classes.selectionModel().selectedRows()}
-        if rows:
+        if rows - self.removed:
             self.removed |= rows
             self._refresh_numbers()
-            self.dataset_changed.emit()
+            self._edited()
 
     def _restore_all(self) -> None:
         if self.removed:
             self.removed = set()
             self._refresh_numbers()
-            self.dataset_changed.emit()
+            self._edited()
 
+    @Slot()
     def _on_split_changed(self) -> None:
+        # Not valueChanged -> QTimer.start directly: the value would become the interval.
+        self._split_timer.start()
+
+    @Slot()
+    def _apply_split(self) -> None:
         self._refresh_numbers()
+        self._edited()
+
+    def _edited(self) -> None:
+        """The user changed what training will use."""
+        self.changed.emit()
+        self.dataset_changed.emit()
+
+    def _data_changed(self) -> None:
+        """New data arrived: a change to the project unless the project itself asked for it."""
+        if not self._restoring:
+            self.changed.emit()
         self.dataset_changed.emit()
 
     def _sync_buttons(self) -> None:
         loaded = self.report is not None
         self.remove_button.setEnabled(loaded)
         self.restore_button.setEnabled(loaded and bool(self.removed))
-        self.test_button.setEnabled(loaded and bool(self.folders))
-
-    def shutdown(self) -> None:
-        self.thumbnails.shutdown()
-        self.scanner.shutdown()
+        self.test_button.setEnabled(loaded and bool(self.folders) and not self.busy())
 
     # Drops anywhere on the pane count, not only on the drop zone.
     def dragEnterEvent(self, event):
         self.drop_zone.dragEnterEvent(event)
 
+    def dragLeaveEvent(self, event):
+        self.drop_zone.reset_highlight()
+
     def dropEvent(self, event):
         self.drop_zone.dropEvent(event)
+
+
+def _json_value(value, kind: type):
+    """``value`` as ``kind`` (dict or list), reading JSON text; an empty one when it is not."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return kind()
+    return value if isinstance(value, kind) else kind()
