@@ -43,15 +43,16 @@ def test_dropping_a_root_folder_fills_the_dataset_pane(make_window, qtbot, tmp_p
     folder_drop(window.dataset_pane.drop_zone, [data])
     wait_for_scan(qtbot, window)
     pane = window.dataset_pane
-    assert pane.classes.rowCount() == 2
-    assert [pane.classes.item(r, 0).text() for r in range(2)] == ["cats", "dogs"]
-    assert [pane.classes.item(r, 1).text() for r in range(2)] == ["4", "3"]
-    assert pane.skipped.rowCount() == 1
-    assert pane.skipped.item(0, 0).text() == str(data / "dogs" / "notes.txt")
-    assert "not an image" in pane.skipped.item(0, 1).text()
+    classes, skipped = pane.classes.model(), pane.skipped.model
+    assert classes.rowCount() == 2
+    assert [classes.index(r, 0).data() for r in range(2)] == ["cats", "dogs"]
+    assert [classes.index(r, 1).data() for r in range(2)] == ["4", "3"]
+    assert skipped.rowCount() == 1
+    assert skipped.index(0, 0).data() == str(data / "dogs" / "notes.txt")
+    assert "not an image" in skipped.index(0, 1).data()
     assert "7 images in 2 classes" in pane.summary.text()
-    qtbot.waitUntil(lambda: pane._thumb_labels[(0, 0)].pixmap() is not None
-                    and not pane._thumb_labels[(0, 0)].pixmap().isNull(), timeout=10_000)
+    first = pane.classes.class_model.examples(0)[0]
+    qtbot.waitUntil(lambda: pane.classes.thumbnails.pixmap(first) is not None, timeout=10_000)
 
 
 def test_dropping_several_folders_makes_one_class_each(make_window, qtbot, tmp_path):
@@ -90,10 +91,11 @@ def test_renaming_and_leaving_out_classes_never_touches_the_disk(make_window, qt
     window.dataset_pane.load_folders([str(data)])
     wait_for_scan(qtbot, window)
     pane = window.dataset_pane
-    pane.classes.item(0, 0).setText("kittens")
+    names = pane.classes.model()
+    names.setData(names.index(0, 0), "kittens")
     assert pane.dataset().classes == ["kittens", "dogs"]
-    pane.classes.item(1, 0).setText("kittens")  # a duplicate name is refused
-    assert pane.classes.item(1, 0).text() == "dogs"
+    names.setData(names.index(1, 0), "kittens")  # a duplicate name is refused
+    assert names.index(1, 0).data() == "dogs"
     pane.classes.selectRow(1)
     pane._remove_selected()
     assert pane.dataset().classes == ["kittens"]

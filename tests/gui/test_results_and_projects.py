@@ -83,7 +83,8 @@ def test_project_save_and_reopen_restores_the_state(make_window, train_tiny, qtb
     window = make_window()
     data = ensure_sample_data(tmp_path / "shapes", images_per_class=8)
     train_tiny(window, data)
-    window.dataset_pane.classes.item(0, 0).setText("round")
+    names = window.dataset_pane.classes.model()
+    names.setData(names.index(0, 0), "round")
     window.dataset_pane.seed.setValue(4)
     project = tmp_path / "mine.tlgui.json"
     window.save_project_to(str(project))
