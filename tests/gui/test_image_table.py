@@ -16,6 +16,7 @@ from tlgui.gui.image_table import (
     ImageProxyModel,
     ImageTableView,
     PixmapCache,
+    _text_ranks,
     stable_order,
 )
 from tlgui.gui.thumbnails import ThumbnailLoader
@@ -158,6 +159,13 @@ def test_stable_order_keeps_equal_keys_in_their_order_both_ways():
     assert stable_order(keys, descending=True).tolist() == [4, 0, 2, 1, 3]
     floats = np.array([1.0, math.nan, 3.0, 1.0])
     assert stable_order(floats, descending=True).tolist() == [2, 0, 3, 1]
+
+
+def test_text_ranks_ignore_case_with_few_or_many_distinct_texts():
+    few = ["b", "A", "a", "B", "c", "b", "a", "a", "a", None]  # ranked through a dictionary
+    assert _text_ranks(few).tolist() == [2, 1, 1, 2, 3, 2, 1, 1, 1, 0]
+    many = ["b", "A", "c", "10", 3]  # all distinct: ranked by numpy
+    assert _text_ranks(many).tolist() == [3, 2, 4, 0, 1]
 
 
 def test_the_filter_matches_text_columns_without_case_and_keeps_the_selection(make_view):

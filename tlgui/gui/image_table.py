@@ -89,8 +89,12 @@ def _text_ranks(texts: Sequence) -> np.ndarray:
     key that sorts like the texts and can be kept for later sorts."""
     if not texts:
         return np.zeros(0, dtype=np.int64)
-    folded = np.array([_as_text(text).casefold() for text in texts])
-    return np.unique(folded, return_inverse=True)[1].astype(np.int64).reshape(-1)
+    folded = [_as_text(text).casefold() for text in texts]
+    distinct = set(folded)
+    if len(distinct) * 4 < len(folded):  # class names and the like: rank the few distinct
+        rank = {text: i for i, text in enumerate(sorted(distinct))}
+        return np.fromiter(map(rank.__getitem__, folded), dtype=np.int64, count=len(folded))
+    return np.unique(np.array(folded), return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
 class _Column:
