@@ -25,7 +25,17 @@ def main(argv: list[str] | None = None, sample: bool = False) -> int:
         window.dataset_pane.use_sample()
     elif window.last_folders():
         window.dataset_pane.load_folders(window.last_folders())
-    return app.exec()
+    code = app.exec()
+    from .workers import abandoned_threads
+
+    if abandoned_threads():
+        # A job that could not be cancelled in time (the import of PyTorch, a blocked read)
+        # still runs. Qt aborts the process when a running thread's object is destroyed, as
+        # it would be on the way out, so leave now: settings and the app's files are written.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _display_available() -> bool:
