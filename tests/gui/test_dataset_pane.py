@@ -403,3 +403,26 @@ def test_the_data_step_is_a_pane_that_saves_and_restores_its_state(qtbot, tmp_pa
                             "data/folders": json.dumps([str(data), str(tmp_path / "gone")])})
     assert older.split_settings() == (0.35, 3)
     assert older.last_folders() == [str(data)]
+
+
+def test_leaving_a_class_out_of_100_000_images_builds_the_data_set_off_the_gui_thread(
+        qtbot, monkeypatch, panes):
+    built_in = []
+    original = ScanReport.without_classes
+
+    def spy(report, removed):
+        built_in.append(threading.current_thread() is threading.main_thread())
+        return original(report, removed)
+
+    monkeypatch.setattr(ScanReport, "without_classes", spy)
+    pane = new_pane(qtbot)
+    panes.append(pane)
+    pane.set_report(big_report(classes=100, per_class=1000, skipped=0), ["/nowhere"])
+    pane.classes.selectRow(1)
+    with qtbot.waitSignal(pane.dataset_changed, timeout=30_000):
+        pane.remove_button.click()
+        assert "99,000 images in 99 classes" in pane.summary.text()  # at once, from counts
+    assert built_in == [False]
+    report = pane.dataset()
+    assert built_in == [False]  # built already
+    assert len(report.items) == 99_000 and "c1" not in report.classes

@@ -81,14 +81,7 @@ class ScanReport:
 
     def problems(self) -> list[str]:
         """Reasons this report cannot be trained on (empty when it can)."""
-        problems = []
-        if len(self.classes) < 2:
-            found = f"only '{self.classes[0]}'" if self.classes else "none"
-            problems.append(f"at least two classes are needed, found {found}")
-        for name, folder, count in zip(self.classes, self.class_folders, self.counts()):
-            if count == 0:
-                problems.append(f"class '{name}' has no usable image ({folder})")
-        return problems
+        return class_problems(self.classes, self.class_folders, self.counts())
 
     def require_trainable(self) -> None:
         """Raise :class:`DatasetError` naming every problem (in one line), if there is one."""
@@ -98,19 +91,7 @@ class ScanReport:
 
     def imbalance_warning(self) -> str | None:
         """A sentence about class imbalance, or None when the classes are roughly even."""
-        counts = self.counts()
-        if len(counts) < 2 or min(counts) == 0:
-            return None
-        small = min(range(len(counts)), key=counts.__getitem__)
-        large = max(range(len(counts)), key=counts.__getitem__)
-        ratio = counts[large] / counts[small]
-        if ratio < IMBALANCE_RATIO:
-            return None
-        return (
-            f"classes are imbalanced: '{self.classes[large]}' has {counts[large]} images, "
-            f"'{self.classes[small]}' only {counts[small]} ({ratio:.1f}× fewer); accuracy can "
-            f"look good while the small class is mostly wrong"
-        )
+        return imbalance_warning(self.classes, self.counts())
 
     def without_classes(self, removed: Iterable[str]) -> ScanReport:
         """A copy without the named classes (labels renumbered); the folders are untouched."""
@@ -156,6 +137,38 @@ class ScanReport:
 class Split:
     train: list[ImageItem]
     val: list[ImageItem]
+
+
+def class_problems(names: Sequence[str], folders: Sequence[str],
+                   counts: Sequence[int]) -> list[str]:
+    """Reasons classes ``names`` (in ``folders``, with ``counts`` usable images) cannot be
+    trained on, empty when they can; what :meth:`ScanReport.problems` says, from the counts
+    alone (the Data step asks it as classes are left out, without building a data set)."""
+    problems = []
+    if len(names) < 2:
+        found = f"only '{names[0]}'" if names else "none"
+        problems.append(f"at least two classes are needed, found {found}")
+    for name, folder, count in zip(names, folders, counts):
+        if count == 0:
+            problems.append(f"class '{name}' has no usable image ({folder})")
+    return problems
+
+
+def imbalance_warning(names: Sequence[str], counts: Sequence[int]) -> str | None:
+    """A sentence about the imbalance of classes ``names`` with ``counts`` images, or None
+    when they are roughly even."""
+    if len(counts) < 2 or min(counts) == 0:
+        return None
+    small = min(range(len(counts)), key=counts.__getitem__)
+    large = max(range(len(counts)), key=counts.__getitem__)
+    ratio = counts[large] / counts[small]
+    if ratio < IMBALANCE_RATIO:
+        return None
+    return (
+        f"classes are imbalanced: '{names[large]}' has {counts[large]} images, "
+        f"'{names[small]}' only {counts[small]} ({ratio:.1f}× fewer); accuracy can "
+        f"look good while the small class is mostly wrong"
+    )
 
 
 def count_labels(items: Iterable[ImageItem], num_classes: int) -> list[int]:

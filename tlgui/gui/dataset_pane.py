@@ -37,6 +37,8 @@ from PySide6.QtWidgets import (
 from ..core.data import (
     DatasetError,
     ScanReport,
+    class_problems,
+    imbalance_warning,
     scan,
     split_sizes,
     verify_images,
@@ -165,11 +167,18 @@ class DatasetPane(Pane):
         self._pending_edits: tuple[list[str], list[str]] | None = None
         self._restoring = False  # data arriving from a project is not a change to it
         self._before_scan: tuple | None = None  # what a cancelled scan gives back
-        self._dataset_cache: tuple[tuple, ScanReport] | None = None  # (key, data set)
+        # What dataset() builds, each step kept with what it was built from (compared by
+        # identity: a new report may reuse an old one's id): (report, counts, test counts),
+        # (report, removed, report without them), (that report, names, renamed).
+        self._counts: tuple | None = None
+        self._without: tuple | None = None
+        self._named: tuple | None = None
         self._last_folders: list[str] = []
 
         self.scanner = TaskController("scanner", self)
         self.scanner.finished.connect(self._on_scan_finished)
+        # Leaving classes out of 100,000 images takes a while: done here, off the GUI thread.
+        self.preparer = TaskController("data set", self)
         self.busy_indicator = BusyIndicator()
         self.busy_indicator.attach(self.scanner, "Checking images")
 
@@ -390,7 +399,6 @@ class DatasetPane(Pane):
         self._before_scan = None
         self._restoring = False
         self.report = None
-        self._dataset_cache = None
         self.summary.setText(f"<span style='color:{error_colour(self.palette())}'>"
                              f"{html.escape(message)}</span>")
         self._clear_tables()
@@ -420,7 +428,7 @@ class DatasetPane(Pane):
     def _on_scan_finished(self) -> None:
         """No longer busy: what training may use is settled (the handlers above ran first)."""
         self._sync_buttons()
-        self.dataset_changed.emit()
+        self._prepare()
 
     def restore(self, folders, test_folder, names, removed) -> None:
         """Scan ``folders`` again and re-apply a saved project's renames and removals."""
@@ -456,19 +464,49 @@ class DatasetPane(Pane):
     def dataset(self) -> ScanReport | None:
         """The scanned data with the app's removals and renames applied, or None.
 
-        Kept until the data or the edits change, so asking again costs nothing."""
+        Kept until the data or the edits change, so asking again costs nothing; after a
+        removal it is usually built already (:meth:`_prepare`)."""
         if self.report is None:
             return None
-        # The scanned report itself is part of the key (not its id, which a new one may reuse).
-        key = (self.report, tuple(self.names), frozenset(self.removed))
-        cached = self._dataset_cache
-        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
-            return cached[1]
-        report = self.report.renamed(self.names)
-        if self.removed:
-            report = report.without_classes([self.names[i] for i in self.removed])
-        self._dataset_cache = (key, report)
-        return report
+        removed = frozenset(self.removed)
+        cached = self._without
+        if cached is None or cached[0] is not self.report or cached[1] != removed:
+            self._without = (self.report, removed, _without(self.report, removed))
+        without = self._without[2]
+        names = tuple(self.names[i] for i in self._kept())
+        named = self._named
+        if named is None or named[0] is not without or named[1] != names:
+            self._named = (without, names, without.renamed(names))
+        return self._named[2]
+
+    def _prepare(self) -> None:
+        """Build the data set without the removed classes in a worker thread, then say that
+        the data set changed (at once when nothing needs building)."""
+        report, removed = self.report, frozenset(self.removed)
+        cached = self._without
+        if (report is None or not removed
+                or (cached is not None and cached[0] is report and cached[1] == removed)):
+            self.dataset_changed.emit()
+            return
+
+        def prepared(without: ScanReport) -> None:
+            if self.report is report and frozenset(self.removed) == removed:
+                self._without = (report, removed, without)
+            self.dataset_changed.emit()
+
+        self.preparer.start(lambda emit, control: _without(report, removed),
+                            on_succeeded=prepared,
+                            on_failed=lambda message, details: self.dataset_changed.emit())
+
+    def _kept(self) -> list[int]:
+        """Rows of the classes training will use."""
+        return [i for i in range(len(self.names)) if i not in self.removed]
+
+    def _class_counts(self) -> tuple[list[int], list[int] | None]:
+        """Images and test images of each scanned class (counted once per report)."""
+        if self._counts is None or self._counts[0] is not self.report:
+            self._counts = (self.report, self.report.counts(), self.report.test_counts())
+        return self._counts[1], self._counts[2]
 
     def split_settings(self) -> tuple[float, int]:
         """(validation fraction, seed) as the spin boxes show them now."""
@@ -477,10 +515,13 @@ class DatasetPane(Pane):
     def problems(self) -> list[str]:
         if self.busy():
             return [STILL_CHECKING]
-        report = self.dataset()
-        if report is None:
+        if self.report is None:
             return ["no data: drop image folders on the Data step, or use the sample data"]
-        return report.problems()
+        kept = self._kept()
+        counts, _ = self._class_counts()
+        return class_problems([self.names[i] for i in kept],
+                              [self.report.class_folders[i] for i in kept],
+                              [counts[i] for i in kept])
 
     # -- the Pane interface ------------------------------------------------------------------
     def remembered_settings(self) -> dict:
@@ -537,6 +578,7 @@ class DatasetPane(Pane):
         self._split_timer.stop()
         self.classes.shutdown()
         self.skipped.shutdown()
+        self.preparer.shutdown()
         self.scanner.shutdown()
 
     # -- display -----------------------------------------------------------------------------
@@ -553,8 +595,8 @@ class DatasetPane(Pane):
             paths = by_class[item.label]
             if len(paths) < EXAMPLES_PER_CLASS:
                 paths.append(item.path)
-        self.classes.class_model.set_classes(self.names, report.class_folders, report.counts(),
-                                             by_class)
+        counts, _ = self._class_counts()
+        self.classes.class_model.set_classes(self.names, report.class_folders, counts, by_class)
         skipped = report.skipped
         paths = [s.path for s in skipped]
         self.skipped.set_rows(paths, [paths, [s.reason for s in skipped]])
@@ -563,34 +605,33 @@ class DatasetPane(Pane):
         self._refresh_numbers()
 
     def _refresh_numbers(self) -> None:
-        """Split sizes, summary and warnings for the current removals and split settings."""
+        """Split sizes, summary and warnings for the current removals and split settings,
+        from the counts of each class (no data set is built for them)."""
         if self.report is None:
             return
-        try:
-            report = self.dataset()
-        except DatasetError as e:
-            self.summary.setText(f"<span style='color:{error_colour(self.palette())}'>"
-                                 f"{html.escape(str(e))}</span>")
-            return
         fraction, _ = self.split_settings()
-        counts = self.report.counts()
+        counts, test_counts = self._class_counts()
         sizes = split_sizes(counts, fraction)
         self.classes.class_model.set_names(self.names)
         self.classes.class_model.set_split(sizes, self.removed)
-        kept = [size for row, size in enumerate(sizes) if row not in self.removed]
-        train, val = sum(t for t, _ in kept), sum(v for _, v in kept)
+        kept = self._kept()
+        names = [self.names[i] for i in kept]
+        kept_counts = [counts[i] for i in kept]
+        train = sum(sizes[i][0] for i in kept)
+        val = sum(sizes[i][1] for i in kept)
         where = html.escape(", ".join(self.folders))
-        test = (f" · {len(report.test_items):,} test images" if report.test_items is not None
-                else "")
+        test = (f" · {sum(test_counts[i] for i in kept):,} test images"
+                if test_counts is not None else "")
         muted = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
-        text = (f"<b>{len(report.items):,} images in {len(report.classes):,} classes</b> — "
+        text = (f"<b>{sum(kept_counts):,} images in {len(kept):,} classes</b> — "
                 f"{train:,} for training, {val:,} for validation{test}"
                 f"<br><span style='color:{muted}'>{where}</span>")
         red = error_colour(self.palette())
-        for problem in report.problems():  # every one at once
+        folders = [self.report.class_folders[i] for i in kept]
+        for problem in class_problems(names, folders, kept_counts):  # every one at once
             text += f"<br><span style='color:{red}'>{html.escape(problem)}</span>"
         self.summary.setText(text)
-        warning = report.imbalance_warning()
+        warning = imbalance_warning(names, kept_counts)
         self.warning.setText(f"⚠ {warning[0].upper()}{warning[1:]}." if warning else "")
         self.warning.setVisible(bool(warning))
         self._sync_buttons()
@@ -639,13 +680,13 @@ class DatasetPane(Pane):
     def _edited(self) -> None:
         """The user changed what training will use."""
         self.changed.emit()
-        self.dataset_changed.emit()
+        self._prepare()
 
     def _data_changed(self) -> None:
         """New data arrived: a change to the project unless the project itself asked for it."""
         if not self._restoring:
             self.changed.emit()
-        self.dataset_changed.emit()
+        self._prepare()
 
     def _sync_buttons(self) -> None:
         loaded = self.report is not None
@@ -662,6 +703,14 @@ class DatasetPane(Pane):
 
     def dropEvent(self, event):
         self.drop_zone.dropEvent(event)
+
+
+def _without(report: ScanReport, removed: frozenset[int]) -> ScanReport:
+    """``report`` without the classes of rows ``removed`` (named as scanned, which are
+    unique)."""
+    if not removed:
+        return report
+    return report.without_classes([report.classes[i] for i in removed])
 
 
 def _json_value(value, kind: type):
