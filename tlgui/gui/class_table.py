@@ -224,7 +224,7 @@ class ExamplesDelegate(QStyledItemDelegate):
         paths = index.data(EXAMPLES_ROLE) or []
         rect = option.rect
         x, y = rect.x() + 2, rect.y() + (rect.height() - THUMB) // 2
-        placeholder = option.palette.color(QPalette.ColorRole.Midlight)
+        placeholder = option.palette.color(QPalette.ColorRole.AlternateBase)
         missing = False
         for path in paths:
             if x + THUMB > rect.right():
