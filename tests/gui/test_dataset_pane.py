@@ -403,6 +403,7 @@ def test_the_data_step_is_a_pane_that_saves_and_restores_its_state(qtbot, tmp_pa
                             "data/folders": json.dumps([str(data), str(tmp_path / "gone")])})
     assert older.split_settings() == (0.35, 3)
     assert older.last_folders() == [str(data)]
+    assert older.remembered_settings()["data/folders"] == [str(data), str(tmp_path / "gone")]
 
 
 def test_leaving_a_class_out_of_100_000_images_builds_the_data_set_off_the_gui_thread(

@@ -269,6 +269,8 @@ class DatasetPane(Pane):
     def load_folders(self, folders: list[str], test_folder: str | None = None) -> None:
         """Scan ``folders`` (one root of class folders, or one folder per class)."""
         folders = [os.path.abspath(f) for f in folders]
+        self._pending_edits = None  # a project's edits belong to the project's own scan
+        self._restoring = False
         self.summary.setText("Checking " + html.escape(", ".join(folders)) + "…")
         self.message.emit(f"scanning {', '.join(folders)}")
 
@@ -288,6 +290,8 @@ class DatasetPane(Pane):
         from ..core.sample import ensure_sample_data
 
         self.summary.setText("Preparing the sample data set…")
+        self._pending_edits = None
+        self._restoring = False
 
         def task(emit, control):
             folder = str(ensure_sample_data())
@@ -432,9 +436,11 @@ class DatasetPane(Pane):
 
     def restore(self, folders, test_folder, names, removed) -> None:
         """Scan ``folders`` again and re-apply a saved project's renames and removals."""
+        self.load_folders(folders, test_folder)
+        # Set after the scan started, which forgets any earlier project's; its handlers run
+        # later, in this thread.
         self._pending_edits = (list(names or []), list(removed or []))
         self._restoring = True
-        self.load_folders(folders, test_folder)
 
     def edits(self) -> tuple[list[str], list[str]]:
         """(class names as shown, names of the classes left out)."""
@@ -526,10 +532,9 @@ class DatasetPane(Pane):
     # -- the Pane interface ------------------------------------------------------------------
     def remembered_settings(self) -> dict:
         fraction, seed = self.split_settings()
-        values = {"split": {"val_fraction": fraction, "seed": seed}}
-        if self.folders:
-            values["data/folders"] = list(self.folders)
-        return values
+        # A session that loaded nothing keeps the folders of the one before.
+        return {"split": {"val_fraction": fraction, "seed": seed},
+                "data/folders": list(self.folders or self._last_folders)}
 
     def restore_settings(self, values: dict) -> None:
         """The split settings and the last folders (see :meth:`last_folders`); values may be
