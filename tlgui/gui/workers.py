@@ -194,6 +194,9 @@ class TaskController(QObject):
             return True
         thread.quit()
         if thread.wait(timeout_ms):
+            # A task queued but not yet picked up never runs now that the thread has ended
+            # (its event loop left the queued call behind): it is not running either.
+            self._workers.clear()
             return True
         for worker in self._workers.values():  # whatever it still says lands nowhere
             worker.blockSignals(True)
