@@ -98,3 +98,24 @@ def test_a_renamed_class_left_out_is_the_one_picked(qtbot, tmp_path):
             again.shutdown()
     finally:
         pane.shutdown()
+
+
+def test_a_class_is_renamed_by_typing_over_its_name(qtbot, tmp_path):
+    from PySide6.QtWidgets import QLineEdit
+
+    pane = loaded_pane(qtbot, make_folders(tmp_path / "animals"))
+    try:
+        pane.show()
+        table = pane.classes
+        table.setCurrentIndex(table.model().index(2, 0))
+        qtbot.keyClick(table, Qt.Key.Key_F2)  # the platform's edit key
+        editor = table.findChild(QLineEdit)
+        assert editor is not None and editor.text() == "fox"
+        editor.selectAll()
+        qtbot.keyClicks(editor, "vixen")
+        qtbot.keyClick(editor, Qt.Key.Key_Return)  # Qt commits it once the key is handled
+        qtbot.waitUntil(lambda: table.state() != table.State.EditingState, timeout=5_000)
+        assert pane.dataset().classes == ["cat", "dog", "vixen", "owl"]
+        assert shown(pane, 0)[2] == "vixen"
+    finally:
+        pane.shutdown()
