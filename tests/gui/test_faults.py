@@ -3,9 +3,12 @@ README says."""
 
 import errno
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog
+
+from tlgui.core.predictions import Predictions
 
 
 def test_ctrl_q_quits_on_every_platform(make_window, qtbot):
@@ -22,8 +25,9 @@ def test_ctrl_q_quits_on_every_platform(make_window, qtbot):
 def test_saving_predictions_on_a_full_disk_says_so_and_keeps_the_table(
         make_window, qtbot, tmp_path, monkeypatch):
     window = make_window()
-    pane = window.results_pane
-    pane.predictions = [("/photos/a.jpg", "cat", 0.9)]
+    pane = window.results_pane.predict_tab
+    pane.show_predictions(Predictions(["cat"], ["/photos/a.jpg"], np.array([0]),
+                                      np.array([0.9], np.float32)))
     target = tmp_path / "predictions.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
 
@@ -32,10 +36,10 @@ def test_saving_predictions_on_a_full_disk_says_so_and_keeps_the_table(
 
     monkeypatch.setattr("tlgui.core.paths.os.fsync", fsync_on_a_full_disk)
     with qtbot.waitSignal(pane.message, timeout=5000) as said:
-        pane._export_csv()
+        pane.export_csv()
     assert said.args == [f"no space left on device: {target}"]
     assert list(tmp_path.glob("*.csv")) == [] and list(tmp_path.glob(".predictions*")) == []
-    assert pane.predictions == [("/photos/a.jpg", "cat", 0.9)]
+    assert pane.table.paths() == ["/photos/a.jpg"]
 
 
 def test_a_run_folder_that_cannot_be_read_is_one_line_naming_the_file(

@@ -11,8 +11,7 @@ from tlgui.core.sample import ensure_sample_data
 
 
 def wait_idle(qtbot, pane):
-    qtbot.wait(50)
-    qtbot.waitUntil(lambda: not pane.worker.is_running(), timeout=60_000)
+    qtbot.waitUntil(lambda: not pane.busy(), timeout=60_000)
 
 
 def test_runs_evaluation_predictions_and_export(make_window, train_tiny, qtbot, tmp_path,
@@ -26,56 +25,60 @@ def test_runs_evaluation_predictions_and_export(make_window, train_tiny, qtbot, 
     summary = json.loads((window.last_run_dir / "summary.json").read_text())["runs"]
     best = max(summary, key=lambda run: summary[run]["best_val_acc"])
     assert pane.checkpoint.currentData() == summary[best]["checkpoint"]  # the best is chosen
+    # Look inside shows the same model as Results.
+    assert window.inspect_pane.source.currentData() == summary[best]["checkpoint"]
 
     pane.runs_table.selectAll()
-    assert len(pane.overlay.getPlotItem().listDataItems()) == 2
-    axis = pane.overlay.getAxis("bottom")  # whole epochs, even over two epochs
+    overlay = pane.runs_tab.overlay
+    assert len(overlay.getPlotItem().listDataItems()) == 2
+    axis = overlay.getAxis("bottom")  # whole epochs, even over two epochs
     assert all(float(spacing).is_integer() for spacing, _ in axis.tickSpacing(1, 2, 500))
 
-    pane.tabs.setCurrentIndex(1)
-    pane.evaluate_button.click()
+    tab = pane.evaluate_tab
+    pane.tabs.setCurrentWidget(tab)
+    tab.evaluate_button.click()
     wait_idle(qtbot, pane)
-    e = pane.evaluation
-    assert pane.matrix.rowCount() == 4 and pane.matrix.columnCount() == 4
-    assert sum(int(pane.matrix.item(r, c).text()) for r in range(4) for c in range(4)) == len(
+    e = tab.evaluation
+    assert tab.matrix.rowCount() == 4 and tab.matrix.columnCount() == 4
+    assert sum(int(tab.matrix.item(r, c).text()) for r in range(4) for c in range(4)) == len(
         e.paths)
-    assert pane.metrics.rowCount() == 4
-    assert pane.mistakes.rowCount() == len(e.mistakes())
-    confidences = [pane.mistakes.item(r, 4).value for r in range(pane.mistakes.rowCount())]
-    assert confidences == sorted(confidences, reverse=True)
-    pane.mistakes.sortItems(4)  # the user clicks the header: least confident first
-    confidences = [pane.mistakes.item(r, 4).value for r in range(pane.mistakes.rowCount())]
+    assert tab.metrics.rowCount() == 4
+    assert tab.mistakes.row_count() == len(e.mistakes())
+    assert tab.mistakes.paths() == [e.paths[i] for i in e.mistakes()]
+    tab.mistakes.sort_by(3)  # the user clicks the header: least confident first
+    confidences = [e.confidence[e.paths.index(p)] for p in tab.mistakes.paths()]
     assert confidences == sorted(confidences)
-    if pane.mistakes.rowCount():
-        pane.mistakes.selectRow(0)
-        qtbot.waitUntil(lambda: pane.evaluation_preview.pixmap() is not None
-                        and not pane.evaluation_preview.pixmap().isNull(), timeout=10_000)
-        assert "true class" in pane.evaluation_caption.text()
+    if tab.mistakes.row_count():
+        tab.mistakes.select_row(0)
+        qtbot.waitUntil(lambda: tab.preview.pixmap() is not None
+                        and not tab.preview.pixmap().isNull(), timeout=10_000)
+        assert "true class" in tab.caption.text()
     cm = e.matrix()
     t, p = divmod(int(cm.argmax()), 4)
-    pane.matrix.cellClicked.emit(t, p)
-    assert pane.cell_images.rowCount() == cm[t, p]
-    assert all(e.classes[t] in pane.cell_images.item(r, 2).text()
-               for r in range(pane.cell_images.rowCount()))
-    pane.normalised.setChecked(True)
-    assert pane.matrix.item(t, p).text().endswith("%")
+    tab.matrix.cellClicked.emit(t, p)
+    assert tab.cell_images.row_count() == cm[t, p]
+    assert all(e.true[e.paths.index(path)] == t and e.pred[e.paths.index(path)] == p
+               for path in tab.cell_images.paths())
+    tab.normalised.setChecked(True)
+    assert tab.matrix.item(t, p).text().endswith("%")
 
-    pane.tabs.setCurrentIndex(2)
+    pane.tabs.setCurrentWidget(pane.predict_tab)
     pane.predict([str(data / "star")])
     wait_idle(qtbot, pane)
-    assert pane.prediction_table.rowCount() == 10
+    assert pane.predict_tab.table.row_count() == 10
     out = tmp_path / "predictions.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
-    pane.predict_csv.click()
+    with qtbot.waitSignal(pane.message, timeout=10_000):
+        pane.predict_tab.csv_button.click()
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 10 and {"path", "class", "confidence"} <= set(rows[0])
 
-    pane.tabs.setCurrentIndex(3)
+    pane.tabs.setCurrentWidget(pane.export_tab)
     model_file = tmp_path / "model.pt"
     pane.export_to(str(model_file), "torchscript")
     wait_idle(qtbot, pane)
     assert model_file.is_file() and (tmp_path / "model.pt.usage.py").is_file()
-    assert "torch.jit.load" in pane.snippet.toPlainText()
+    assert "torch.jit.load" in pane.export_tab.snippet.toPlainText()
 
 
 def test_project_save_and_reopen_restores_the_state(make_window, train_tiny, qtbot, tmp_path,
@@ -112,15 +115,16 @@ def test_past_runs_are_listed_at_start_and_can_be_taken_off_the_list(make_window
     data = ensure_sample_data(tmp_path / "shapes", images_per_class=8)
     train_tiny(window, data)
     run_dir = str(window.last_run_dir)
+    window.setWindowModified(False)  # the session is not kept: closing does not ask to save it
     window.close()
 
     again = make_window()  # no project: the app's own runs folder is listed
     pane = again.results_pane
     assert pane.run_paths() == [run_dir] and pane.runs_table.rowCount() == 2
     pane.runs_table.selectRow(0)
-    pane.remove_runs_button.click()
+    pane.runs_tab.remove_button.click()
     assert pane.run_paths() == [] and pane.checkpoint.count() == 0
-    assert not pane.evaluate_button.isEnabled()
+    assert not pane.evaluate_tab.evaluate_button.isEnabled()
     assert os.path.isdir(run_dir)  # taken off the list, never deleted
 
 
@@ -177,7 +181,7 @@ def test_the_evaluation_shows_rows_true_columns_predicted_and_each_class_figures
     from PIL import Image
 
     from tlgui.core.evaluation import UNDEFINED, UNDEFINED_NOTE, Evaluation
-    from tlgui.gui.results_pane import ResultsPane
+    from tlgui.gui.results import ResultsPane
 
     # rows true a, b, c, d; columns predicted: c is never predicted, d has no images
     uneven = [[3, 1, 0, 1], [2, 4, 0, 0], [1, 2, 0, 0], [0, 0, 0, 0]]
@@ -192,9 +196,9 @@ def test_the_evaluation_shows_rows_true_columns_predicted_and_each_class_figures
     pane = ResultsPane()
     qtbot.addWidget(pane)
     try:
-        with qtbot.waitSignal(pane.worker.finished, timeout=10_000):
-            pane._start(lambda emit, control: ("evaluation", evaluation))
-        m = pane.matrix
+        tab = pane.evaluate_tab
+        tab.show_evaluation(evaluation)
+        m = tab.matrix
         assert [m.horizontalHeaderItem(c).text() for c in range(4)] == ["a", "b", "c", "d"]
         assert [m.verticalHeaderItem(r).text() for r in range(4)] == ["a", "b", "c", "d"]
         assert [[m.item(r, c).text() for c in range(4)] for r in range(4)] == [
@@ -202,7 +206,7 @@ def test_the_evaluation_shows_rows_true_columns_predicted_and_each_class_figures
         assert m.item(1, 0).text() == "2"  # two images of b taken for a
         assert "2 b images predicted as a" in m.item(1, 0).toolTip()
 
-        table = pane.metrics
+        table = tab.metrics
         assert [table.horizontalHeaderItem(c).text() for c in range(5)] == [
             "Class", "Precision", "Recall", "F1", "Images"]
         shown = [[table.item(r, c).text() for c in range(5)] for r in range(4)]
@@ -211,20 +215,21 @@ def test_the_evaluation_shows_rows_true_columns_predicted_and_each_class_figures
                          ["c", UNDEFINED, "0.0%", "0.00", "3"],  # never predicted
                          ["d", "0.0%", UNDEFINED, "0.00", "0"]]  # no images
         assert "never predicted" in table.item(2, 1).toolTip()
-        assert UNDEFINED_NOTE in pane.evaluation_summary.text()
-        assert "Accuracy 50.0%" in pane.evaluation_summary.text()
+        assert UNDEFINED_NOTE in tab.summary.text()
+        assert "Accuracy 50.0%" in tab.summary.text()
 
-        pane.normalised.setChecked(True)
+        tab.normalised.setChecked(True)
         assert [m.item(0, c).text() for c in range(4)] == ["60%", "20%", "0%", "20%"]
         assert [m.item(3, c).text() for c in range(4)] == [UNDEFINED] * 4
 
-        pane.matrix.cellClicked.emit(1, 0)  # the user clicks true b, predicted a
-        rows = pane.cell_images.rowCount()
-        assert rows == 2
-        assert {(pane.cell_images.item(r, 2).text(), pane.cell_images.item(r, 3).text())
-                for r in range(rows)} == {("b", "a")}
+        tab.matrix.cellClicked.emit(1, 0)  # the user clicks true b, predicted a
+        cells = tab.cell_images
+        assert cells.row_count() == 2
+        model = cells.model
+        assert {(model.index(r, 2).data(), model.index(r, 3).data())
+                for r in range(2)} == {("b", "a")}
         wrong = [i for i, (t, p) in enumerate(pairs) if t != p]
-        assert pane.mistakes.paths() == sorted((paths[i] for i in wrong),
-                                               key=lambda p: -confidence[paths.index(p)])
+        assert tab.mistakes.paths() == sorted((paths[i] for i in wrong),
+                                              key=lambda p: -confidence[paths.index(p)])
     finally:
         pane.shutdown()

@@ -37,10 +37,25 @@ class RunRecord:
     status: str
     variants: dict[str, dict] = field(default_factory=dict)  #: name -> summary + history
     test_folder: str | None = None
+    data: list[str] = field(default_factory=list)  #: the class folders it trained on
+    created: float = 0.0  #: when its settings were written (seconds since the epoch)
 
     @property
     def name(self) -> str:
         return os.path.basename(self.path.rstrip(os.sep))
+
+    @property
+    def data_set(self) -> str:
+        """The data set it trained on in a word or two: the folder holding its class folders
+        (``shapes`` for ``…/shapes/circle``, ``…/shapes/star``), or the names of the folders
+        holding them when they came from several; "–" when the run names none."""
+        parents = []
+        for folder in self.data:
+            parent = os.path.dirname(os.path.normpath(folder))
+            name = os.path.basename(parent) or parent
+            if name not in parents:
+                parents.append(name)
+        return ", ".join(parents) if parents else "–"
 
     def best(self) -> float | None:
         values = [v.get("best_val_acc") for v in self.variants.values()]
@@ -94,8 +109,11 @@ def read_run(path) -> RunRecord:
             test_folder is None or isinstance(test_folder, str)):
         raise ProjectError(f"{config_file}: model, strategy, weights and test folder must be "
                            f"texts")
+    data = config.get("data", [])
+    if not isinstance(data, list) or not all(isinstance(f, str) for f in data):
+        raise ProjectError(f"{config_file}: data: not a list of folders")
     return RunRecord(str(path), texts["model"], texts["strategy"], texts["weights"], epochs,
-                     status, variants, test_folder)
+                     status, variants, test_folder, data, config_file.stat().st_mtime)
 
 
 def _read_json_object(path: Path) -> dict:

@@ -43,8 +43,11 @@ def abandoned_threads() -> list[QThread]:
 
 
 def live_controllers() -> list[TaskController]:
-    """Every :class:`TaskController` not yet garbage-collected."""
-    return list(_CONTROLLERS)
+    """Every :class:`TaskController` not yet garbage-collected whose Qt object still exists
+    (one deleted with its parent widget took its ended thread with it)."""
+    import shiboken6
+
+    return [c for c in list(_CONTROLLERS) if shiboken6.isValid(c)]
 
 
 class FunctionWorker(QObject):
