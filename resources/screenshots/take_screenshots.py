@@ -52,7 +52,8 @@ def shoot(window, name: str, pause: float = 1.0) -> None:
 
 
 def shoot_when_done(window, worker, name: str, pause: float = 1.0) -> None:
-    """Wait for the pane's background work to end, then take the screenshot."""
+    """Wait for the background work of ``worker`` (a controller, or a pane with
+    ``is_running()``) to end, then take the screenshot."""
     settle(0.2)
     wait(lambda: not worker.is_running())
     shoot(window, name, pause)
@@ -112,32 +113,34 @@ def main() -> None:
     shoot_when_done(window, r.worker, "results_export")
 
     i = window.inspect_pane
+    features, gradcam, ideal, adversarial = (i.features_tab, i.gradcam_tab, i.ideal_tab,
+                                             i.adversarial_tab)
     m.select_backbone("vgg16")
     window.go_to(3)
     i.source.setCurrentIndex(0)
     i.set_image(photo or str(next((data / "star").glob("*.jpg"))))
     settle(0.2)
-    wait(lambda: not i.worker.is_running())
-    i.layer_list.setCurrentRow(8)  # relu2_2: edges and textures
-    shoot_when_done(window, i.worker, "inspect_features", 1.5)
+    wait(lambda: not i.is_running())
+    features.layer_list.setCurrentRow(8)  # relu2_2: edges and textures
+    shoot_when_done(window, i, "inspect_features", 1.5)
     i.tabs.setCurrentIndex(1)
-    i.cam_button.click()
-    shoot_when_done(window, i.worker, "inspect_gradcam")
+    gradcam.button.click()
+    shoot_when_done(window, i, "inspect_gradcam")
     i.tabs.setCurrentIndex(3)
-    i.adv_target.setCurrentText("tabby")
-    i.adv_steps.setValue(20)
-    i.adv_button.click()
-    shoot_when_done(window, i.worker, "inspect_adversarial")
+    adversarial.target.setCurrentText("tabby")
+    adversarial.steps.setValue(20)
+    adversarial.button.click()
+    shoot_when_done(window, i, "inspect_adversarial")
     # The ideal image of one of the user's own classes, from the model trained above.
     i.source.setCurrentIndex(i.source.findText("with_dropout", Qt.MatchFlag.MatchContains))
-    i.set_image(str(next((data / "star").glob("*.jpg"))))
+    i.set_image(str(next((data / "star").glob("*.jpg"))), "star")
     settle(0.2)
-    wait(lambda: not i.worker.is_running())
+    wait(lambda: not i.is_running())
     i.tabs.setCurrentIndex(2)
-    i.ideal_class.setCurrentText("star")
-    i.ideal_steps.setValue(300)
-    i.ideal_button.click()
-    shoot_when_done(window, i.worker, "inspect_ideal")
+    ideal.class_combo.setCurrentText("star")
+    ideal.steps.setValue(300)
+    ideal.button.click()
+    shoot_when_done(window, i, "inspect_ideal")
 
     window.shutdown()
 

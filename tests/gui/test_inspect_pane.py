@@ -1,77 +1,106 @@
 """The Look inside step, driven as a user would (offscreen)."""
 
-import numpy as np
-from PIL import Image
+import math
+import time
 
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
+
+from tlgui.core.data import ImageItem
 from tlgui.core.sample import ensure_sample_data
-from tlgui.gui.inspect_pane import percent
+from tlgui.gui.inspect import InspectPane, percent
+from tlgui.gui.inspect.pane import SHUTDOWN_SECONDS
+from tlgui.gui.inspect.views import GridView, ImageView, to_pixmap
+from tlgui.gui.pane import Pane
 
 
 def wait_idle(qtbot, pane, timeout=60_000):
-    qtbot.wait(50)
-    qtbot.waitUntil(lambda: not pane.worker.is_running(), timeout=timeout)
+    qtbot.waitUntil(lambda: not pane.is_running(), timeout=timeout)
 
 
 def has_picture(view):
     return view.pixmap() is not None and not view.pixmap().isNull()
 
 
-def test_every_view_of_the_pretrained_backbone(make_window, qtbot, tmp_path):
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.open(next((ensure_sample_data() / "star").glob("*.jpg"))).resize((200, 160)).save(path)
+    return str(path)
+
+
+@pytest.fixture
+def pane(qtbot):
+    """The pane alone, looking at ResNet-18 with random weights (nothing loads until it is
+    shown)."""
+    pane = InspectPane()
+    qtbot.addWidget(pane)
+    pane.set_backbone("resnet18", False)
+    pane.resize(1100, 700)
+    yield pane
+    pane.shutdown()
+
+
+def test_every_view_of_the_pretrained_backbone(make_window, qtbot, photo):
     window = make_window()
     window.model_pane.select_backbone("resnet18")
     pane = window.inspect_pane
+    features, gradcam, ideal, adversarial = (pane.features_tab, pane.gradcam_tab, pane.ideal_tab,
+                                             pane.adversarial_tab)
     assert pane.source.currentText() == "Pretrained: resnet18 (random weights)"
     assert "not cached" in pane.source_note.text()
-    photo = tmp_path / "photo.png"
-    Image.open(next((ensure_sample_data() / "star").glob("*.jpg"))).resize((200, 160)).save(photo)
     window.go_to(3)
-    pane.set_image(str(photo))
+    pane.set_image(photo)
     wait_idle(qtbot, pane)
-    qtbot.waitUntil(lambda: pane.maps is not None, timeout=30_000)
-    assert pane.layer_list.count() == 7 and "layer1" in pane.layer_list.item(3).text()
+    assert features.maps is not None
+    assert features.layer_list.count() == 7 and "layer1" in features.layer_list.item(3).text()
     assert pane.predictions.rowCount() == 5
-    assert has_picture(pane.input_view) and has_picture(pane.grid_view)
+    assert has_picture(pane.input_view) and has_picture(features.grid_view)
+    assert pane.image_caption.text() == "photo.png"
 
-    pane.layer_list.setCurrentRow(4)  # layer2
+    features.layer_list.setCurrentRow(4)  # layer2
     wait_idle(qtbot, pane)
-    assert pane.maps.layer == "layer2"
-    pane.grid_view.channel_clicked.emit(2)
-    assert "channel" in pane.feature_caption.text() and "#3" in pane.feature_caption.text()
-    assert has_picture(pane.channel_view)
-    pane.next_layer.click()
+    assert features.maps.layer == "layer2"
+    features.grid_view.channel_clicked.emit(2)
+    assert "channel" in features.caption.text() and "#3" in features.caption.text()
+    assert has_picture(features.channel_view)
+    features.next_layer.click()
     wait_idle(qtbot, pane)
-    assert pane.maps.layer == "layer3"
+    assert features.maps.layer == "layer3"
 
     pane.tabs.setCurrentIndex(1)
-    pane.cam_button.click()
+    gradcam.button.click()
     wait_idle(qtbot, pane)
-    assert has_picture(pane.cam_view) and "Where the model looked" in pane.cam_caption.text()
+    assert has_picture(gradcam.view) and "Where the model looked" in gradcam.caption.text()
 
     pane.tabs.setCurrentIndex(2)
-    pane.ideal_class.setCurrentText("goldfish")
-    pane.ideal_steps.setValue(10)
-    pane.ideal_button.click()
+    ideal.class_combo.setCurrentText("goldfish")
+    ideal.steps.setValue(10)
+    ideal.button.click()
     wait_idle(qtbot, pane)
-    assert has_picture(pane.ideal_view) and has_picture(pane.ideal_plain_view)
-    assert "goldfish" in pane.ideal_caption.text() and "without TV" in pane.ideal_caption.text()
-    _, result, plain = pane.shown["ideal"]
+    assert has_picture(ideal.view) and has_picture(ideal.plain_view)
+    assert "goldfish" in ideal.caption.text() and "without TV" in ideal.caption.text()
+    _, result, plain = ideal.result
     for run in (result, plain):  # the caption gives each run's own figures
         assert (f"{run.start_score:.2f} → {run.score:.2f} (probability "
-                f"{percent(run.probability)})") in pane.ideal_caption.text()
+                f"{percent(run.probability)})") in ideal.caption.text()
     assert result.score >= result.start_score and plain.score >= plain.start_score
 
     pane.tabs.setCurrentIndex(3)
-    pane.adv_target.setCurrentText("tabby")
-    pane.adv_steps.setValue(3)
-    pane.adv_button.click()
+    adversarial.target.setCurrentText("tabby")
+    adversarial.steps.setValue(3)
+    adversarial.button.click()
     wait_idle(qtbot, pane)
-    assert all(has_picture(v) for v in pane.adv_views)
-    assert "Before:" in pane.adv_caption.text() and "tabby" in pane.adv_caption.text()
-    _, adversarial = pane.shown["adversarial"]
-    change = np.abs(adversarial.adversarial.astype(int) - adversarial.original.astype(int))
-    assert change.max() == adversarial.max_change <= 8  # the default bound, 8 levels
-    assert f"largest change of a pixel is {adversarial.max_change} of 255 levels" in (
-        pane.adv_caption.text())
+    assert all(has_picture(v) for v in adversarial.views)
+    assert "Before:" in adversarial.caption.text() and "tabby" in adversarial.caption.text()
+    _, example = adversarial.result
+    change = np.abs(example.adversarial.astype(int) - example.original.astype(int))
+    assert change.max() == example.max_change <= 8  # the default bound, 8 levels
+    assert f"largest change of a pixel is {example.max_change} of 255 levels" in (
+        adversarial.caption.text())
 
 
 def test_a_fine_tuned_model_is_offered_after_training(make_window, train_tiny, qtbot, tmp_path):
@@ -83,12 +112,206 @@ def test_a_fine_tuned_model_is_offered_after_training(make_window, train_tiny, q
     assert any(label.startswith("Fine-tuned: without_dropout") for label in labels)
     window.go_to(3)
     assert pane.source.currentText().startswith("Fine-tuned")
-    pane._pick_from_dataset()
+    pane.pick_from_dataset()
     wait_idle(qtbot, pane)
-    assert [pane.ideal_class.itemText(i) for i in range(pane.ideal_class.count())] == [
+    ideal = pane.ideal_tab.class_combo
+    assert [ideal.itemText(i) for i in range(ideal.count())] == [
         "circle", "square", "star", "triangle"]
     assert pane.predictions.rowCount() == 4
-    assert pane.layer_list.item(0).text().startswith("stem")
+    assert pane.features_tab.layer_list.item(0).text().startswith("stem")
+    # The picked image is named, with its true class.
+    name, true_class = pane.image_caption.text().split(" — true class: ")
+    assert name.endswith(".jpg") and true_class in ("circle", "square", "star", "triangle")
+
+
+def test_grad_cam_asked_for_while_the_model_loads_runs_once_it_has(pane, photo, qtbot):
+    pane.show()
+    pane.set_image(photo)
+    assert pane.loader.is_loading()
+    pane.tabs.setCurrentIndex(1)
+    pane.gradcam_tab.button.click()
+    wait_idle(qtbot, pane)
+    assert has_picture(pane.gradcam_tab.view) and pane.gradcam_tab.result is not None
+    # ... and what the load was for is not lost: predictions, layers and their maps.
+    assert pane.predictions.rowCount() == 5 and has_picture(pane.input_view)
+    assert pane.features_tab.layer_list.count() == 7 and pane.features_tab.maps is not None
+
+
+def test_quick_layer_changes_run_at_most_two_passes(pane, photo, qtbot, monkeypatch):
+    pane.show()
+    from tlgui.core import feature_maps as module
+
+    pane.set_image(photo)
+    wait_idle(qtbot, pane)
+    passes = []
+    original = module.feature_maps
+
+    def counted(model, x, layer):
+        passes.append(layer)
+        return original(model, x, layer)
+
+    monkeypatch.setattr(module, "feature_maps", counted)
+    for row in range(1, 7):  # six changes within a few milliseconds, ending at layer4
+        pane.features_tab.layer_list.setCurrentRow(row)
+    wait_idle(qtbot, pane)
+    assert 1 <= len(passes) <= 2 and passes[-1] == "layer4"
+    assert pane.features_tab.maps.layer == "layer4"
+
+
+def test_one_tabs_work_is_not_cancelled_by_another(pane, photo, qtbot):
+    pane.show()
+    pane.set_image(photo)
+    wait_idle(qtbot, pane)
+    ideal = pane.ideal_tab
+    ideal.class_combo.setCurrentText("goldfish")
+    ideal.steps.setValue(10)
+    ideal.compare.setChecked(False)
+    ideal.button.click()
+    pane.gradcam_tab.button.click()
+    pane.features_tab.layer_list.setCurrentRow(4)
+    wait_idle(qtbot, pane)
+    assert ideal.result is not None and ideal.result[0] == "goldfish"
+    assert has_picture(ideal.view) and "goldfish" in ideal.caption.text()
+    assert pane.gradcam_tab.result is not None
+    assert pane.features_tab.maps.layer == "layer2"
+
+
+def test_an_image_from_the_data_set_is_named_with_its_true_class(pane, photo, qtbot):
+    pane.show()
+    assert not pane.pick_image.isEnabled()
+    pane.set_dataset([ImageItem(photo, 1, "photo")], ["circle", "star"])
+    assert pane.pick_image.isEnabled()
+    pane.pick_image.click()
+    assert pane.image_path == photo
+    assert pane.image_caption.text() == "photo.png — true class: star"
+    wait_idle(qtbot, pane)
+
+
+def test_a_channel_can_be_picked_with_the_keyboard(pane, photo, qtbot):
+    pane.show()
+    pane.set_image(photo)
+    wait_idle(qtbot, pane)
+    features = pane.features_tab
+    grid = features.grid_view
+    assert grid.focusPolicy() & Qt.FocusPolicy.TabFocus
+    columns = math.ceil(math.sqrt(features.channel_count.value()))
+    assert grid.columns == columns
+    qtbot.keyClick(grid, Qt.Key.Key_Right)
+    qtbot.keyClick(grid, Qt.Key.Key_Down)
+    assert grid.current == 1 + columns
+    qtbot.keyClick(grid, Qt.Key.Key_Return)
+    assert f"#{2 + columns} by mean activation" in features.caption.text()
+    qtbot.keyClick(grid, Qt.Key.Key_End)
+    qtbot.keyClick(grid, Qt.Key.Key_Enter)
+    assert f"#{features.channel_count.value()} by mean activation" in features.caption.text()
+
+
+def test_the_keyboard_cell_is_drawn_in_the_selection_colour(pane, photo, qtbot, monkeypatch):
+    pane.show()
+    pane.set_image(photo)
+    wait_idle(qtbot, pane)
+    grid = pane.features_tab.grid_view
+    qtbot.keyClick(grid, Qt.Key.Key_Right)
+    monkeypatch.setattr(grid, "hasFocus", lambda: True)  # an offscreen window is never active
+    image = grid.grab().toImage()
+    cell = grid.cell_rect(1)
+    left_edge = image.pixelColor(round(cell.left()) - 1, round(cell.center().y()))
+    assert left_edge == grid.palette().color(QPalette.ColorRole.Highlight)
+
+
+def test_pictures_are_sharp_at_double_pixel_density(pane, photo, qtbot, monkeypatch):
+    pane.show()
+    features = pane.features_tab
+    for view in (ImageView, GridView):  # a screen at 200 % scaling
+        monkeypatch.setattr(view, "devicePixelRatioF", lambda self: 2.0)
+    pane.set_image(photo)
+    wait_idle(qtbot, pane)
+    picture = pane.input_view.picture
+    assert picture.devicePixelRatio() == 2.0 and picture.width() == 2 * 220
+    channel = features.channel_view.picture
+    assert channel.devicePixelRatio() == 2.0 and channel.width() == 2 * 240
+    grid = features.grid_view.picture
+    assert grid.devicePixelRatio() == 2.0
+    columns = features.grid_view.columns
+    assert grid.width() / 2 <= features.grid_view.width()
+    assert features.grid_view.cell_rect(columns).top() > 0  # the second row, in logical pixels
+
+
+def test_a_pixmap_holds_the_device_pixels_of_its_logical_size():
+    pixmap = to_pixmap(np.zeros((10, 20, 3), np.uint8), 100, 2.0)
+    assert (pixmap.width(), pixmap.height(), pixmap.devicePixelRatio()) == (200, 100, 2.0)
+    assert to_pixmap(np.zeros((10, 20, 3), np.uint8), 100).width() == 100
+
+
+def test_look_inside_shows_the_run_it_is_told_to(qtbot, tmp_path):
+    pane = InspectPane()  # hidden: nothing is loaded
+    qtbot.addWidget(pane)
+    run = tmp_path / "20261122-101500"
+    for name in ("with_dropout", "without_dropout"):
+        (run / name).mkdir(parents=True)
+        (run / name / "best.pt").write_bytes(b"")
+    pane.add_checkpoints(run, ["with_dropout", "without_dropout"])
+    assert pane.source.currentText() == "Fine-tuned: without_dropout (20261122-101500)"
+    pane.select_checkpoint(str(run / "with_dropout" / "best.pt"))
+    assert pane.source.currentText() == "Fine-tuned: with_dropout (20261122-101500)"
+    elsewhere = tmp_path / "20261001-090000" / "without_dropout" / "best.pt"
+    elsewhere.parent.mkdir(parents=True)
+    elsewhere.write_bytes(b"")
+    pane.select_checkpoint(str(elsewhere))
+    assert pane.source.currentData() == str(elsewhere)
+    assert pane.source.currentText() == "Fine-tuned: without_dropout (20261001-090000)"
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    """The WCAG contrast ratio of two colours."""
+
+    def luminance(c: QColor) -> float:
+        def channel(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(
+            c.blueF())
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("window, text", [("#202124", "#e8eaed"), ("#efefef", "#000000")])
+def test_the_warning_about_random_weights_reads_on_dark_and_light_themes(qtbot, window, text):
+    pane = InspectPane()
+    qtbot.addWidget(pane)
+    palette = QPalette()
+    for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+        palette.setColor(group, QPalette.ColorRole.Window, QColor(window))
+        palette.setColor(group, QPalette.ColorRole.WindowText, QColor(text))
+    pane.setPalette(palette)
+    note = pane.source_note
+    assert "not cached" in note.text()
+    pane.resize(900, 600)
+    pane.layout().activate()
+    image = pane.grab(note.geometry()).toImage()  # the note over the pane's own background
+    background = QColor(window)
+    strongest = max(contrast(image.pixelColor(x, y), background)
+                    for x in range(image.width()) for y in range(image.height()))
+    assert strongest >= 4.5
+
+
+def test_the_pane_plugs_into_the_window_and_shuts_down_promptly(pane, photo, qtbot):
+    assert isinstance(pane, Pane) and pane.title == "Look inside" and pane.hint
+    pane.show()
+    pane.set_image(photo)
+    wait_idle(qtbot, pane)
+    ideal = pane.ideal_tab
+    ideal.class_combo.setCurrentText("goldfish")
+    ideal.steps.setValue(2000)  # minutes of work, unless cancelled
+    ideal.button.click()
+    qtbot.waitUntil(lambda: "variation: step" in ideal.caption.text(), timeout=30_000)
+    started = time.monotonic()
+    pane.shutdown()
+    assert time.monotonic() - started < SHUTDOWN_SECONDS
+    assert not any(c.thread_running() for c in pane.controllers())
+    qtbot.waitUntil(lambda: not pane.is_running(), timeout=5_000)  # the last signals arrive
+    assert ideal.result is None
 
 
 def test_probabilities_never_round_to_certainty():

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from .dataset_pane import DatasetPane
-from .inspect_pane import InspectPane
+from .inspect import InspectPane
 from .model_pane import ModelPane
 from .results_pane import ResultsPane
 from .training_controller import TrainingController
@@ -300,7 +300,8 @@ class MainWindow(QMainWindow):
         report = self.dataset_pane.dataset() if self.dataset_pane.report else None
         if report is not None and self.backend is not None:
             self.model_pane.set_dataset(len(report.items), len(report.classes))
-        self.inspect_pane.set_dataset_paths([it.path for it in report.items] if report else [])
+        self.inspect_pane.set_dataset(report.items if report else [],
+                                      report.classes if report else [])
         if self.dataset_pane.folders:
             self.settings.setValue("data/folders", json.dumps(self.dataset_pane.folders))
         self._update_problems()
