@@ -159,3 +159,19 @@ def test_a_hundred_thousand_images_in_a_thousand_classes_split_and_edit():
     assert split_sizes(kept.counts(), 0.2) == [(80, 20)] * (classes - 2)
     assert {it.path for it in s.val}.isdisjoint(it.path for it in s.train)
     assert [kept.classes[it.label] for it in kept.items[:2]] == ["class 1", "class 2"]
+
+
+def test_the_first_images_of_each_class_in_item_order():
+    from tlgui.core.data import count_labels, first_of_each_class
+
+    def items(labels):
+        return [ImageItem(f"/x/{i}", label, f"{label}/{i}") for i, label in enumerate(labels)]
+
+    grouped = items([0, 0, 0, 1, 2, 2])
+    assert [[it.path for it in f] for f in first_of_each_class(grouped, [3, 1, 2], 2)] == [
+        ["/x/0", "/x/1"], ["/x/3"], ["/x/4", "/x/5"]]
+    # not grouped by class, though each block's ends look grouped
+    mixed = items([0, 1, 0, 1, 0, 1])
+    assert [[it.path for it in f] for f in first_of_each_class(mixed, [3, 3], 1)] == [
+        ["/x/0"], ["/x/1"]]
+    assert first_of_each_class(items([1, 1]), count_labels(items([1, 1]), 3), 8)[0] == []

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from .control import CancelFlag, Cancelled
 from .images import MAX_PIXELS, MIN_SIDE, decode_problem, probe_image
@@ -171,12 +172,34 @@ def imbalance_warning(names: Sequence[str], counts: Sequence[int]) -> str | None
     )
 
 
+def first_of_each_class(items: Sequence[ImageItem], counts: Sequence[int],
+                        k: int) -> list[list[ImageItem]]:
+    """The first ``k`` items of each class, in item order; ``counts`` are the items of each
+    class (:func:`count_labels`).
+
+    A scan lists each class's images together: then each class's items are a slice, found
+    from the counts (checking that costs a list comparison, not a Python loop per item).
+    """
+    grouped = [label for label, count in enumerate(counts) for _ in range(count)]
+    if [it.label for it in items] == grouped:
+        first, start = [], 0
+        for count in counts:
+            first.append(list(items[start:start + min(k, count)]))
+            start += count
+        return first
+    first = [[] for _ in counts]
+    for item in items:
+        chosen = first[item.label]
+        if len(chosen) < k:
+            chosen.append(item)
+    return first
+
+
 def count_labels(items: Iterable[ImageItem], num_classes: int) -> list[int]:
     """How many of ``items`` each class has."""
-    counts = [0] * num_classes
-    for item in items:
-        counts[item.label] += 1
-    return counts
+    # Counter counts in C: at 100,000 images a Python loop is most of the Data step's wait.
+    found = Counter(map(attrgetter("label"), items))
+    return [found.get(label, 0) for label in range(num_classes)]
 
 
 def is_junk(name: str) -> bool:

@@ -38,6 +38,7 @@ from ..core.data import (
     DatasetError,
     ScanReport,
     class_problems,
+    first_of_each_class,
     imbalance_warning,
     scan,
     split_sizes,
@@ -595,13 +596,10 @@ class DatasetPane(Pane):
 
     def _show_report(self) -> None:
         report = self.report
-        by_class: list[list[str]] = [[] for _ in report.classes]
-        for item in report.items:
-            paths = by_class[item.label]
-            if len(paths) < EXAMPLES_PER_CLASS:
-                paths.append(item.path)
         counts, _ = self._class_counts()
-        self.classes.class_model.set_classes(self.names, report.class_folders, counts, by_class)
+        examples = [[it.path for it in first] for first in
+                    first_of_each_class(report.items, counts, EXAMPLES_PER_CLASS)]
+        self.classes.class_model.set_classes(self.names, report.class_folders, counts, examples)
         skipped = report.skipped
         paths = [s.path for s in skipped]
         self.skipped.set_rows(paths, [paths, [s.reason for s in skipped]])
