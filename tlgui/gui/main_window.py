@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from .dataset_pane import DatasetPane
 from .inspect import InspectPane
 from .model_pane import ModelPane
-from .results_pane import ResultsPane
+from .results import ResultsPane
 from .training_controller import TrainingController
 from .training_pane import TrainingPane
 from .workers import TaskController
@@ -200,6 +200,10 @@ class MainWindow(QMainWindow):
         self.results_pane.message.connect(self.show_message)
         self.results_pane.error.connect(self.show_error)
         self.results_pane.runs_changed.connect(self._on_runs_changed)
+        # Look inside shows the model Results shows; both run on the Train step's device.
+        self.results_pane.checkpoint_changed.connect(self.inspect_pane.select_checkpoint)
+        t.device.currentIndexChanged.connect(
+            lambda: self.results_pane.set_device(t.device.currentData()))
         t.start_requested.connect(self.start_training)
         t.pause_requested.connect(c.pause)
         t.resume_requested.connect(c.resume)
