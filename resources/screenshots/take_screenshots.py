@@ -104,13 +104,13 @@ def main() -> None:
     shoot(window, "results_runs")
     r.tabs.setCurrentIndex(1)
     r.evaluate()
-    shoot_when_done(window, r.worker, "results_evaluate", 1.5)
+    shoot_when_done(window, r.evaluate_tab.worker, "results_evaluate", 1.5)
     r.tabs.setCurrentIndex(2)
     r.predict([str(test / "star"), str(test / "circle")])
-    shoot_when_done(window, r.worker, "results_predict", 1.5)
+    shoot_when_done(window, r.predict_tab.worker, "results_predict", 1.5)
     r.tabs.setCurrentIndex(3)
     r.export_to(str(WORK / "export" / "shapes.onnx"), "onnx")
-    shoot_when_done(window, r.worker, "results_export")
+    shoot_when_done(window, r.export_tab.worker, "results_export")
 
     i = window.inspect_pane
     features, gradcam, ideal, adversarial = (i.features_tab, i.gradcam_tab, i.ideal_tab,

@@ -134,7 +134,8 @@ class EvaluateTab(QWidget):
         row.addWidget(self.split_choice)
         row.addWidget(self.evaluate_button)
         row.addWidget(self.normalised)
-        row.addWidget(self.busy, 1)
+        row.addWidget(self.busy, 2)
+        row.addStretch(1)  # keeps the buttons their size while nothing runs
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
