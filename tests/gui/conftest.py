@@ -88,7 +88,9 @@ def make_window(qtbot, settings, tmp_path, monkeypatch):
     def stop_work(window) -> None:
         """Stop and join the window's workers, then let their queued "finished" signals
         arrive, so that closing it does not ask whether to stop a training that is over.
-        qtbot calls it before it closes the window, which it does before fixtures end."""
+        qtbot calls it before it closes the window, which it does before fixtures end. The
+        test's session is discarded: closing does not ask whether to save it."""
+        window.setWindowModified(False)
         window.controller.stop()
         window.shutdown()
         deadline = time.monotonic() + 10
@@ -120,7 +122,9 @@ def train_tiny(qtbot):
 
     def train(window, data, epochs: int = 2):
         window.dataset_pane.load_folders([str(data)])
-        qtbot.waitUntil(lambda: window.dataset_pane.report is not None, timeout=30_000)
+        # Every image checked: until then training refuses to start.
+        qtbot.waitUntil(lambda: window.dataset_pane.report is not None
+                        and not window.dataset_pane.busy(), timeout=30_000)
         m, t = window.model_pane, window.training_pane
         m.select_backbone("resnet18")
         m.none_radio.setChecked(True)

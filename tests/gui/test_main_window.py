@@ -99,7 +99,7 @@ def test_renaming_and_leaving_out_classes_never_touches_the_disk(make_window, qt
     pane.classes.selectRow(1)
     pane._remove_selected()
     assert pane.dataset().classes == ["kittens"]
-    assert "At least two classes" in window.training_pane.problem.text()
+    qtbot.waitUntil(lambda: "At least two classes" in window.training_pane.problem.text())
     assert sorted(str(p) for p in data.rglob("*")) == before
 
 
@@ -221,6 +221,8 @@ def test_closing_mid_training_asks_then_stops_cleanly(make_window, qtbot, tmp_pa
         return QMessageBox.StandardButton.Yes
 
     monkeypatch.setattr(QMessageBox, "question", answer)
+    monkeypatch.setattr(QMessageBox, "exec",  # then: save this session as a project? No
+                        lambda box: QMessageBox.StandardButton.Discard)
     window.close()
     assert asked and window.isVisible()  # it waits for the trainer to stop
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)

@@ -1,4 +1,11 @@
-"""The main window: a sidebar of three steps — Data, Model, Train — over one pane each."""
+"""The main window: a sidebar of steps over one pane each, built from one list of panes.
+
+The window knows its steps through :class:`~tlgui.gui.pane.Pane` only: the sidebar, the stack,
+the View menu, Next and Back, the reasons training cannot start, the remembered settings, the
+project file and the shutdown all follow :meth:`MainWindow._make_panes`, so a new step is one
+entry there. What passes between two panes (the data set to the model step, a finished run to
+Results) is wired in :meth:`MainWindow._connect`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -25,16 +32,20 @@ from PySide6.QtWidgets import (
 from .dataset_pane import DatasetPane
 from .inspect import InspectPane
 from .model_pane import ModelPane
+from .pane import Pane
 from .results import ResultsPane
 from .training_controller import TrainingController
 from .training_pane import TrainingPane
 from .workers import TaskController
 
-STEPS = ("1  Data", "2  Model", "3  Train", "4  Look inside", "5  Results")
 MAX_RECENT = 8
 STATE_TEXT = {"idle": "Idle", "preparing": "Preparing…", "running": "Training",
               "paused": "Paused", "stopping": "Stopping…"}
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+#: The longest the window waits for a job of its own at quit; one that does not stop by then
+#: is abandoned (see :meth:`~tlgui.gui.workers.TaskController.shutdown`).
+SHUTDOWN_WAIT_MS = 2000
+TORCH_LOADING = "PyTorch is still loading; training starts when it is ready"
 
 
 def load_backend(emit, control) -> dict:
@@ -69,42 +80,59 @@ def problem_text(problems: list[str]) -> str:
     return "\n".join(p[0].upper() + p[1:] + "." for p in problems)
 
 
+def error_details(errors: list[tuple[str, str]]) -> str:
+    """The details of one error box that holds several errors: each message, numbered, with
+    its own details under it."""
+    if len(errors) == 1:
+        return errors[0][1]
+    parts = []
+    for i, (message, details) in enumerate(errors, 1):
+        parts.append(f"{i}. {message}" + (f"\n{details.rstrip()}" if details else ""))
+    return "\n\n".join(parts)
+
+
 class MainWindow(QMainWindow):
+    """The window: the panes of :meth:`_make_panes` as steps, the menus, the status bar, the
+    training controller, projects and the remembered settings (``settings``, or the user's)."""
+
     def __init__(self, settings: QSettings | None = None):
         super().__init__()
         self.settings = settings or QSettings("tlgui", "tlgui")
-        self.setWindowTitle("tlgui — transfer learning")
         icon = RESOURCES / "tlgui.svg"
         if icon.exists():
             self.setWindowIcon(QIcon(str(icon)))
         self.resize(1280, 820)
         self._close_when_idle = False
+        self._start_when_loaded = False
         self.backend: dict | None = None
         self.last_run_dir: Path | None = None
         self.error_box: QMessageBox | None = None
-
-        self.dataset_pane = DatasetPane()
-        self.model_pane = ModelPane()
-        self.training_pane = TrainingPane()
-        self.inspect_pane = InspectPane()
-        self.results_pane = ResultsPane()
+        self._errors: list[tuple[str, str]] = []  #: what the open error box holds
         self.project_path: str | None = None
-        self._pending_settings: dict | None = None
+        #: The project state last saved or opened (None for a session never saved): what the
+        #: unsaved-changes mark compares with.
+        self._saved_state: dict | None = None
+        self._applying = False  #: a project or remembered settings are being applied
+        #: What the panes were last restored from, re-applied to the Train step once the Model
+        #: step has its backbones: ("settings" or "project", values).
+        self._restored: tuple[str, dict] = ("settings", {})
+
+        self.panes: list[Pane] = self._make_panes()
         self.controller = TrainingController(self)
         self.loader = TaskController("loader", self)
+        self._update_title()
 
         self.steps = QListWidget()
         self.steps.setFixedWidth(150)
         self.steps.setIconSize(QSize(20, 20))
-        self.steps.setStyleSheet(
-            "QListWidget { font-size: 15px; border: none; background: #f0f2f5; }"
-            "QListWidget::item { padding: 14px 10px; }"
-            "QListWidget::item:selected { background: #1f77b4; color: white; }")
-        for step in STEPS:
-            self.steps.addItem(QListWidgetItem(step))
+        # Sizes only: the colours are the palette's (Base and Text, Highlight and
+        # HighlightedText for the chosen step), so a dark desktop theme stays readable and a
+        # change of theme follows at once.
+        self.steps.setStyleSheet("QListWidget { font-size: 15px; border: none; }"
+                                 "QListWidget::item { padding: 14px 10px; }")
         self.stack = QStackedWidget()
-        for pane in (self.dataset_pane, self.model_pane, self.training_pane, self.inspect_pane,
-                     self.results_pane):
+        for i, pane in enumerate(self.panes):
+            self.steps.addItem(QListWidgetItem(f"{i + 1}  {pane.title}"))
             self.stack.addWidget(pane)
         self.steps.currentRowChanged.connect(self._on_step_changed)
 
@@ -113,7 +141,7 @@ class MainWindow(QMainWindow):
         self.next_button = QPushButton("Next →")
         self.next_button.clicked.connect(lambda: self.go_to(self.stack.currentIndex() + 1))
         self.step_hint = QLabel()
-        self.step_hint.setStyleSheet("color: #555;")
+        self.step_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         footer = QHBoxLayout()
         footer.addWidget(self.back_button)
         footer.addWidget(self.step_hint, 1)
@@ -142,6 +170,16 @@ class MainWindow(QMainWindow):
         # Import PyTorch once the window is on screen, in the background.
         QTimer.singleShot(0, lambda: self.loader.start(load_backend))
 
+    def _make_panes(self) -> list[Pane]:
+        """The steps of the window, in order: the one place that lists them."""
+        self.dataset_pane = DatasetPane()
+        self.model_pane = ModelPane()
+        self.training_pane = TrainingPane()
+        self.inspect_pane = InspectPane()
+        self.results_pane = ResultsPane()
+        return [self.dataset_pane, self.model_pane, self.training_pane, self.inspect_pane,
+                self.results_pane]
+
     # -- structure ---------------------------------------------------------------------------
     def _build_menus(self) -> None:
         def action(menu, text, slot, shortcut=None, tip=None):
@@ -157,20 +195,23 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         action(file_menu, "&Open Folder…", self._open_folder, QKeySequence.StandardKey.Open,
                "Open a folder with one sub-folder per class")
-        action(file_menu, "Use &Sample Data", self._use_sample, "Ctrl+Shift+S",
+        action(file_menu, "Use &Sample Data", self._use_sample, "Ctrl+Shift+D",
                "Load the built-in sample data set")
         file_menu.addSeparator()
         action(file_menu, "Open &Project…", self.open_project_dialog, "Ctrl+Shift+O")
         self.recent_menu = file_menu.addMenu("Open &Recent Project")
         action(file_menu, "&Save Project", self.save_project, QKeySequence.StandardKey.Save)
-        action(file_menu, "Save Project &As…", self.save_project_as, "Ctrl+Shift+A")
+        self.save_as_action = action(file_menu, "Save Project &As…", self.save_project_as)
+        # The platform's Save As key where it has one (Windows has none), and Ctrl+Shift+S
+        # everywhere, as most desktop programs do.
+        self.save_as_action.setShortcuts(
+            _with_key(QKeySequence.keyBindings(QKeySequence.StandardKey.SaveAs), "Ctrl+Shift+S"))
         file_menu.addSeparator()
         quit_action = action(file_menu, "&Quit", self.close)
         # The platform's Quit key where it has one (Windows and some Linux desktops have none),
         # and Ctrl+Q everywhere, as the README promises.
-        quit_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
-        ctrl_q = QKeySequence("Ctrl+Q")
-        quit_action.setShortcuts(quit_keys + ([ctrl_q] if ctrl_q not in quit_keys else []))
+        quit_action.setShortcuts(
+            _with_key(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit), "Ctrl+Q"))
         self._rebuild_recent()
 
         train_menu = self.menuBar().addMenu("&Training")
@@ -179,26 +220,23 @@ class MainWindow(QMainWindow):
         self.stop_action = action(train_menu, "S&top", self.controller.stop, "Shift+F5")
 
         view_menu = self.menuBar().addMenu("&View")
-        for i, step in enumerate(STEPS):
-            action(view_menu, step.split(maxsplit=1)[1], lambda checked=False, i=i: self.go_to(i),
-                   f"Ctrl+{i + 1}")
+        for i, pane in enumerate(self.panes):
+            action(view_menu, pane.title, lambda checked=False, i=i: self.go_to(i),
+                   f"Ctrl+{i + 1}" if i < 9 else None)
 
         help_menu = self.menuBar().addMenu("&Help")
         action(help_menu, "&About tlgui", self._about)
 
     def _connect(self) -> None:
         d, m, t, c = self.dataset_pane, self.model_pane, self.training_pane, self.controller
+        for pane in self.panes:
+            pane.message.connect(self.show_message)
+            pane.error.connect(self.show_error)
+            pane.changed.connect(self._on_pane_changed)
         d.dataset_changed.connect(self._on_dataset_changed)
-        d.message.connect(self.show_message)
-        m.message.connect(self.show_message)
-        m.error.connect(self.show_error)
         m.settings_changed.connect(self._update_problems)
         m.settings_changed.connect(self._update_inspect_backbone)
         m.settings_changed.connect(lambda: t.set_starting_weights(m.weights()))
-        self.inspect_pane.message.connect(self.show_message)
-        self.inspect_pane.error.connect(self.show_error)
-        self.results_pane.message.connect(self.show_message)
-        self.results_pane.error.connect(self.show_error)
         self.results_pane.runs_changed.connect(self._on_runs_changed)
         # Look inside shows the model Results shows; both run on the Train step's device.
         self.results_pane.checkpoint_changed.connect(self.inspect_pane.select_checkpoint)
@@ -220,22 +258,17 @@ class MainWindow(QMainWindow):
         self.loader.failed.connect(self.show_error)
 
     def go_to(self, index: int) -> None:
-        if 0 <= index < len(STEPS):
+        if 0 <= index < len(self.panes):
             self.steps.setCurrentRow(index)
 
     @Slot(int)
     def _on_step_changed(self, index: int) -> None:
         self.stack.setCurrentIndex(index)
+        last = index == len(self.panes) - 1
         self.back_button.setEnabled(index > 0)
-        self.next_button.setVisible(index < len(STEPS) - 1)
-        self.next_button.setText(f"Next: {STEPS[index + 1].split(maxsplit=1)[1]} →"
-                                 if index < len(STEPS) - 1 else "")
-        hints = ("Drop folders of your images, or try the sample data.",
-                 "Pick a backbone and what to train; the helper suggests a strategy.",
-                 "Start training and watch the runs with and without dropout.",
-                 "See what the network sees: feature maps, where it looks, what it imagines.",
-                 "Compare runs, evaluate a model, classify new images, export it.")
-        self.step_hint.setText(hints[index])
+        self.next_button.setVisible(not last)
+        self.next_button.setText("" if last else f"Next: {self.panes[index + 1].title} →")
+        self.step_hint.setText(self.panes[index].hint)
 
     # -- actions -----------------------------------------------------------------------------
     def _open_folder(self) -> None:
@@ -253,18 +286,31 @@ class MainWindow(QMainWindow):
             self.controller.pause()
 
     def problems(self) -> list[str]:
-        return self.dataset_pane.problems() + self.model_pane.problems()
+        """Every reason training cannot start, step by step."""
+        return [problem for pane in self.panes for problem in pane.problems()]
 
     def start_training(self) -> None:
-        """Start training with the settings of the three panes."""
-        from ..core.training import TrainConfig
+        """Start training with the settings of the panes.
 
+        Never blocks: before PyTorch has loaded the start waits for it (importing it here
+        would hold the GUI thread on the import lock), and while the images are checked it is
+        refused (it would train on the previous data set)."""
         if self.controller.is_running():
             return
-        problems = self.problems()
+        if self.backend is None:
+            self._start_when_loaded = True
+            self.training_pane.set_problem(TORCH_LOADING[0].upper() + TORCH_LOADING[1:] + ".")
+            self.show_message(TORCH_LOADING)
+            self.go_to(self.panes.index(self.training_pane))
+            return
+        self._start_when_loaded = False
+        from ..core.training import TrainConfig  # loaded: the background import is done
+
+        problems = self.problems()  # the Data step's first one while its images are checked
         if problems:
             self.training_pane.set_problem(problem_text(problems))
-            self.go_to(2)
+            self.show_message(problem_text(problems[:1]))
+            self.go_to(self.panes.index(self.training_pane))
             return
         fraction, seed = self.dataset_pane.split_settings()
         config = TrainConfig(**self.model_pane.settings(), **self.training_pane.settings(),
@@ -277,20 +323,26 @@ class MainWindow(QMainWindow):
                                  else ["model"], config.epochs)
         self.training_pane.add_log(f"run folder: {self.last_run_dir}")
         self._save_settings()
-        self.go_to(2)
+        self.go_to(self.panes.index(self.training_pane))
         self.controller.start(config, report, self.last_run_dir)
 
     # -- reactions ---------------------------------------------------------------------------
     @Slot(object)
     def _on_backend_loaded(self, backend: dict) -> None:
         self.backend = backend
-        self.model_pane.set_backend(backend)
-        self.training_pane.set_devices(backend["devices"])
-        pending = self._pending_settings or {}
-        self._pending_settings = None
-        self.model_pane.apply_settings(pending.get("model") or self._json_setting("model"))
-        self.training_pane.apply_settings(pending.get("training") or
-                                          self._json_setting("training"))
+        self._applying = True
+        try:
+            self.model_pane.set_backend(backend)  # applies what it was given before
+            self.training_pane.set_devices(backend["devices"])
+            # The starting weights just applied reset the backbone rate's default; the
+            # remembered or the project's rate wins.
+            kind, values = self._restored
+            if kind == "project":
+                self.training_pane.apply_project_state(values)
+            else:
+                self.training_pane.restore_settings(values)
+        finally:
+            self._applying = False
         best = backend["devices"][0]
         self.device_label.setText(f"Device: {best[1]}")
         if self.project_path is None and not self.results_pane.runs:
@@ -298,6 +350,9 @@ class MainWindow(QMainWindow):
 
             self.results_pane.set_runs(list_runs(runs_dir()))
         self._on_dataset_changed()
+        self._refresh_modified()
+        if self._start_when_loaded:
+            self.start_training()
 
     @Slot()
     def _on_dataset_changed(self) -> None:
@@ -306,9 +361,20 @@ class MainWindow(QMainWindow):
             self.model_pane.set_dataset(len(report.items), len(report.classes))
         self.inspect_pane.set_dataset(report.items if report else [],
                                       report.classes if report else [])
-        if self.dataset_pane.folders:
-            self.settings.setValue("data/folders", json.dumps(self.dataset_pane.folders))
+        if not self.controller.is_running():  # the last curves describe another data set
+            self.training_pane.clear_for_new_data()
         self._update_problems()
+        if not self._applying:  # a project's folders scanned again: as saved, or not
+            self._refresh_modified()
+
+    @Slot()
+    def _on_pane_changed(self) -> None:
+        if self._applying:
+            return
+        pane = self.sender()
+        if isinstance(pane, Pane):
+            self._store_settings(pane.remembered_settings())  # the last folders, say
+        self._refresh_modified()
 
     def _update_problems(self) -> None:
         self.training_pane.set_problem(problem_text(self.problems()))
@@ -355,7 +421,19 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def show_error(self, message: str, details: str = "") -> None:
-        """A non-blocking message box: the window stays usable behind it."""
+        """A non-blocking message box: the window stays usable behind it. An error while the
+        box is open joins it (a count under the first message, every one in the details)
+        instead of stacking a second box on it."""
+        self.show_message(message)
+        box = self.error_box
+        if box is not None and box.isVisible():
+            self._errors.append((message, details))
+            more = len(self._errors) - 1
+            box.setInformativeText(f"…and {more} more error{'s' if more > 1 else ''} since: "
+                                   f"all of them are under Show Details.")
+            box.setDetailedText(error_details(self._errors))
+            return
+        self._errors = [(message, details)]
         box = QMessageBox(QMessageBox.Icon.Warning, "tlgui", message,
                           QMessageBox.StandardButton.Ok, self)
         if details:
@@ -364,12 +442,12 @@ class MainWindow(QMainWindow):
         box.finished.connect(lambda _result, box=box: self._forget_error_box(box))
         box.open()
         self.error_box = box
-        self.show_message(message)
 
     def _forget_error_box(self, box: QMessageBox) -> None:
         # Closed boxes delete themselves; never hand out a deleted one.
         if self.error_box is box:
             self.error_box = None
+            self._errors = []
 
     def _about(self) -> None:
         from .. import __version__
@@ -379,88 +457,130 @@ class MainWindow(QMainWindow):
             f"ImageNet-pretrained network and watch it train, with and without dropout.</p>"))
 
     # -- settings ----------------------------------------------------------------------------
-    def _json_setting(self, key: str) -> dict:
+    def _stored(self, key: str):
+        """A remembered value (JSON text in the settings), or None when missing or damaged."""
         try:
-            return json.loads(self.settings.value(key, "{}") or "{}")
+            text = self.settings.value(key)
+            return None if text in (None, "") else json.loads(text)
         except (TypeError, ValueError):
-            return {}
+            return None
+
+    def _store_settings(self, values: dict) -> None:
+        for key, value in values.items():
+            self.settings.setValue(key, json.dumps(value))
 
     def _restore_settings(self) -> None:
         geometry = self.settings.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        split = self._json_setting("split")
-        if "val_fraction" in split:
-            self.dataset_pane.val_fraction.setValue(float(split["val_fraction"]) * 100)
-        if "seed" in split:
-            self.dataset_pane.seed.setValue(int(split["seed"]))
-        self.training_pane.apply_settings(self._json_setting("training"))
+        values = {}
+        for pane in self.panes:  # each pane's keys are those it remembers
+            for key in pane.remembered_settings():
+                value = self._stored(key)
+                if value is not None:
+                    values[key] = value
+        self._restored = ("settings", values)
+        self._applying = True
+        try:
+            for pane in self.panes:
+                pane.restore_settings(values)
+        finally:
+            self._applying = False
 
     def _save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        if self.backend is not None:
-            self.settings.setValue("model", json.dumps(self.model_pane.settings()))
-            self.settings.setValue("training", json.dumps(self.training_pane.settings()))
-        fraction, seed = self.dataset_pane.split_settings()
-        self.settings.setValue("split", json.dumps({"val_fraction": fraction, "seed": seed}))
+        for pane in self.panes:
+            self._store_settings(pane.remembered_settings())
         self.settings.sync()
 
     def last_folders(self) -> list[str]:
-        try:
-            folders = json.loads(self.settings.value("data/folders", "[]") or "[]")
-        except (TypeError, ValueError):
-            return []
-        return [f for f in folders if os.path.isdir(f)]
+        """The data folders of the last session that still exist."""
+        return self.dataset_pane.last_folders()
 
     # -- projects ----------------------------------------------------------------------------
     def project_state(self) -> dict:
-        """Everything a project file keeps (see :mod:`tlgui.core.project`)."""
-        names, removed = self.dataset_pane.edits()
-        fraction, seed = self.dataset_pane.split_settings()
-        return {
-            "data": {"folders": self.dataset_pane.folders,
-                     "test_folder": self.dataset_pane.test_folder,
-                     "class_names": names, "removed": removed,
-                     "val_fraction": fraction, "seed": seed},
-            "model": self.model_pane.settings() if self.backend else
-            self._json_setting("model"),
-            "training": self.training_pane.settings(),
-            "runs": self.results_pane.run_paths(),
-        }
+        """Everything a project file keeps (see :mod:`tlgui.core.project`): each pane's part."""
+        state: dict = {}
+        for pane in self.panes:
+            state.update(pane.project_state())
+        return state
 
-    def save_project(self) -> None:
+    def has_unsaved_changes(self) -> bool:
+        """True when closing would lose something: the project differs from its file, or a
+        session never saved has data loaded."""
+        state = self.project_state()
+        if self._saved_state is None:
+            return bool(state.get("data", {}).get("folders"))
+        return any(value != self._saved_state.get(key) for key, value in state.items())
+
+    def _refresh_modified(self) -> None:
+        self.setWindowModified(self.has_unsaved_changes())
+
+    def _update_title(self) -> None:
+        name = os.path.basename(self.project_path) if self.project_path else None
+        # [*] is where Qt shows the unsaved-changes mark (and where macOS reads it from).
+        self.setWindowTitle(f"tlgui — {name}[*]" if name else "tlgui — transfer learning[*]")
+
+    def save_project(self) -> bool:
+        """Save to the project's file (asking for one the first time); True when saved."""
         if self.project_path:
-            self.save_project_to(self.project_path)
-        else:
-            self.save_project_as()
+            return self.save_project_to(self.project_path)
+        return self.save_project_as()
 
-    def save_project_as(self) -> None:
+    def save_project_as(self) -> bool:
         from PySide6.QtWidgets import QFileDialog
 
         path, _ = QFileDialog.getSaveFileName(self, "Save project", "project.tlgui.json",
                                               "tlgui projects (*.tlgui.json)")
-        if path:
-            self.save_project_to(path)
+        return self.save_project_to(path) if path else False
 
-    def save_project_to(self, path: str) -> None:
+    def save_project_to(self, path: str) -> bool:
         from ..core.project import save_project
 
+        state = self.project_state()
         try:
-            saved = save_project(path, self.project_state())
+            saved = save_project(path, state)
         except OSError as e:
             self.show_error(f"{path}: cannot save the project ({e.strerror or e})")
-            return
+            return False
         self.project_path = str(saved)
+        self._saved_state = state
         self._remember_recent(self.project_path)
-        self.setWindowTitle(f"tlgui — {os.path.basename(self.project_path)}")
+        self._update_title()
+        self._refresh_modified()
         self.show_message(f"saved {saved}")
+        return True
+
+    def maybe_save(self) -> bool:
+        """Ask whether to save unsaved changes; False when the person cancelled (or the save
+        did not happen), so that what they were about to do is not done."""
+        if not self.isWindowModified():
+            return True
+        box = QMessageBox(QMessageBox.Icon.Question, "tlgui",
+                          "Save the changes to the project?" if self.project_path else
+                          "Save this session as a project?",
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText("Unsaved changes are lost otherwise." if self.project_path else
+                               "A project keeps the data folders, the settings and the runs.")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = QMessageBox.StandardButton(box.exec())
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_project()
+        return answer == QMessageBox.StandardButton.Discard
 
     def open_project_dialog(self) -> None:
         from PySide6.QtWidgets import QFileDialog
 
+        if not self.maybe_save():
+            return
         path, _ = QFileDialog.getOpenFileName(self, "Open project", os.path.expanduser("~"),
                                               "tlgui projects (*.tlgui.json);;All files (*)")
         if path:
+            self.open_project(path)
+
+    def _open_recent(self, path: str) -> None:
+        if self.maybe_save():
             self.open_project(path)
 
     def open_project(self, path: str) -> list[str]:
@@ -472,27 +592,19 @@ class MainWindow(QMainWindow):
         except ProjectError as e:
             self.show_error(str(e))
             return [str(e)]
-        data = state.get("data", {})
-        if "val_fraction" in data:
-            self.dataset_pane.val_fraction.setValue(float(data["val_fraction"]) * 100)
-        if "seed" in data:
-            self.dataset_pane.seed.setValue(int(data["seed"]))
-        self.training_pane.apply_settings(state.get("training", {}))
-        if self.backend is not None:
-            self.model_pane.apply_settings(state.get("model", {}))
-            # The starting weights reset the backbone rate's default; the project's rate wins.
-            self.training_pane.apply_settings(state.get("training", {}))
-        else:  # applied when PyTorch has loaded, over the remembered settings
-            self._pending_settings = state
-        problems += self.results_pane.set_runs(state.get("runs", []))
-        folders = [f for f in data.get("folders", []) if os.path.isdir(f)]
-        test = data.get("test_folder")
-        if folders:
-            self.dataset_pane.restore(folders, test if test and os.path.isdir(test) else None,
-                                      data.get("class_names"), data.get("removed"))
+        self._restored = ("project", state)
+        self._applying = True
+        try:
+            for pane in self.panes:
+                problems += pane.apply_project_state(state)
+        finally:
+            self._applying = False
         self.project_path = str(path)
+        self._saved_state = {key: value for key, value in state.items()
+                             if key not in ("format", "version")}
         self._remember_recent(self.project_path)
-        self.setWindowTitle(f"tlgui — {os.path.basename(self.project_path)}")
+        self._update_title()
+        self._refresh_modified()
         if problems:
             self.show_error("The project opened, but some of it is missing:\n• "
                             + "\n• ".join(problems))
@@ -516,13 +628,18 @@ class MainWindow(QMainWindow):
         recent = self._recent()
         for path in recent:
             a = QAction(path, self)
-            a.triggered.connect(lambda checked=False, p=path: self.open_project(p))
+            a.triggered.connect(lambda checked=False, p=path: self._open_recent(p))
             self.recent_menu.addAction(a)
         self.recent_menu.setEnabled(bool(recent))
 
     # -- drops anywhere on the window go to the Data step ------------------------------------
     def dragEnterEvent(self, event) -> None:
         self.dataset_pane.drop_zone.dragEnterEvent(event)
+
+    def dragLeaveEvent(self, event) -> None:
+        # Also reached when the drag moves on to a widget that takes drops of its own (the
+        # Predict tab, say) and is dropped there: the highlight goes with the drag.
+        self.dataset_pane.drop_zone.dragLeaveEvent(event)
 
     def dropEvent(self, event) -> None:
         self.go_to(0)
@@ -544,15 +661,25 @@ class MainWindow(QMainWindow):
                 self.show_message("stopping the training…")
                 self.controller.stop()
             return
+        if not self.maybe_save():
+            self._close_when_idle = False
+            event.ignore()
+            return
         self._save_settings()
         self.shutdown()
         event.accept()
 
     def shutdown(self) -> None:
-        """Stop and join every worker thread."""
+        """Stop every pane's work and the window's own, waiting a bounded time for each: a
+        job that does not stop in time is abandoned, never destroyed while it runs."""
         self.controller.shutdown()
-        self.loader.shutdown()
-        self.dataset_pane.shutdown()
-        self.model_pane.shutdown()
-        self.inspect_pane.shutdown()
-        self.results_pane.shutdown()
+        self.loader.shutdown(SHUTDOWN_WAIT_MS)
+        for pane in self.panes:
+            pane.shutdown()
+
+
+def _with_key(keys: list[QKeySequence], extra: str) -> list[QKeySequence]:
+    """``keys`` and ``extra`` (once)."""
+    key = QKeySequence(extra)
+    return list(keys) + ([key] if key not in keys else [])
+

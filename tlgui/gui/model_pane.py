@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QRadioButton,
@@ -26,12 +29,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .pane import Pane
 from .workers import TaskController, Throttle
+
+#: The longest quitting waits for a download or an import to stop before abandoning it.
+SHUTDOWN_WAIT_MS = 2000
 
 
 class BlockStrip(QWidget):
-    """A row of boxes, one per backbone block and one for the head: grey when frozen,
-    orange when it trains, each with its parameter count."""
+    """A row of boxes, one per backbone block and one for the head, each with its parameter
+    count: in the palette's highlight colours when it trains, in its button colours when
+    frozen (so a dark desktop theme stays readable)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -50,9 +58,14 @@ class BlockStrip(QWidget):
             box = QLabel(f"<b>{name}</b><br>{_count(params)}")
             box.setAlignment(Qt.AlignmentFlag.AlignCenter)
             box.setMinimumWidth(60)
-            colour, border = ("#e3e5e8", "#9aa") if frozen else ("#ffd9a8", "#e08a1e")
-            box.setStyleSheet(f"background: {colour}; border: 1px solid {border}; "
-                              f"border-radius: 4px; padding: 4px;")
+            box.setMargin(4)
+            box.setFrameShape(QFrame.Shape.Box)
+            box.setAutoFillBackground(True)
+            background, text = ((QPalette.ColorRole.Button, QPalette.ColorRole.ButtonText)
+                                if frozen else (QPalette.ColorRole.Highlight,
+                                                QPalette.ColorRole.HighlightedText))
+            box.setBackgroundRole(background)
+            box.setForegroundRole(text)
             box.setToolTip(f"{name}: {params:,} parameters, "
                            f"{'frozen (not trained)' if frozen else 'trained'}")
             self.row.addWidget(box, 1)
@@ -96,15 +109,19 @@ def _count(n: int) -> str:
     return str(n)
 
 
-class ModelPane(QWidget):
+class ModelPane(Pane):
     """Chooses the backbone, the weights, the strategy and the head.
 
     It stays disabled until :meth:`set_backend` hands it what the background import of
-    PyTorch found (backbone figures, cached weights)."""
+    PyTorch found (backbone figures, cached weights); settings given to it before then are
+    applied at that moment."""
 
+    title = "Model"
+    hint = "Pick a backbone and what to train; the helper suggests a strategy."
+
+    #: Anything that changes what training would use or why it cannot start (the settings,
+    #: or weights that became cached).
     settings_changed = Signal()
-    message = Signal(str)
-    error = Signal(str, str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -113,6 +130,8 @@ class ModelPane(QWidget):
         self.images = 0
         self.num_classes = 2
         self.weights_file: str | None = None
+        self._pending: dict | None = None  #: settings given before the backbones were known
+        self.offline_box: QMessageBox | None = None
 
         self.downloader = TaskController("downloader", self)
         self.downloader.emitted.connect(self._on_download_progress)
@@ -136,7 +155,6 @@ class ModelPane(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.itemSelectionChanged.connect(self._on_backbone_changed)
         self.advice = QLabel()
-        self.advice.setStyleSheet("color: #444;")
 
         # Starting weights
         self.weights_group = QButtonGroup(self)
@@ -163,7 +181,7 @@ class ModelPane(QWidget):
         self.choose_file = QPushButton("Choose…")
         self.choose_file.clicked.connect(self._choose_weights_file)
         self.file_label = QLabel("no file chosen")
-        self.file_label.setStyleSheet("color: #666;")
+        self.file_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         weights_box = QGroupBox("Starting weights")
         grid = QGridLayout(weights_box)
         grid.addWidget(self.imagenet_radio, 0, 0)
@@ -201,7 +219,9 @@ class ModelPane(QWidget):
         self.counts = QLabel()
         self.strategy_note = QLabel()
         self.strategy_note.setWordWrap(True)
-        self.strategy_note.setStyleSheet("color: #9a5b00;")
+        bold = QFont(self.strategy_note.font())
+        bold.setBold(True)  # a warning, in the theme's own text colour
+        self.strategy_note.setFont(bold)
         self.strategy_note.setVisible(False)
         strategy_box = QGroupBox("What to train")
         strategy_layout = QVBoxLayout(strategy_box)
@@ -307,6 +327,9 @@ class ModelPane(QWidget):
         self.body.setEnabled(True)
         if not self.table.selectedItems():
             self.select_backbone("vgg16")
+        pending, self._pending = self._pending, None
+        if pending:
+            self.apply_settings(pending)
 
     def set_dataset(self, images: int, classes: int) -> None:
         self.images, self.num_classes = images, max(2, classes)
@@ -362,6 +385,33 @@ class ModelPane(QWidget):
         elif weights and weights != "imagenet" and os.path.isfile(weights):
             self._set_weights_file(weights)
 
+    # -- the Pane duties ---------------------------------------------------------------------
+    def _model_state(self) -> dict:
+        if self.infos:
+            return self.settings()
+        return dict(self._pending or {})  # not applied yet: kept as given
+
+    def _take(self, settings) -> None:
+        if not isinstance(settings, dict):
+            return
+        if self.infos:
+            self.apply_settings(settings)
+        else:
+            self._pending = dict(settings)
+
+    def remembered_settings(self) -> dict:
+        return {"model": self._model_state()}
+
+    def restore_settings(self, values: dict) -> None:
+        self._take(values.get("model"))
+
+    def project_state(self) -> dict:
+        return {"model": self._model_state()}
+
+    def apply_project_state(self, state: dict) -> list[str]:
+        self._take(state.get("model", {}))
+        return []
+
     def problems(self) -> list[str]:
         if not self.infos:
             return ["PyTorch is still loading"]
@@ -386,6 +436,7 @@ class ModelPane(QWidget):
         self.strategy_note.setText(note)
         self.strategy_note.setVisible(bool(note))
         self.settings_changed.emit()
+        self.changed.emit()
 
     def _on_backbone_changed(self) -> None:
         name = self.backbone()
@@ -410,11 +461,8 @@ class ModelPane(QWidget):
         self.strip.set_layout(rows)
         trainable = sum(n for _, n, frozen in rows if not frozen)
         frozen = sum(n for _, n, f in rows if f)
-        self.counts.setText(
-            f"<span style='background:#ffd9a8'>&nbsp;orange&nbsp;</span> trains: "
-            f"<b>{trainable:,}</b> parameters · "
-            f"<span style='background:#e3e5e8'>&nbsp;grey&nbsp;</span> frozen: "
-            f"<b>{frozen:,}</b>")
+        self.counts.setText(f"Highlighted blocks train: <b>{trainable:,}</b> parameters · "
+                            f"the others are frozen: <b>{frozen:,}</b>")
 
     def _update_advice(self) -> None:
         from ..core.advice import recommend
@@ -449,10 +497,8 @@ class ModelPane(QWidget):
             item = self.table.item(row, 5)
             if self.cached[info.name]:
                 item.setText("✔ cached — ready offline")
-                item.setForeground(Qt.GlobalColor.darkGreen)
             else:
                 item.setText(f"download {info.weights_mb:.0f} MB, or import a file")
-                item.setForeground(Qt.GlobalColor.darkGray)
         self._refresh_weights_status()
 
     def _refresh_weights_status(self) -> None:
@@ -467,8 +513,8 @@ class ModelPane(QWidget):
         self.import_button.setEnabled(not cached and not busy)
         self.cancel_download.setVisible(busy)
         if cached:
-            self.weights_status.setText(f"<span style='color:#2a7'>✔</span> ImageNet weights "
-                                        f"of {name} are cached at {cached_path(name)}")
+            self.weights_status.setText(f"✔ ImageNet weights of {name} are cached at "
+                                        f"{cached_path(name)}")
         else:
             info = next(i for i in self.infos if i.name == name)
             self.weights_status.setText(
@@ -480,6 +526,42 @@ class ModelPane(QWidget):
         info = next(i for i in self.infos if i.name == name)
         cached = [i.name for i in self.infos if self.cached.get(i.name)]
         return offline_proposal(name, reason, cached, info.weights_file, info.url)
+
+    def _show_offline(self, name: str, reason: str) -> None:
+        """Say what works without ``name``'s ImageNet weights, with a button for each way the
+        text proposes (the window stays usable while it is open)."""
+        if self.offline_box is not None:
+            self.offline_box.close()
+        text = self.offline_text(name, reason)
+        box = QMessageBox(QMessageBox.Icon.Information, "ImageNet weights unavailable", text,
+                          QMessageBox.StandardButton.Close, self)
+        role = QMessageBox.ButtonRole.ActionRole
+        cached = [i.name for i in self.infos if self.cached.get(i.name)]
+        actions = {}
+        if cached:
+            actions[box.addButton(f"Use {cached[0]}", role)] = (
+                lambda: self.select_backbone(cached[0]))
+        actions[box.addButton("Import Weights File…", role)] = self._import
+        actions[box.addButton("Choose Weights File…", role)] = self._choose_weights_file
+        actions[box.addButton("Train from Scratch", role)] = self.train_from_scratch
+        # After the box has closed: an action may open a file dialog of its own.
+        box.buttonClicked.connect(
+            lambda button: QTimer.singleShot(0, actions[button]) if button in actions else None)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result, box=box: self._forget_offline_box(box))
+        box.open()
+        self.offline_box = box
+        self.message.emit(text.splitlines()[0])
+
+    def _forget_offline_box(self, box: QMessageBox) -> None:
+        if self.offline_box is box:  # it deletes itself
+            self.offline_box = None
+
+    def train_from_scratch(self) -> None:
+        """Random starting weights, every layer trained (a frozen random backbone learns
+        nothing)."""
+        self.none_radio.setChecked(True)
+        self.full_radio.setChecked(True)
 
     def _download(self) -> None:
         from ..core.weights import download_imagenet
@@ -518,7 +600,7 @@ class ModelPane(QWidget):
     @Slot(object)
     def _on_weights_cached(self, name) -> None:
         if isinstance(name, _Unavailable):
-            self.error.emit(self.offline_text(name.name, name.reason), "")
+            self._show_offline(name.name, name.reason)
             return
         self.message.emit(f"ImageNet weights of {name} are cached")
         self._refresh_cache_column()
@@ -562,5 +644,7 @@ class ModelPane(QWidget):
         self._changed()
 
     def shutdown(self) -> None:
-        self.downloader.shutdown()
+        if self.offline_box is not None:
+            self.offline_box.close()
+        self.downloader.shutdown(SHUTDOWN_WAIT_MS)
 

@@ -164,23 +164,13 @@ class InspectPane(Pane):
     def select_checkpoint(self, path: str) -> None:
         """Look inside the model of ``path`` (a run's best.pt), offering it first if needed:
         the run the Results step shows."""
-        index = self._find_checkpoint(str(path))
-        if index < 0:
+        path = str(path)
+        if self.source.findData(path) < 0:
             if not os.path.isfile(path):
                 return
-            self.checkpoints[_checkpoint_label(str(path))] = str(path)
+            self.checkpoints[_checkpoint_label(path)] = path
             self._rebuild_sources()
-            index = self._find_checkpoint(str(path))
-        self.source.setCurrentIndex(index)
-
-    def _find_checkpoint(self, path: str) -> int:
-        """The source entry of ``path`` (however the path is spelled), or -1."""
-        wanted = _same_file_key(path)
-        for i in range(self.source.count()):
-            data = self.source.itemData(i)
-            if data != PRETRAINED and _same_file_key(data) == wanted:
-                return i
-        return -1
+        self.source.setCurrentIndex(self.source.findData(path))
 
     def set_dataset(self, items: Sequence, classes: Sequence[str]) -> None:
         """The data set's images (with their labels) and class names, for *From the Data
@@ -331,7 +321,3 @@ def _checkpoint_label(path: str) -> str:
     run_folder = os.path.dirname(path)
     run_dir = os.path.dirname(run_folder)
     return f"Fine-tuned: {os.path.basename(run_folder)} ({os.path.basename(run_dir)})"
-
-
-def _same_file_key(path: str) -> str:
-    return os.path.normcase(os.path.abspath(path))
