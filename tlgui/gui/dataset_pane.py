@@ -55,6 +55,11 @@ from .workers import TaskController
 #: How long the split settings must stay unchanged before the numbers follow them.
 SPLIT_DELAY_MS = 250
 
+#: Threads that check images. Checking is partly Python, so every thread more competes with
+#: the window for Python's lock, and beyond the cores it is no faster: a few keep the window
+#: answering while it scans.
+SCAN_THREADS = 2
+
 #: The line :meth:`DatasetPane.problems` gives while a scan runs.
 STILL_CHECKING = "the images are still being checked"
 
@@ -275,16 +280,7 @@ class DatasetPane(Pane):
         self.summary.setText("Checking " + html.escape(", ".join(folders)) + "…")
         self.message.emit(f"scanning {', '.join(folders)}")
 
-        def task(emit, control):
-            report = scan(folders, test_folder=test_folder,
-                          progress=lambda d, t: emit(Progress(d, t, "Checking files")),
-                          cancel=control)
-            emit((folders, report))
-            return verify_images(report,
-                                 progress=lambda d, t: emit(Progress(d, t, "Decoding images")),
-                                 cancel=control)
-
-        self._start_scan(task)
+        self._start_scan(lambda: folders, test_folder)
 
     def use_sample(self) -> None:
         """Make (first time only) and load the built-in sample data set."""
@@ -294,16 +290,7 @@ class DatasetPane(Pane):
         self._pending_edits = None
         self._restoring = False
 
-        def task(emit, control):
-            folder = str(ensure_sample_data())
-            report = scan([folder], progress=lambda d, t: emit(Progress(d, t, "Checking files")),
-                          cancel=control)
-            emit(([folder], report))
-            return verify_images(report,
-                                 progress=lambda d, t: emit(Progress(d, t, "Decoding images")),
-                                 cancel=control)
-
-        self._start_scan(task)
+        self._start_scan(lambda: [str(ensure_sample_data())])
 
     def add_test_folder(self, folder: str) -> None:
         """Scan ``folder`` as the test set of the data shown, keeping renames and removals;
@@ -316,14 +303,26 @@ class DatasetPane(Pane):
         def task(emit, control):
             return with_test_folder(
                 report, folder, progress=lambda d, t: emit(Progress(d, t, "Checking test images")),
-                cancel=control)
+                threads=SCAN_THREADS, cancel=control)
 
         self._remember_state()
         self.scanner.start(task, on_succeeded=self._on_test_folder_added,
                            on_failed=self._on_scan_failed, on_cancelled=self._on_scan_cancelled)
         self._sync_buttons()
 
-    def _start_scan(self, task) -> None:
+    def _start_scan(self, find_folders, test_folder: str | None = None) -> None:
+        """Scan the folders ``find_folders()`` gives (in the worker: making the sample data
+        takes a while), show the quick scan's report, then decode every image."""
+
+        def task(emit, control):
+            folders = find_folders()
+            report = scan(folders, test_folder=test_folder, threads=SCAN_THREADS,
+                          progress=lambda d, t: emit(Progress(d, t, "Checking files")),
+                          cancel=control)
+            emit((folders, report))
+            return verify_images(report, threads=SCAN_THREADS, cancel=control,
+                                 progress=lambda d, t: emit(Progress(d, t, "Decoding images")))
+
         if not self.scanner.is_running():  # a scan replacing a scan keeps the first one's state
             self._remember_state()
         self.scanner.start(task, on_progress=self._on_scan_progress,
