@@ -1,6 +1,7 @@
 """The Look inside step, driven as a user would (offscreen)."""
 
 import math
+import threading
 import time
 
 import numpy as np
@@ -187,6 +188,28 @@ def test_an_image_from_the_data_set_is_named_with_its_true_class(pane, photo, qt
     wait_idle(qtbot, pane)
 
 
+def test_the_channel_grid_is_drawn_off_the_gui_thread(pane, photo, qtbot, monkeypatch):
+    """Hundreds of channels take tenths of a second to lay out: never in the GUI thread."""
+    from tlgui.core.feature_maps import FeatureMaps
+
+    pane.show()
+    threads = []
+    original = FeatureMaps.grid
+
+    def recorded(self, *args, **kwargs):
+        threads.append(threading.current_thread())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FeatureMaps, "grid", recorded)
+    pane.set_image(photo)
+    wait_idle(qtbot, pane)
+    features = pane.features_tab
+    features.channel_count.setValue(100)  # more than conv1's 64 channels
+    wait_idle(qtbot, pane)
+    assert features.grid_view.count == 64 and features.grid_view.columns == 8
+    assert len(threads) == 2 and threading.main_thread() not in threads
+
+
 def test_a_channel_can_be_picked_with_the_keyboard(pane, photo, qtbot):
     pane.show()
     pane.set_image(photo)
@@ -254,6 +277,9 @@ def test_look_inside_shows_the_run_it_is_told_to(qtbot, tmp_path):
     assert pane.source.currentText() == "Fine-tuned: without_dropout (20261122-101500)"
     pane.select_checkpoint(str(run / "with_dropout" / "best.pt"))
     assert pane.source.currentText() == "Fine-tuned: with_dropout (20261122-101500)"
+    pane.select_checkpoint(str(run / "without_dropout" / ".." / "without_dropout" / "best.pt"))
+    assert pane.source.currentText() == "Fine-tuned: without_dropout (20261122-101500)"
+    assert pane.source.count() == 3  # the pretrained backbone and the two runs, no copy
     elsewhere = tmp_path / "20261001-090000" / "without_dropout" / "best.pt"
     elsewhere.parent.mkdir(parents=True)
     elsewhere.write_bytes(b"")

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..busy import BusyIndicator
+from ..workers import TaskController
 from .jobs import InspectJob, ModelLoader
 from .views import GridView, ImageView
 
@@ -36,6 +37,9 @@ class FeaturesTab(QWidget):
         super().__init__(parent)
         self.job = InspectJob("inspect-features", loader, self)
         self.job.failed.connect(self.failed)
+        # Re-rendering the grid for another channel count needs no model: a task of its own
+        # (a newer count cancels an older one that has not started).
+        self.grid_task = TaskController("inspect-grid", self)
         self.image_path: str | None = None
         self.layers: list = []  #: the model's LayerInfo list, as shown
         self.maps = None  #: the FeatureMaps shown
@@ -50,7 +54,7 @@ class FeaturesTab(QWidget):
         self.channel_count.setValue(36)
         self.channel_count.setPrefix("show ")
         self.channel_count.setSuffix(" channels")
-        self.channel_count.valueChanged.connect(self._show_grid)
+        self.channel_count.valueChanged.connect(self._on_channel_count_changed)
         self.previous_layer = QPushButton("↑ Earlier layer")
         self.previous_layer.clicked.connect(lambda: self.step_layer(-1))
         self.next_layer = QPushButton("Deeper layer ↓")
@@ -133,30 +137,42 @@ class FeaturesTab(QWidget):
         if self.image_path is None or not 0 <= row < len(self.layers):
             return
         layer, image_path = self.layers[row].name, self.image_path
+        grid = self._grid_settings()
 
         def compute(model, emit, control):
             from ...core.feature_maps import feature_maps
 
-            return feature_maps(model, model.load_image(image_path), layer)
+            maps = feature_maps(model, model.load_image(image_path), layer)
+            return maps, render_grid(maps, *grid)
 
         self.job.request(compute, self._show_maps)
 
+    def _grid_settings(self) -> tuple[int, int, int, float]:
+        """(channels, cell, gap, pixel ratio): the grid as the view wants it now."""
+        ratio = self.grid_view.devicePixelRatioF()
+        return (self.channel_count.value(), round(CELL * ratio), max(1, round(GAP * ratio)),
+                ratio)
+
     # -- results --------------------------------------------------------------------------------
-    def _show_maps(self, maps) -> None:
-        self.maps = maps
+    def _show_maps(self, result) -> None:
+        self.maps, grid = result
         self.grid_view.current = 0
-        self._show_grid()
+        self._show_grid(grid)
         self.show_channel(0)
 
     @Slot()
-    def _show_grid(self) -> None:
+    def _on_channel_count_changed(self) -> None:
+        """Render the grid again in the background: hundreds of channels take a few tenths of
+        a second."""
         if self.maps is None:
             return
-        ratio = self.grid_view.devicePixelRatioF()
-        cell, gap = round(CELL * ratio), max(1, round(GAP * ratio))
-        count = min(self.channel_count.value(), len(self.maps.maps))
-        self.grid_view.show_grid(self.maps.grid(count, cell, gap), math.ceil(math.sqrt(count)),
-                                 count, cell, gap, ratio)
+        maps, settings = self.maps, self._grid_settings()
+        self.grid_task.start(lambda emit, control: render_grid(maps, *settings),
+                             on_succeeded=self._show_grid)
+
+    def _show_grid(self, grid) -> None:
+        image, columns, count, cell, gap, ratio = grid
+        self.grid_view.show_grid(image, columns, count, cell, gap, ratio)
 
     @Slot(int)
     def show_channel(self, i: int) -> None:
@@ -171,3 +187,10 @@ class FeaturesTab(QWidget):
             f"<b>{self.maps.layer}</b>, channel {int(self.maps.channels[i])} "
             f"(#{i + 1} by mean activation, {self.maps.means[i]:.3f}); {c} channels of "
             f"{h}×{w}. Early layers respond to edges and colours, deeper ones to parts.")
+
+
+def render_grid(maps, count: int, cell: int, gap: int, ratio: float) -> tuple:
+    """The ``count`` strongest channels of ``maps`` as a grid image, with how it is laid out:
+    (image, columns, count, cell, gap, ratio). Runs in a worker thread."""
+    count = max(1, min(count, len(maps.maps)))
+    return maps.grid(count, cell, gap), math.ceil(math.sqrt(count)), count, cell, gap, ratio

@@ -137,12 +137,14 @@ class InspectPane(Pane):
     def controllers(self) -> list[TaskController]:
         """Every controller of the pane's background work: the model's, then each job's."""
         jobs = [self.predictions_job] + [tab.job for tab in self._tabs()]
-        return [self.loader.controller] + [job.controller for job in jobs]
+        return ([self.loader.controller] + [job.controller for job in jobs]
+                + [self.features_tab.grid_task])
 
     def is_running(self) -> bool:
         """True while the model loads or any view's work runs or waits."""
         jobs = [self.predictions_job] + [tab.job for tab in self._tabs()]
-        return self.loader.is_loading() or any(job.is_busy() for job in jobs)
+        return (self.loader.is_loading() or any(job.is_busy() for job in jobs)
+                or self.features_tab.grid_task.is_running())
 
     # -- inputs from the rest of the window ----------------------------------------------------
     def set_backbone(self, name: str, weights_cached: bool) -> None:
@@ -164,13 +166,23 @@ class InspectPane(Pane):
     def select_checkpoint(self, path: str) -> None:
         """Look inside the model of ``path`` (a run's best.pt), offering it first if needed:
         the run the Results step shows."""
-        path = str(path)
-        if self.source.findData(path) < 0:
+        index = self._find_checkpoint(str(path))
+        if index < 0:
             if not os.path.isfile(path):
                 return
-            self.checkpoints[_checkpoint_label(path)] = path
+            self.checkpoints[_checkpoint_label(str(path))] = str(path)
             self._rebuild_sources()
-        self.source.setCurrentIndex(self.source.findData(path))
+            index = self._find_checkpoint(str(path))
+        self.source.setCurrentIndex(index)
+
+    def _find_checkpoint(self, path: str) -> int:
+        """The source entry of ``path`` (however the path is spelled), or -1."""
+        wanted = _same_file_key(path)
+        for i in range(self.source.count()):
+            data = self.source.itemData(i)
+            if data != PRETRAINED and _same_file_key(data) == wanted:
+                return i
+        return -1
 
     def set_dataset(self, items: Sequence, classes: Sequence[str]) -> None:
         """The data set's images (with their labels) and class names, for *From the Data
@@ -306,7 +318,7 @@ class InspectPane(Pane):
     def shutdown(self) -> None:
         """Cancel every job and wait for them at most :data:`SHUTDOWN_SECONDS` in all."""
         for job in [self.predictions_job] + [tab.job for tab in self._tabs()]:
-            job.cancel()
+            job.cancel()  # forget the waiting requests, so none starts while others stop
         controllers = self.controllers()
         for controller in controllers:
             controller.cancel()
@@ -321,3 +333,7 @@ def _checkpoint_label(path: str) -> str:
     run_folder = os.path.dirname(path)
     run_dir = os.path.dirname(run_folder)
     return f"Fine-tuned: {os.path.basename(run_folder)} ({os.path.basename(run_dir)})"
+
+
+def _same_file_key(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
