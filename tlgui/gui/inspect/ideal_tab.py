@@ -81,15 +81,16 @@ class IdealTab(QWidget):
         form.addRow("TV weight", self.tv)
         form.addRow(self.compare)
         form.addRow(self.button)
-        form.addRow(self.busy)
         views = QHBoxLayout()
         views.addWidget(self.view)
         views.addWidget(self.plain_view)
         layout = QGridLayout(self)
         layout.addLayout(form, 0, 0, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(views, 0, 1)
-        layout.addWidget(self.caption, 1, 0, 1, 2)
+        layout.addWidget(self.busy, 1, 0, 1, 2)
+        layout.addWidget(self.caption, 2, 0, 1, 2)
         layout.setColumnStretch(1, 1)
+        layout.setRowStretch(0, 1)
 
     def set_classes(self, classes: list[str]) -> None:
         self.class_combo.set_classes(classes)
@@ -112,8 +113,10 @@ class IdealTab(QWidget):
             size = min(model.input_size, MAX_SIZE)
 
             def run(tv_weight: float, with_tv: bool, done_before: int):
+                stage = "With total variation" if with_tv else "Without total variation"
+
                 def report(step, image, score):
-                    emit(Progress(done_before + step, total, "Generating"))
+                    emit(Progress(done_before + step, total, stage))
                     emit(Snapshot(with_tv, step, image, score))
 
                 return ideal_image(model, target, steps=steps, tv_weight=tv_weight, size=size,
