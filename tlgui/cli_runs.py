@@ -54,8 +54,13 @@ def cmd_evaluate(args) -> int:
     )
 
     checkpoint = find_checkpoint(args.run_dir, args.run)
+    stages = StagePrinter() if sys.stderr.isatty() else None
     result = evaluate_run(checkpoint, args.split, device=args.device,
-                          batch_size=args.batch_size)
+                          batch_size=args.batch_size,
+                          progress=stages.progress if stages else None,
+                          stage=stages.begin if stages else None)
+    if stages:
+        stages.end()
     classes = result.classes
     print(f"{checkpoint}: {args.split} accuracy {share_text(result.accuracy)} "
           f"on {len(result.paths)} images")
@@ -91,6 +96,27 @@ def matrix_text(classes, cm, percent: bool = False) -> str:
     return "\n".join(lines)
 
 
+class StagePrinter:
+    """Progress on the terminal, one line a stage: ``evaluating: 1200/5000``."""
+
+    def __init__(self, label: str = ""):
+        self.label = label
+        self.shown = False
+
+    def begin(self, label: str) -> None:
+        self.end()
+        self.label = label
+
+    def progress(self, done: int, total: int) -> None:
+        print(f"\r{self.label}: {done}/{total}", end="", file=sys.stderr, flush=True)
+        self.shown = True
+
+    def end(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+        self.shown = False
+
+
 def cmd_predict(args) -> int:
     from .core.evaluation import find_checkpoint
     from .core.paths import atomic_write_text
@@ -99,8 +125,12 @@ def cmd_predict(args) -> int:
         # Checked before any work, and never created: a mistyped path is the likelier story.
         raise ValueError(f"{Path(args.csv).parent}: no such folder for the CSV file")
     checkpoint = find_checkpoint(args.run_dir, args.run)
+    stages = StagePrinter("classifying") if sys.stderr.isatty() else None
     rows, failed = prediction_rows(checkpoint, args.images, device=args.device,
-                                   batch_size=args.batch_size)
+                                   batch_size=args.batch_size,
+                                   progress=stages.progress if stages else None)
+    if stages:
+        stages.end()
     for path, name, p in rows:
         print(f"{p:6.1%}  {name:<20} {path}")
     for path, reason in failed:

@@ -416,7 +416,7 @@ def test_the_evaluate_command_prints_undefined_figures_as_such(coloured_images, 
     monkeypatch.setattr(models, "load_trained",
                         lambda path: (ChannelModel(), {"preprocessing": IDENTITY.to_dict()}))
     monkeypatch.setattr(evaluation, "run_data",
-                        lambda run_dir: (["red", "green", "blue"], items, None))
+                        lambda run_dir, **kwargs: (["red", "green", "blue"], items, None))
     assert main(["evaluate", "somewhere"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("val accuracy 100.0% on 4 images")

@@ -241,6 +241,35 @@ def test_evaluate_run_labels_the_result_with_the_images_it_evaluated(saved_run):
     assert validation.split == SPLIT_LABELS["val"] == "validation images"
 
 
+def test_evaluate_run_reports_and_cancels_its_checking_of_the_images(saved_run):
+    """Before the first batch the run's images are checked and decoded again (minutes at
+    100,000 images): each stage is named, reports progress and can be cancelled."""
+    from tlgui.core.control import Cancelled, RunControl
+    from tlgui.core.evaluation import EVALUATION_STAGES, evaluate_run
+
+    run, _, _ = saved_run
+    checkpoint = run / "model" / "best.pt"
+    events = []
+    evaluate_run(checkpoint, "test", workers=0, stage=lambda name: events.append(name),
+                 progress=lambda done, total: events.append((done, total)))
+    stages = [e for e in events if isinstance(e, str)]
+    assert stages == list(EVALUATION_STAGES)
+    for name in stages:  # each stage reports progress, up to its total
+        after = events[events.index(name) + 1:]
+        counts = after[:next((i for i, e in enumerate(after) if isinstance(e, str)), None)]
+        assert counts and counts[-1][0] == counts[-1][1] > 0
+
+    control = RunControl()
+
+    def stop_while_checking(done, total):
+        control.stop()
+
+    with pytest.raises(Cancelled):
+        evaluate_run(checkpoint, "val", workers=0, progress=stop_while_checking,
+                     stage=lambda name: events.append(name) if name != "evaluating" else
+                     pytest.fail("the evaluation started after a cancel"), cancel=control)
+
+
 def test_predictions_are_arrays_and_give_the_rows_and_csv_on_demand(saved_run, tmp_path):
     from tlgui.core.models import load_trained
     from tlgui.core.predictions import Predictions, predict_files, rows_csv

@@ -121,6 +121,10 @@ def test_past_runs_are_listed_at_start_and_can_be_taken_off_the_list(make_window
     again = make_window()  # no project: the app's own runs folder is listed
     pane = again.results_pane
     assert pane.run_paths() == [run_dir] and pane.runs_table.rowCount() == 2
+    summary = json.loads((window.last_run_dir / "summary.json").read_text())["runs"]
+    best = max(summary, key=lambda run: summary[run]["best_val_acc"])
+    assert pane.checkpoint.currentData() == summary[best]["checkpoint"]
+    assert again.inspect_pane.source.currentData() == summary[best]["checkpoint"]
     pane.runs_table.selectRow(0)
     pane.runs_tab.remove_button.click()
     assert pane.run_paths() == [] and pane.checkpoint.count() == 0

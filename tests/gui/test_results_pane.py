@@ -63,10 +63,10 @@ def held(monkeypatch):
     real = evaluation.evaluation_items
     release, asked = threading.Event(), []
 
-    def waiting(run_dir, which):
+    def waiting(run_dir, which, **kwargs):
         asked.append(which)
         assert release.wait(30), "the test never released the evaluation"
-        return real(run_dir, which)
+        return real(run_dir, which, **kwargs)
 
     monkeypatch.setattr(evaluation, "evaluation_items", waiting)
     yield release, asked

@@ -1,5 +1,5 @@
-"""Evaluating a trained model: predictions, the confusion matrix, per-class precision, recall
-and F1, and the list of mistakes."""
+"""Evaluating a trained model: predicting a saved run's images on a device, in batches, with
+progress and cancel. The numbers that follow from the predictions are in :mod:`.metrics`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,127 +16,19 @@ from .control import Cancelled
 from .data import DatasetError, ImageItem, scan, split, verify_images
 from .device import autocast_dtype, select_device
 from .images import ImageLoadError
+from .metrics import (  # noqa: F401  (re-exported: evaluation's numbers live there)
+    UNDEFINED,
+    UNDEFINED_NOTE,
+    ClassMetrics,
+    Evaluation,
+    class_metrics,
+    confusion_matrix,
+    decimal_text,
+    matrix_texts,
+    normalise_rows,
+    share_text,
+)
 from .preprocess import ImageDataset, Preprocessing, UnreadableImage, collate_readable
-
-
-def confusion_matrix(true: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts: row = true class, column = predicted class."""
-    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(true, int), np.asarray(pred, int)), 1)
-    return cm
-
-
-def normalise_rows(cm: np.ndarray) -> np.ndarray:
-    """Each row divided by its total (the share of each true class predicted as each class);
-    a class without images keeps a row of zeros."""
-    totals = cm.sum(axis=1, keepdims=True)
-    return np.divide(cm, totals, out=np.zeros(cm.shape, float), where=totals > 0)
-
-
-#: How a number that is 0/0 (undefined) is shown.
-UNDEFINED = "–"
-
-#: The sentence that explains :data:`UNDEFINED` wherever per-class metrics are shown.
-UNDEFINED_NOTE = (f"{UNDEFINED}: undefined (a class never predicted has no precision, a class "
-                  f"without images has no recall)")
-
-
-def share_text(value: float | None, digits: int = 1) -> str:
-    """A share as a percentage (``66.7%``), or :data:`UNDEFINED` for ``None``."""
-    return UNDEFINED if value is None else f"{value:.{digits}%}"
-
-
-def decimal_text(value: float | None, digits: int = 2) -> str:
-    """A number with ``digits`` decimals (``0.62``), or :data:`UNDEFINED` for ``None``."""
-    return UNDEFINED if value is None else f"{value:.{digits}f}"
-
-
-def matrix_texts(cm: np.ndarray, percent: bool = False) -> list[list[str]]:
-    """The confusion matrix's cells as shown: counts, or row percentages where a class without
-    images has :data:`UNDEFINED` in every cell (rather than a row of 0 % that sums to nothing)."""
-    if not percent:
-        return [[str(int(v)) for v in row] for row in cm]
-    shares = normalise_rows(cm)
-    return [[f"{v:.0%}" if total else UNDEFINED for v in row]
-            for row, total in zip(shares, cm.sum(axis=1))]
-
-
-@dataclass(frozen=True)
-class ClassMetrics:
-    """One class's figures; a ratio that would be 0/0 is ``None`` (undefined), not 0."""
-
-    precision: float | None  #: right among those predicted as the class; None: never predicted
-    recall: float | None  #: found among the class's images; None: the class has no images
-    f1: float | None  #: harmonic mean of the two; None: no images and never predicted
-    support: int  #: images of this class
-    predicted: int  #: images predicted as this class
-
-    def note(self) -> str | None:
-        """Why a figure is undefined, in a few words, or None when all are defined."""
-        if not self.support and not self.predicted:
-            return "no images of this class, and none predicted as it"
-        if not self.predicted:
-            return "never predicted, so precision is undefined"
-        if not self.support:
-            return "no images of this class, so recall is undefined"
-        return None
-
-
-def class_metrics(cm: np.ndarray) -> list[ClassMetrics]:
-    """Precision, recall and F1 of each class from a confusion matrix (row = true class,
-    column = predicted class).
-
-    F1 is ``2·TP / (2·TP + FP + FN)``: the harmonic mean of precision and recall where both
-    are defined, and 0 for a class that has images but is never predicted (none of them found)
-    or is predicted but has no images (every such prediction wrong)."""
-    metrics = []
-    for k in range(len(cm)):
-        tp = int(cm[k, k])
-        predicted, actual = int(cm[:, k].sum()), int(cm[k, :].sum())
-        precision = tp / predicted if predicted else None
-        recall = tp / actual if actual else None
-        errors = (predicted - tp) + (actual - tp)
-        f1 = 2 * tp / (2 * tp + errors) if tp or errors else None
-        metrics.append(ClassMetrics(precision, recall, f1, actual, predicted))
-    return metrics
-
-
-@dataclass
-class Evaluation:
-    """A model's predictions on a set of images, and what follows from them."""
-
-    classes: list[str]
-    paths: list[str]
-    true: np.ndarray
-    pred: np.ndarray
-    confidence: np.ndarray  #: probability of the predicted class
-    unreadable: list[tuple[str, str]] = field(default_factory=list)  #: (path, reason)
-    #: what was evaluated, as the window and the command line name it (a value of
-    #: :data:`SPLIT_LABELS`), so the result keeps its label when the choice changes later
-    split: str = ""
-
-    @property
-    def accuracy(self) -> float | None:
-        """The share of images predicted right; None when there are none."""
-        return float((self.true == self.pred).mean()) if len(self.true) else None
-
-    def matrix(self) -> np.ndarray:
-        """Counts: row = true class, column = predicted class."""
-        return confusion_matrix(self.true, self.pred, len(self.classes))
-
-    def metrics(self) -> list[ClassMetrics]:
-        """Precision, recall and F1 of each class, in class order."""
-        return class_metrics(self.matrix())
-
-    def cell(self, true_class: int, predicted_class: int) -> list[int]:
-        """Indices of the images of ``true_class`` predicted as ``predicted_class``."""
-        return np.flatnonzero((self.true == true_class) & (self.pred == predicted_class)).tolist()
-
-    def mistakes(self) -> list[int]:
-        """Indices of the misclassified images, most confident mistakes first (equally
-        confident ones in their original order)."""
-        wrong = np.flatnonzero(self.true != self.pred)
-        return wrong[np.argsort(-self.confidence[wrong], kind="stable")].tolist()
 
 
 class _ListedImages(ImageDataset):
@@ -263,25 +154,44 @@ def evaluate(model, preprocessing, classes, items: list[ImageItem], split: str =
 SPLIT_LABELS = {"val": "validation images", "test": "test folder images"}
 
 
-def evaluate_run(checkpoint, which: str, **kwargs) -> Evaluation:
+#: The stages of :func:`evaluate_run`, as ``stage`` names them.
+EVALUATION_STAGES = ("checking the images", "decoding every image", "evaluating")
+
+
+def evaluate_run(checkpoint, which: str, progress=None, cancel=None, stage=None,
+                 **kwargs) -> Evaluation:
     """Evaluate a saved run's ``best.pt`` (or any checkpoint in a run folder) on its
     validation images (``which="val"``) or its test folder's (``"test"``), labelled with
-    :data:`SPLIT_LABELS`. Keyword arguments are those of :func:`predict_paths`."""
+    :data:`SPLIT_LABELS`.
+
+    The run's images are checked and decoded again first, as its training did, so that the
+    split leaves out the same files: at 100,000 images that takes a while too. ``stage(name)``
+    is called as each of :data:`EVALUATION_STAGES` begins, ``progress(done, total)`` reports
+    within it, and ``cancel`` stops any of them. Other keyword arguments are those of
+    :func:`predict_paths`."""
     from .models import load_trained
 
+    def begin(name: str) -> None:
+        if stage is not None:
+            stage(name)
+
     net, ckpt = load_trained(checkpoint)
-    classes, items = evaluation_items(Path(checkpoint).parent.parent, which)
+    classes, items = evaluation_items(Path(checkpoint).parent.parent, which,
+                                      progress=progress, cancel=cancel, stage=begin)
+    begin(EVALUATION_STAGES[2])
     return evaluate(net, Preprocessing.from_dict(ckpt["preprocessing"]), classes, items,
-                    split=SPLIT_LABELS[which], **kwargs)
+                    split=SPLIT_LABELS[which], progress=progress, cancel=cancel, **kwargs)
 
 
-def run_data(run_dir: str | os.PathLike):
+def run_data(run_dir: str | os.PathLike, progress=None, cancel=None, stage=None):
     """The validation and test items of a saved run, rebuilt from its folders and split.
 
     Returns ``(classes, validation items, test items or None)``. Files that moved or changed
     since are left out (the scan reports them); a class folder that is gone is an error. The
     run's folders are the classes it trained on, under the names it gave them; classes left
     out of the training have no folder there, and their test sub-folders are ignored.
+    ``progress(done, total)`` and ``cancel`` as for :func:`~tlgui.core.data.scan`;
+    ``stage(name)`` is told when the check and the decoding begin.
     """
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
@@ -303,7 +213,13 @@ def run_data(run_dir: str | os.PathLike):
     # of the test as it was then.
     test = config.get("test_folder")
     test = test if test and os.path.isdir(test) else None
-    report = verify_images(scan(folders, test_folder=test, other_test_classes=True))
+    if stage is not None:
+        stage(EVALUATION_STAGES[0])
+    report = scan(folders, test_folder=test, other_test_classes=True, progress=progress,
+                  cancel=cancel)
+    if stage is not None:
+        stage(EVALUATION_STAGES[1])
+    report = verify_images(report, progress=progress, cancel=cancel)
     # A class whose folder has no usable image left is not in the report: every other class
     # keeps the label the run gave it, its folder's place in ``folders``.
     label_of = {os.path.basename(os.path.normpath(f)): i for i, f in enumerate(folders)}
@@ -316,13 +232,14 @@ def run_data(run_dir: str | os.PathLike):
     return classes, relabelled(data_split.val), test_items
 
 
-def evaluation_items(run_dir: str | os.PathLike, which: str) -> tuple[list[str],
-                                                                      list[ImageItem]]:
+def evaluation_items(run_dir: str | os.PathLike, which: str, **kwargs
+                     ) -> tuple[list[str], list[ImageItem]]:
     """The classes of a saved run and the images to evaluate it on: its validation images
-    (``which="val"``) or its test folder's (``"test"``); one line says why there are none."""
+    (``which="val"``) or its test folder's (``"test"``); one line says why there are none.
+    Keyword arguments (progress, cancel, stage) are those of :func:`run_data`."""
     if which not in ("val", "test"):
         raise ValueError(f"which images: 'val' or 'test', not {which!r}")
-    classes, val, test = run_data(run_dir)
+    classes, val, test = run_data(run_dir, **kwargs)
     if which == "val":
         return classes, val
     if test is None:

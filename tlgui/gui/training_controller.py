@@ -65,8 +65,10 @@ class TrainingController(QObject):
     def is_running(self) -> bool:
         return self._task.is_running()
 
-    def shutdown(self) -> bool:
-        return self._task.shutdown()
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Stop the training and wait at most ``timeout_ms`` for it (see
+        :meth:`TaskController.shutdown`); True when it ended."""
+        return self._task.shutdown(timeout_ms)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

@@ -181,7 +181,12 @@ class TaskController(QObject):
         return bool(self._workers)
 
     def thread_running(self) -> bool:
-        return self._thread is not None and self._thread.isRunning()
+        """True while this controller's thread runs (a task, or winding down after one)."""
+        import shiboken6
+
+        # The thread is deleted with its controller's parent widget; it had ended by then.
+        thread = self._thread
+        return thread is not None and shiboken6.isValid(thread) and thread.isRunning()
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Cancel the task, end the thread and wait at most ``timeout_ms``; True when it ended.

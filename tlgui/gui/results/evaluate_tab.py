@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.evaluation import UNDEFINED_NOTE, Evaluation, decimal_text, share_text
+from ...core.metrics import UNDEFINED_NOTE, Evaluation, decimal_text, share_text
 from ...core.progress import Progress
 from ...core.project import RunRecord
 from ..busy import BusyIndicator
@@ -186,9 +186,15 @@ class EvaluateTab(QWidget):
         def task(emit, control):
             from ...core.evaluation import evaluate_run
 
-            evaluation = evaluate_run(checkpoint, which, device=device,
-                                      progress=lambda d, t: emit(Progress(d, t)),
-                                      cancel=control)
+            stage = [""]
+
+            def begin(name: str) -> None:
+                stage[0] = name
+                emit(Progress(0, 0, name[0].upper() + name[1:]))
+
+            evaluation = evaluate_run(
+                checkpoint, which, device=device, cancel=control, stage=begin,
+                progress=lambda d, t: emit(Progress(d, t, stage[0][:1].upper() + stage[0][1:])))
             return EvaluatedImages.of(evaluation)
 
         self.worker.start(task, on_succeeded=self.show_evaluation, on_failed=self.error.emit,

@@ -8,7 +8,7 @@ from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from ...core.evaluation import Evaluation, matrix_texts, normalise_rows
+from ...core.metrics import Evaluation, matrix_texts, normalise_rows
 
 #: Right answers (the diagonal) in blue, mistakes in red: the meaning, not the theme, picks them.
 RIGHT = QColor(31, 119, 180)
