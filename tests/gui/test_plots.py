@@ -80,7 +80,8 @@ def test_the_legend_is_under_the_plots_not_over_the_curves(qtbot):
         legend = QRect(view.legend.mapTo(view, view.legend.rect().topLeft()),
                        view.legend.size())
         assert not legend.intersects(box_in_view)
-    assert "without dropout · train (eval mode)" in view.legend.labels()
+    assert view.legend.labels() == ["with dropout", "without dropout", "validation",
+                                    "train (eval mode)", "running training loss"]
     assert view.legend.isVisible() and view.legend.height() > 0
 
 
@@ -177,3 +178,17 @@ def test_plot_colours_follow_a_dark_palette(qtbot):
     for plot in (view.accuracy, view.loss):
         assert plot.backgroundBrush().color().name() == "#202124"
         assert plot.getAxis("left").textPen().color().name() == "#e8eaed"
+
+
+def test_the_train_step_fits_a_window_1000_pixels_wide(qtbot):
+    """The sidebar takes 150 px of it; the legend must not widen the step beyond the rest."""
+    from tlgui.gui.training_pane import TrainingPane
+
+    pane = shown(qtbot, TrainingPane(), 830, 700)
+    pane.on_training_started(ev.TrainingStarted(
+        runs=("with_dropout", "without_dropout"), dropouts=(0.5, 0.0), epochs=3, start_epoch=0,
+        train_size=40, val_size=10, device="cpu", trainable_params=10, frozen_params=0,
+        feature_cache=False))
+    QApplication.processEvents()
+    assert pane.minimumSizeHint().width() <= 1000 - 150 - 20
+    assert pane.width() == 830

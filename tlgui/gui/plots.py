@@ -27,7 +27,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPalette, QPen, QPixmap
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 RUN_COLOURS = {
     "with_dropout": "#1f77b4",
@@ -40,7 +40,7 @@ RUN_LABELS = {
     "model": "model",
 }
 SPLIT_LABELS = {"val": "validation", "train": "train (eval mode)",
-                "batch": "training loss so far in the epoch (dropout active)"}
+                "batch": "running training loss"}
 #: The most points a running batch-loss curve keeps; beyond it every other point is dropped
 #: and only every second new one is kept, so hours of training hold a bounded amount.
 MAX_BATCH_POINTS = 100_000
@@ -228,8 +228,9 @@ def _palette_colours(widget: QWidget) -> tuple[QColor, QColor]:
     return (palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text))
 
 
-def _pen(run: str, split: str) -> QPen:
-    colour = RUN_COLOURS.get(run, "#2ca02c")
+def _pen(run: str, split: str, colour: QColor | str | None = None) -> QPen:
+    """The line of one curve: the run's colour (or ``colour``), the split's style."""
+    colour = colour if colour is not None else RUN_COLOURS.get(run, "#2ca02c")
     if split == "batch":
         light = QColor(colour)
         light.setAlpha(110)
@@ -314,7 +315,7 @@ class MetricPlot(pg.PlotWidget):
     def reset_view(self) -> None:
         """Show the whole training again after a zoom: every epoch, and every value."""
         # Epoch 0 is the start: the running curves of the first epoch lie between 0 and 1.
-        self.setXRange(0, max(1, self.epochs), padding=0.02)
+        self.setXRange(0, max(1, self.epochs), padding=0.05)
         if self.percent:
             self.setYRange(0, 100, padding=0.02)
         else:
@@ -458,43 +459,59 @@ class MetricPlot(pg.PlotWidget):
 
 
 class LegendRow(QWidget):
-    """The legend of both plots, in rows of its own under them: one row per run, one sample
-    line per curve."""
+    """The legend of both plots, in two lines of its own under them: each run's colour, then
+    each kind of curve's line style (solid with dots: validation; dashed: training in eval
+    mode; thin: the running training loss). ``trailing`` (a button, say) ends the first
+    line, where it widens nothing."""
 
-    def __init__(self, parent=None):
+    def __init__(self, trailing: QWidget | None = None, parent=None):
         super().__init__(parent)
-        self._grid = QGridLayout(self)
-        self._grid.setContentsMargins(4, 0, 4, 0)
-        self._grid.setHorizontalSpacing(14)
-        self._grid.setVerticalSpacing(2)
+        self._trailing = trailing
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(4, 0, 4, 0)
+        self._layout.setSpacing(2)
         self._labels: list[str] = []
+        self.setToolTip("Running training loss: the mean loss of the epoch so far, measured "
+                        "while the run trains (dropout active)")
 
     def set_runs(self, runs, splits=("val", "train", "batch")) -> None:
-        while self._grid.count():
-            widget = self._grid.takeAt(0).widget()
-            if widget is not None:
-                widget.deleteLater()
+        while self._layout.count():
+            row = self._layout.takeAt(0).layout()
+            while row is not None and row.count():
+                widget = row.takeAt(0).widget()
+                if widget is not None and widget is not self._trailing:
+                    widget.deleteLater()
         self._labels = []
-        for row, run in enumerate(runs):
-            name = QLabel(f"<b>{RUN_LABELS.get(run, run)}</b>")
-            self._grid.addWidget(name, row, 0)
-            for column, split in enumerate(splits, 1):
+        if not runs:
+            if self._trailing is not None:
+                row = QHBoxLayout()
+                row.addStretch(1)
+                row.addWidget(self._trailing)
+                self._layout.addLayout(row)
+            return
+        text_colour = self.palette().color(QPalette.ColorRole.WindowText)
+        entries = [[(pg.mkPen(RUN_COLOURS.get(run, "#2ca02c"), width=3), False,
+                     f"<b>{RUN_LABELS.get(run, run)}</b>", RUN_LABELS.get(run, run))
+                    for run in runs],
+                   [(_pen("", split, text_colour), split == "val", SPLIT_LABELS[split],
+                     SPLIT_LABELS[split]) for split in splits]]
+        for number, line in enumerate(entries):
+            row = QHBoxLayout()
+            row.setSpacing(4)
+            for pen, symbol, text, plain in line:
                 sample = QLabel()
-                sample.setPixmap(_line_sample(_pen(run, split), symbol=split == "val"))
-                text = QLabel(SPLIT_LABELS[split])
-                entry = QHBoxLayout()
-                entry.setSpacing(4)
-                entry.addWidget(sample)
-                entry.addWidget(text)
-                holder = QWidget()
-                holder.setLayout(entry)
-                entry.setContentsMargins(0, 0, 0, 0)
-                self._grid.addWidget(holder, row, column)
-                self._labels.append(f"{RUN_LABELS.get(run, run)} · {SPLIT_LABELS[split]}")
-        self._grid.setColumnStretch(len(splits) + 1, 1)
+                sample.setPixmap(_line_sample(pen, symbol))
+                row.addWidget(sample)
+                row.addWidget(QLabel(text))
+                row.addSpacing(12)
+                self._labels.append(plain)
+            row.addStretch(1)
+            if number == 0 and self._trailing is not None:
+                row.addWidget(self._trailing)
+            self._layout.addLayout(row)
 
     def labels(self) -> list[str]:
-        """Each entry as "run · curve", in order."""
+        """The entries shown: the runs, then the kinds of curve."""
         return list(self._labels)
 
 
@@ -516,27 +533,25 @@ def _line_sample(pen: QPen, symbol: bool) -> QPixmap:
 
 
 class CurvesView(QWidget):
-    """Accuracy and loss side by side, their legend under them."""
+    """Accuracy and loss side by side, their legend and *Reset view* under them."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.accuracy = MetricPlot("Accuracy", "acc", percent=True)
         self.loss = MetricPlot("Loss", "loss", percent=False)
-        self.legend = LegendRow()
         self.reset_button = QPushButton("Reset view")
         self.reset_button.setToolTip("Show the whole training again after zooming "
                                      "(or double-click a plot)")
         self.reset_button.clicked.connect(self.reset_view)
+        self.legend = LegendRow(trailing=self.reset_button)
+        self.legend.set_runs([])
         plots = QHBoxLayout()
         plots.addWidget(self.accuracy, 3)
         plots.addWidget(self.loss, 2)
-        under = QHBoxLayout()
-        under.addWidget(self.legend, 1)
-        under.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(plots, 1)
-        layout.addLayout(under)
+        layout.addWidget(self.legend)
 
     def reset(self, runs, epochs: int = 10) -> None:
         self.accuracy.reset(runs, epochs)
