@@ -155,6 +155,11 @@ def test_hovering_shows_the_run_epoch_and_value_of_the_nearest_point(qtbot):
     assert hover(view.loss, 3.75, math.log10(2.5)) == (
         "with dropout · training loss so far\nepoch 4, batch 3 of 4: 2.5")
     assert hover(view.accuracy, 4.5, 10) == ""  # nothing near: the label goes
+    view.add_epoch(ev.EpochFinished(  # no validation images: nan is never the nearest
+        run="with_dropout", epoch=1, epochs=5, train_loss=1.0, train_acc=0.4,
+        val_loss=math.nan, val_acc=math.nan, lr=1e-3, seconds=1.0, eta_seconds=1.0,
+        improved=True, train_loss_eval=0.0, train_acc_eval=0.5))
+    assert hover(view.loss, 2, math.log10(0.9)) == "without dropout · validation\nepoch 2: 0.9"
 
 
 def test_zoom_is_allowed_and_reset_view_returns_to_the_whole_training(qtbot):
@@ -166,6 +171,21 @@ def test_zoom_is_allowed_and_reset_view_returns_to_the_whole_training(qtbot):
     view.reset_button.click()
     (x0, x1), (y0, y1) = view.accuracy.getViewBox().viewRange()
     assert x0 <= 0 and x1 >= 8 and y0 <= 0 and y1 >= 100
+
+    class DoubleClick:  # what pyqtgraph's scene reports for a double-click
+        accepted = False
+
+        def double(self):
+            return True
+
+        def accept(self):
+            self.accepted = True
+
+    view.accuracy.getViewBox().setRange(xRange=(2, 3), yRange=(40, 50), padding=0)
+    click = DoubleClick()
+    view.accuracy.scene().sigMouseClicked.emit(click)
+    (x0, x1), (y0, y1) = view.accuracy.getViewBox().viewRange()
+    assert click.accepted and x0 <= 0 and x1 >= 8 and y0 <= 0 and y1 >= 100
 
 
 def test_plot_colours_follow_a_dark_palette(qtbot):

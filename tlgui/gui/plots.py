@@ -390,8 +390,10 @@ class MetricPlot(pg.PlotWidget):
                 offset = 0
             if not len(xs):
                 continue
-            view_y = np.log10(ys) if not self.percent else ys
-            d2 = ((xs - at.x()) / px) ** 2 + ((view_y - at.y()) / py) ** 2
+            with np.errstate(all="ignore"):  # a missing value (nan) is never the nearest
+                view_y = np.log10(ys) if not self.percent else ys
+                d2 = ((xs - at.x()) / px) ** 2 + ((view_y - at.y()) / py) ** 2
+            d2 = np.where(np.isfinite(d2), d2, np.inf)
             i = int(np.argmin(d2))
             if d2[i] < best[0]:
                 best = (float(d2[i]), (run, split), offset + i)
