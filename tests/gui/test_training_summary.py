@@ -213,6 +213,10 @@ def test_after_stop_or_finish_the_progress_says_how_it_ended_not_the_time_left(q
     pane.on_training_started(started())
     pane.on_batch_finished(batch(4))
     assert pane.run_label.text() == "Epoch 4 of 10 — 11 min 00 s left"
+    pane.set_state("paused")
+    assert pane.run_label.text() == "Paused in epoch 4 of 10."
+    pane.set_state("running")
+    pane.on_batch_finished(batch(4))
     pane.set_state("stopping")
     pane.on_training_finished(summary("stopped", 3))
     pane.set_state("idle")

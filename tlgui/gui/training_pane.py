@@ -272,6 +272,8 @@ class TrainingPane(Pane):
         self.settings_box.setEnabled(not busy)
         if state == "idle" and self._live:  # ended without a summary (it failed)
             self._show_ended("stopped")
+        elif state == "paused" and self._live and self._epoch:  # no time passes while paused
+            self.run_label.setText(f"Paused in epoch {self._epoch} of {self._epochs}.")
 
     def _on_pause_clicked(self) -> None:
         if self._state == "paused":
