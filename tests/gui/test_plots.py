@@ -153,7 +153,7 @@ def test_hovering_shows_the_run_epoch_and_value_of_the_nearest_point(qtbot):
     assert hover(view.accuracy, 2, 70) == "without dropout · train (eval mode)\nepoch 2: 70.0%"
     assert hover(view.loss, 2, math.log10(0.9)) == "without dropout · validation\nepoch 2: 0.9"
     assert hover(view.loss, 3.75, math.log10(2.5)) == (
-        "with dropout · training loss so far\nepoch 4, batch 3 of 4: 2.5")
+        "with dropout · running training loss\nepoch 4, batch 3 of 4: 2.5")
     assert hover(view.accuracy, 4.5, 10) == ""  # nothing near: the label goes
     view.add_epoch(ev.EpochFinished(  # no validation images: nan is never the nearest
         run="with_dropout", epoch=1, epochs=5, train_loss=1.0, train_acc=0.4,

@@ -408,12 +408,11 @@ class MetricPlot(pg.PlotWidget):
             epoch = max(1, math.ceil(x - 1e-9))
             batch = round((x - (epoch - 1)) * self.batches)
             where = f"epoch {epoch}, batch {batch} of {self.batches}"
-            what = "training loss so far"
         else:
             xs, ys = self._data[key]
             x, value = float(xs[index]), float(ys[index])
             where = f"epoch {int(x)}"
-            what = SPLIT_LABELS[split]
+        what = SPLIT_LABELS[split]
         shown = f"{value:.1f}%" if self.percent else f"{value:.4g}"
         point = QPointF(x, math.log10(value) if not self.percent else value)
         return f"{name} · {what}\n{where}: {shown}", point
