@@ -267,6 +267,7 @@ class MetricPlot(pg.PlotWidget):
         self._data: dict[tuple[str, str], tuple[list, list]] = {}
         self._series: dict[str, GrowingSeries] = {}
         self._dirty: set[str] = set()
+        self._prepared: tuple | None = None  #: (runs, epochs) of the last reset
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
         self._redraw.setInterval(REDRAW_INTERVAL_MS)
@@ -282,6 +283,10 @@ class MetricPlot(pg.PlotWidget):
     # -- curves ------------------------------------------------------------------------------
     def reset(self, runs, epochs: int = 10) -> None:
         """Clear the plot and prepare curves for ``runs`` over ``epochs`` epochs."""
+        if self._prepared == (tuple(runs), max(1, epochs)) and self.is_empty():
+            self.reset_view()  # as asked already (a start, then the trainer's first event)
+            return
+        self._prepared = (tuple(runs), max(1, epochs))
         for curve in self._curves.values():
             self.removeItem(curve)
         self._curves.clear()
@@ -311,6 +316,11 @@ class MetricPlot(pg.PlotWidget):
         step = max(1, math.ceil(self.epochs / 10))
         self.getAxis("bottom").setTickSpacing(major=step, minor=step)
         self.reset_view()
+
+    def is_empty(self) -> bool:
+        """True while no curve has a point."""
+        return (not any(xs for xs, _ in self._data.values())
+                and not any(len(series) for series in self._series.values()))
 
     def reset_view(self) -> None:
         """Show the whole training again after a zoom: every epoch, and every value."""
@@ -468,6 +478,7 @@ class LegendRow(QWidget):
     def __init__(self, trailing: QWidget | None = None, parent=None):
         super().__init__(parent)
         self._trailing = trailing
+        self._shown: tuple | None = None
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(4, 0, 4, 0)
         self._layout.setSpacing(2)
@@ -476,6 +487,9 @@ class LegendRow(QWidget):
                         "while the run trains (dropout active)")
 
     def set_runs(self, runs, splits=("val", "train", "batch")) -> None:
+        if self._shown == (tuple(runs), tuple(splits)):
+            return
+        self._shown = (tuple(runs), tuple(splits))
         while self._layout.count():
             row = self._layout.takeAt(0).layout()
             while row is not None and row.count():
