@@ -429,7 +429,8 @@ def scanned_paths(monkeypatch):
 
     seen = []
     probe, decode = data.probe_image, data.decode_problem
-    monkeypatch.setattr(data, "probe_image", lambda p, *a: seen.append(p) or probe(p, *a))
+    monkeypatch.setattr(data, "probe_image",
+                        lambda p, *a, **kw: seen.append(p) or probe(p, *a, **kw))
     monkeypatch.setattr(data, "decode_problem", lambda p: seen.append(p) or decode(p))
     return seen
 
@@ -488,3 +489,42 @@ def test_a_test_folder_with_an_unknown_class_is_refused_in_one_line(tmp_path):
         with_test_folder(report, str(tmp_path / "test"))
     ignored = with_test_folder(report, str(tmp_path / "test"), other_test_classes=True)
     assert ignored.test_items == []
+
+
+def test_worker_processes_find_what_threads_find(messy, monkeypatch):
+    """Many files are checked in worker processes (the window's process keeps its interpreter
+    lock); the report is the same, every bad file with the same reason, in the same order."""
+    import tlgui.core.data as data
+    from tlgui.core.data import verify_images
+
+    root, _, _ = messy
+    threaded = verify_images(scan([str(root)]))
+    monkeypatch.setattr(data, "PROCESS_MIN_FILES", 1)
+    monkeypatch.setattr(data, "CHUNK_FILES", 3)  # several jobs, returned out of order maybe
+    processed = verify_images(scan([str(root)]))
+    assert processed.items == threaded.items
+    assert processed.skipped == threaded.skipped
+
+
+def test_a_cancel_stops_the_worker_processes_job_by_job(tmp_path, monkeypatch):
+    import time
+
+    import tlgui.core.data as data
+    from tlgui.core.control import Cancelled, RunControl
+
+    for i in range(40):
+        save(rgb(), str(tmp_path / ("a" if i % 2 else "b") / f"{i}.png"))
+    monkeypatch.setattr(data, "PROCESS_MIN_FILES", 1)
+    monkeypatch.setattr(data, "CHUNK_FILES", 2)
+    control, seen = RunControl(), []
+
+    def progress(done, total):
+        seen.append(done)
+        if done >= 4:
+            control.stop()
+
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        scan([str(tmp_path)], progress=progress, cancel=control)
+    assert time.monotonic() - started < 60
+    assert max(seen) < 40  # it stopped before the end

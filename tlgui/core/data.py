@@ -7,12 +7,14 @@ sub-folders belong to their top class folder. Nothing here writes to the user's 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -615,25 +617,71 @@ def without_files(report: ScanReport, failed: dict[str, str]) -> ScanReport:
 
 
 def _probe_all(paths, progress, min_side, max_pixels, threads, cancel=None):
-    return _run_all(lambda p: probe_image(p, min_side, max_pixels), paths, progress, threads,
-                    cancel)
+    check = functools.partial(probe_image, min_side=min_side, max_pixels=max_pixels)
+    return _run_all(check, paths, progress, threads, cancel)
 
 
-def _run_all(check, paths, progress, threads, cancel=None) -> list:
-    """``check(path)`` for every path, in order, on a few threads, reporting progress."""
+#: From this many files on, files are checked in worker processes rather than threads. Reading
+#: headers is partly Python code, which holds the interpreter lock: checked by threads of the
+#: window's own process, 100,000 files kept the window waiting for that lock for up to a second
+#: at a time. Fewer files are over before processes would have started.
+PROCESS_MIN_FILES = 3000
+#: Files per job handed to a worker: large enough that handing out jobs costs little, small
+#: enough for progress and Cancel to follow closely.
+CHUNK_FILES = 128
+
+
+def _check_chunk(check, paths: list[str]) -> list:
+    return [check(path) for path in paths]
+
+
+def _worker_processes() -> int:
+    return max(2, min(8, os.cpu_count() or 1))
+
+
+def _run_all(check, paths, progress, threads, cancel=None, processes: bool | None = None
+             ) -> list:
+    """``check(path)`` for every path, in order, reporting progress; ``cancel`` stops it.
+
+    Checking is file I/O plus decoding, which Pillow does outside the interpreter lock, so a
+    few threads overlap well; from :data:`PROCESS_MIN_FILES` files on (or with ``processes``
+    True) worker processes do it instead, started fresh ("spawn": forking a process that runs
+    other threads can deadlock the child), so the calling process's other threads — a window
+    — keep the lock. ``check`` must then be picklable (a module-level function or a
+    ``functools.partial`` of one)."""
     total = len(paths)
     if progress:
         progress(0, total)
-    results = []
-    # Checking is file I/O plus decoding, which Pillow does outside the GIL: threads overlap.
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        step = max(1, total // 100)
-        for done, result in enumerate(pool.map(check, paths, chunksize=16), 1):
-            results.append(result)
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("scan cancelled")
-            if progress and (done % step == 0 or done == total):
+    if processes is None:
+        processes = total >= PROCESS_MIN_FILES
+    chunks = [paths[i:i + CHUNK_FILES] for i in range(0, total, CHUNK_FILES)]
+    if processes:
+        pool = ProcessPoolExecutor(max_workers=_worker_processes(),
+                                   mp_context=multiprocessing.get_context("spawn"))
+    else:
+        pool = ThreadPoolExecutor(max_workers=max(1, threads))
+    results: list = []
+    step = max(1, total // 100)
+    reported = 0
+    try:
+        futures = [pool.submit(_check_chunk, check, chunk) for chunk in chunks]
+        for future in futures:
+            while True:  # wait for the chunk in short steps, so that a cancel is seen soon
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("scan cancelled")
+                try:
+                    results.extend(future.result(timeout=0.1))
+                    break
+                except TimeoutError:
+                    continue
+            done = len(results)
+            if progress and (done - reported >= step or done == total):
+                reported = done
                 progress(done, total)
+    finally:
+        # On cancel or error the jobs not started are dropped and nothing waits for the
+        # running ones (a few files each); on success every job has ended already.
+        pool.shutdown(wait=False, cancel_futures=True)
     if cancel is not None and cancel.is_set():
         raise Cancelled("scan cancelled")
     return results

@@ -5,6 +5,18 @@ from __future__ import annotations
 import os
 import sys
 
+#: How often Python lets another thread take its interpreter lock, in seconds (its default is
+#: 0.005). The window's thread takes the lock back after every call into Qt; while a
+#: background thread runs Python code, each of those waits up to this long, and painting a
+#: table makes hundreds of them. A shorter interval keeps the window answering while data is
+#: scanned or decoded in the background, at a cost of a few per cent of that work's speed.
+SWITCH_INTERVAL = 0.001
+
+
+def configure_interpreter() -> None:
+    """Settings of the Python interpreter that the window needs to stay responsive."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
+
 
 def main(argv: list[str] | None = None, sample: bool = False) -> int:
     if not _display_available():
@@ -15,6 +27,7 @@ def main(argv: list[str] | None = None, sample: bool = False) -> int:
 
     from .main_window import MainWindow
 
+    configure_interpreter()
     app = QApplication.instance() or QApplication(sys.argv[:1] + list(argv or []))
     app.setApplicationName("tlgui")
     app.setOrganizationName("tlgui")

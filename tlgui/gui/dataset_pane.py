@@ -350,6 +350,10 @@ class DatasetPane(Pane):
         if folder:
             self.add_test_folder(folder)
 
+    def scrollable_tables(self) -> list[tuple[str, object]]:
+        """The pane's lists a user scrolls through, by name (their table views)."""
+        return [("the class table", self.classes), ("files left out", self.skipped.table)]
+
     def busy(self) -> bool:
         """True while images are being checked: the data set may still change."""
         return self.scanner.is_running()
