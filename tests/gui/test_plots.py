@@ -212,3 +212,15 @@ def test_the_train_step_fits_a_window_1000_pixels_wide(qtbot):
     QApplication.processEvents()
     assert pane.minimumSizeHint().width() <= 1000 - 150 - 20
     assert pane.width() == 830
+
+
+def test_the_train_step_warning_colour_follows_a_dark_palette(qtbot):
+    from tlgui.gui.training_pane import TrainingPane
+
+    pane = TrainingPane()
+    qtbot.addWidget(pane)
+    assert "#b00020" in pane.problem.styleSheet()  # dark red on a light window
+    dark = QPalette(pane.palette())
+    dark.setColor(QPalette.ColorRole.Window, QColor("#202124"))
+    pane.setPalette(dark)
+    assert "#ff6b6b" in pane.problem.styleSheet()  # light red on a dark one

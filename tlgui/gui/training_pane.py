@@ -14,7 +14,7 @@ import json
 import math
 import time
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -274,6 +274,11 @@ class TrainingPane(Pane):
             self._show_ended("stopped")
         elif state == "paused" and self._live and self._epoch:  # no time passes while paused
             self.run_label.setText(f"Paused in epoch {self._epoch} of {self._epochs}.")
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "problem"):
+            self.problem.setStyleSheet(f"color: {warning_colour(self.palette())};")
 
     def _on_pause_clicked(self) -> None:
         if self._state == "paused":
