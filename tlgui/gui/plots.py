@@ -255,7 +255,6 @@ class MetricPlot(pg.PlotWidget):
             self.getAxis(side).enableAutoSIPrefix(False)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMenuEnabled(False)
-        self.setToolTip("Wheel: zoom · drag: move · double-click: whole training")
         if percent:
             self.setYRange(0, 100, padding=0.02)
         else:
@@ -556,8 +555,9 @@ class CurvesView(QWidget):
         self.accuracy = MetricPlot("Accuracy", "acc", percent=True)
         self.loss = MetricPlot("Loss", "loss", percent=False)
         self.reset_button = QPushButton("Reset view")
-        self.reset_button.setToolTip("Show the whole training again after zooming "
-                                     "(or double-click a plot)")
+        self.reset_button.setToolTip("The mouse wheel zooms a plot and dragging moves it; "
+                                     "this (or a double-click on the plot) shows the whole "
+                                     "training again")
         self.reset_button.clicked.connect(self.reset_view)
         self.legend = LegendRow(trailing=self.reset_button)
         self.legend.set_runs([])
