@@ -23,6 +23,7 @@ import argparse
 import itertools
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -151,6 +152,7 @@ def main(argv=None) -> int:
     seconds = time.monotonic() - started
     window.shutdown()  # not close(): it would ask whether to save the project
     window.hide()
+    shutil.rmtree(work, ignore_errors=True)  # the sample images and the run folder
 
     print(f"{arrived:,} batch events in {seconds:.0f} s "
           f"({train.epochs.value()} epochs of {batches} batches planned)")
