@@ -68,6 +68,12 @@ TARGETS = {
               "test_an_image_that_fails_during_training_is_left_out_and_named")),
     ),
     # the fast tests only: the command tests of test_evaluation.py train a model first
+    "metrics": Target(
+        "tlgui.core.metrics", ("*",),
+        ("tests/core/test_evaluation_numbers.py",
+         *_in("tests/core/test_evaluation.py", "test_confusion_matrix_and_metrics_by_hand",
+              "test_undefined_metrics_are_none_not_zero", "test_cells_and_mistakes")),
+    ),
     "evaluation": Target(
         "tlgui.core.evaluation", ("*",),
         ("tests/core/test_evaluation_numbers.py",

@@ -41,7 +41,7 @@ class _ListedImages(ImageDataset):
         try:
             return super().__getitem__(index)
         except ImageLoadError as e:
-            return UnreadableImage(self.items[index].path, e.reason)
+            return UnreadableImage(self.paths[index], e.reason)
 
 
 #: With as few images as this many batches or fewer, the automatic choice reads them in this

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
@@ -145,25 +146,31 @@ class ImageDataset(Dataset):
 
     def __init__(self, items: Sequence[ImageItem], transform, draft_size: int | None = None,
                  skip_unreadable: bool = False):
-        self.items = list(items)
+        # Paths and labels, not the items: a DataLoader pickles the dataset for each of its
+        # processes, and 100,000 item objects take a quarter of a second to pickle, all of it
+        # holding the interpreter lock (the window's thread waits); strings and one array of
+        # labels take a few milliseconds.
+        self.paths = [item.path for item in items]
+        self.labels = np.fromiter((item.label for item in items), dtype=np.int64,
+                                  count=len(self.paths))
         self.transform = transform
         self.draft_size = draft_size
         self.skip_unreadable = skip_unreadable
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.paths)
 
     def __getitem__(self, index: int):
-        item = self.items[index]
+        path = self.paths[index]
         try:
-            image = load_rgb(item.path, draft_size=self.draft_size)
+            image = load_rgb(path, draft_size=self.draft_size)
         except ImageLoadError as e:
             # A file that is gone is not damaged: the folder may have moved, and training on
             # what is left would mislead. That stays an error.
             if not self.skip_unreadable or isinstance(e.__cause__, FileNotFoundError):
                 raise
-            return UnreadableImage(item.path, e.reason)
-        return self.transform(image), torch.tensor(item.label)
+            return UnreadableImage(path, e.reason)
+        return self.transform(image), torch.tensor(int(self.labels[index]))
 
 
 def collate_readable(batch: list) -> tuple:
