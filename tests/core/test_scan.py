@@ -528,3 +528,16 @@ def test_a_cancel_stops_the_worker_processes_job_by_job(tmp_path, monkeypatch):
         scan([str(tmp_path)], progress=progress, cancel=control)
     assert time.monotonic() - started < 60
     assert max(seen) < 40  # it stopped before the end
+
+
+def _slow_check(path):
+    import time
+
+    time.sleep(0.3)  # longer than the loop's wait for a job between two looks at cancel
+    return path.upper()
+
+
+def test_a_job_slower_than_the_wait_between_looks_at_cancel_is_waited_for():
+    from tlgui.core.data import _run_all
+
+    assert _run_all(_slow_check, ["a", "b"], None, threads=1, processes=False) == ["A", "B"]

@@ -15,6 +15,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -672,7 +673,7 @@ def _run_all(check, paths, progress, threads, cancel=None, processes: bool | Non
                 try:
                     results.extend(future.result(timeout=0.1))
                     break
-                except TimeoutError:
+                except FutureTimeout:  # not the built-in TimeoutError before Python 3.11
                     continue
             done = len(results)
             if progress and (done - reported >= step or done == total):
