@@ -344,3 +344,94 @@ def test_probabilities_never_round_to_certainty():
     """A probability just short of 1 (or just above 0) must not read as certain."""
     assert [percent(p) for p in (1.0, 0.99996, 0.997, 0.87, 0.042, 0.0013, 1e-7, 0.0)] == [
         "100%", ">99.9%", "99.7%", "87%", "4.2%", "0.13%", "<0.01%", "0%"]
+
+
+def test_cancel_on_a_tab_forgets_the_request_waiting_behind_the_running_pass(qtbot,
+                                                                             monkeypatch):
+    from tlgui.gui.inspect import jobs
+    from tlgui.gui.inspect.gradcam_tab import GradcamTab
+
+    monkeypatch.setattr(jobs, "private_copy", lambda model: model)
+    loader = jobs.ModelLoader()
+    loader.key, loader.model = ("checkpoint", "best.pt"), object()
+    tab = GradcamTab(loader)
+    qtbot.addWidget(tab)
+    started, release, passes, shown = threading.Event(), threading.Event(), [], []
+
+    def slow(model, emit, control):
+        passes.append(model)
+        started.set()
+        release.wait(10)
+        return "a heat map"
+
+    tab.job.request(slow, shown.append)
+    assert started.wait(10)
+    tab.job.request(slow, shown.append)  # waits behind the running pass
+    tab.busy.cancel_button.click()
+    release.set()
+    qtbot.waitUntil(lambda: not tab.job.is_busy(), timeout=10_000)
+    assert len(passes) == 1 and shown == []
+
+
+def test_cancelling_the_model_load_forgets_what_waited_for_the_model(pane, qtbot, photo,
+                                                                     monkeypatch):
+    from tlgui.gui.inspect import jobs
+
+    started, release, loads = threading.Event(), threading.Event(), []
+
+    class Model:
+        classes = []
+
+    def slow_load(key):  # a load cannot stop midway
+        loads.append(key)
+        started.set()
+        release.wait(10)
+        return Model(), []
+
+    monkeypatch.setattr(jobs, "load_model", slow_load)
+    pane.show()
+    pane.set_image(photo)  # its predictions wait for the model
+    assert started.wait(10)
+    assert pane.predictions_job.is_busy()
+    pane.model_busy.cancel_button.click()
+    assert not pane.predictions_job.is_busy()
+    pane.loader.ensure()  # asked for again before the cancelled load has ended: loads anew
+    release.set()
+    qtbot.waitUntil(lambda: len(loads) == 2, timeout=10_000)
+    wait_idle(qtbot, pane, timeout=10_000)
+
+
+def test_a_grid_of_earlier_maps_never_replaces_the_maps_shown_since(qtbot, monkeypatch):
+    from tlgui.core.feature_maps import FeatureMaps
+    from tlgui.gui.inspect import jobs
+    from tlgui.gui.inspect.features_tab import FeaturesTab, render_grid
+
+    def maps_of(layer, channels):
+        values = np.random.default_rng(0).random((channels, 4, 4), dtype=np.float32)
+        return FeatureMaps(layer, values, np.arange(channels), np.ones(channels))
+
+    tab = FeaturesTab(jobs.ModelLoader())
+    qtbot.addWidget(tab)
+    old, new = maps_of("layer1", 64), maps_of("layer2", 8)
+    tab._show_maps((old, render_grid(old, *tab._grid_settings())))
+    started, release = threading.Event(), threading.Event()
+    grid = FeatureMaps.grid
+
+    def slow_grid(self, *args):
+        if self is old:
+            started.set()
+            release.wait(10)
+        return grid(self, *args)
+
+    monkeypatch.setattr(FeatureMaps, "grid", slow_grid)
+    tab.channel_count.setValue(50)  # the old maps' grid, rendered again in the background
+    assert started.wait(10)
+    tab._show_maps((new, render_grid(new, *tab._grid_settings())))  # newer maps meanwhile
+    release.set()
+    qtbot.waitUntil(lambda: not tab.grid_task.is_running(), timeout=10_000)
+    assert tab.maps is new and tab.grid_view.count == 8
+
+    # Maps computed for an earlier channel count are shown with the count chosen since.
+    newest = maps_of("layer3", 16)
+    tab._show_maps((newest, render_grid(newest, 4, *tab._grid_settings()[1:])))
+    qtbot.waitUntil(lambda: tab.grid_view.count == 16, timeout=10_000)

@@ -38,7 +38,7 @@ class AdversarialTab(QWidget):
         self.button = QPushButton("Fool the Model")
         self.button.clicked.connect(self.compute)
         self.busy = BusyIndicator()
-        self.busy.attach(self.job.controller, "Searching for an adversarial example")
+        self.job.show_progress_in(self.busy, "Searching for an adversarial example")
         self.views = [ImageView(t, 200) for t in ("Original", "Change (amplified)",
                                                    "Adversarial")]
         self.caption = QLabel("Pick a target class: small steps against the model's "

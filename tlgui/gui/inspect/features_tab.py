@@ -60,7 +60,7 @@ class FeaturesTab(QWidget):
         self.next_layer = QPushButton("Deeper layer ↓")
         self.next_layer.clicked.connect(lambda: self.step_layer(1))
         self.busy = BusyIndicator()
-        self.busy.attach(self.job.controller, "Computing the feature maps")
+        self.job.show_progress_in(self.busy, "Computing the feature maps")
         self.grid_view = GridView()
         self.grid_view.channel_clicked.connect(self.show_channel)
         self.channel_view = ImageView("Click a channel to see it large", CHANNEL_SIZE)
@@ -159,6 +159,9 @@ class FeaturesTab(QWidget):
         self.grid_view.current = 0
         self._show_grid(grid)
         self.show_channel(0)
+        count, cell, gap, ratio = self._grid_settings()
+        if (min(count, len(self.maps.maps)), cell, gap, ratio) != tuple(grid[2:]):
+            self._on_channel_count_changed()  # the count changed while the maps were computed
 
     @Slot()
     def _on_channel_count_changed(self) -> None:
@@ -167,8 +170,13 @@ class FeaturesTab(QWidget):
         if self.maps is None:
             return
         maps, settings = self.maps, self._grid_settings()
+
+        def show(grid) -> None:
+            if maps is self.maps:  # not a grid of the maps of a layer or image shown before
+                self._show_grid(grid)
+
         self.grid_task.start(lambda emit, control: render_grid(maps, *settings),
-                             on_succeeded=self._show_grid)
+                             on_succeeded=show)
 
     def _show_grid(self, grid) -> None:
         image, columns, count, cell, gap, ratio = grid

@@ -26,7 +26,7 @@ class GradcamTab(QWidget):
         self.button = QPushButton("Show Where It Looked")
         self.button.clicked.connect(self.compute)
         self.busy = BusyIndicator()
-        self.busy.attach(self.job.controller, "Computing Grad-CAM")
+        self.job.show_progress_in(self.busy, "Computing Grad-CAM")
         self.view = ImageView("The heat map appears here", 360)
         self.caption = QLabel("Grad-CAM colours the parts of the image that raised the "
                               "class's score most (yellow) to least (purple).")

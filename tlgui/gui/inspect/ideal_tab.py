@@ -66,7 +66,7 @@ class IdealTab(QWidget):
         self.button = QPushButton("Generate")
         self.button.clicked.connect(self.compute)
         self.busy = BusyIndicator()
-        self.busy.attach(self.job.controller, "Generating")
+        self.job.show_progress_in(self.busy, "Generating")
         self.view = ImageView("With total variation", 220)
         self.plain_view = ImageView("Without total variation", 220)
         self.caption = QLabel(

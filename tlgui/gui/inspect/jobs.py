@@ -84,6 +84,12 @@ class ModelLoader(QObject):
                               on_succeeded=self._on_loaded, on_failed=self._on_failed,
                               on_cancelled=self._on_cancelled)
 
+    def cancel(self) -> None:
+        """Give up the load under way (a load cannot stop midway: its result is dropped);
+        the next :meth:`ensure` starts another."""
+        self.controller.cancel()
+        self._loading = None
+
     def is_loading(self) -> bool:
         return self._loading is not None
 
@@ -129,6 +135,13 @@ class InspectJob(QObject):
             self.controller.cancel()  # its result would be stale; the waiting one follows
         else:
             self._start_waiting()
+
+    def show_progress_in(self, busy, what: str) -> None:
+        """Show this job's passes in the :class:`~tlgui.gui.busy.BusyIndicator` ``busy``;
+        its Cancel also forgets the request waiting behind the running pass, which would
+        otherwise start as soon as the cancelled one ends."""
+        busy.attach(self.controller, what)
+        busy.cancel_requested.connect(self.cancel)
 
     def drop_waiting(self, *_) -> None:
         """Forget the request that has not started (the model it waited for failed)."""

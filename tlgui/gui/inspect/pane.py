@@ -79,6 +79,7 @@ class InspectPane(Pane):
         self.pick_image.clicked.connect(self.pick_from_dataset)
         self.model_busy = BusyIndicator()
         self.model_busy.attach(self.loader.controller, "Loading the model")
+        self.model_busy.cancel_requested.connect(self._on_model_load_cancelled)
         top = QHBoxLayout()
         top.addWidget(QLabel("Model:"))
         top.addWidget(self.source, 1)
@@ -299,6 +300,13 @@ class InspectPane(Pane):
         for tab in (self.gradcam_tab, self.ideal_tab, self.adversarial_tab):
             tab.set_classes(classes)
         self.features_tab.set_layers(self.loader.layers)
+
+    @Slot()
+    def _on_model_load_cancelled(self) -> None:
+        self.loader.cancel()  # a request made from now on loads the model anew
+        # The requests waiting for the model would wait for good: none of them runs now.
+        for job in [self.predictions_job] + [tab.job for tab in self._tabs()]:
+            job.drop_waiting()
 
     def _show_predictions(self, result) -> None:
         image, predictions = result
