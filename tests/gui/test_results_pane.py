@@ -317,3 +317,29 @@ def test_a_hundred_thousand_predictions_reach_the_table_as_arrays(pane, qtbot, t
     assert text.startswith("path,class,confidence\n/photos/batch0/img000000.jpg,cat,0.3400\n")
     assert text == rows_csv([(p, ["cat", "cow", "dog"][k], float(c))
                              for p, k, c in zip(paths, predicted, confidence)])
+
+
+def test_results_name_the_model_that_made_them_not_the_one_chosen_since(pane, trained, qtbot,
+                                                                         held):
+    from pathlib import Path
+
+    from tlgui.gui.plots import RUN_LABELS
+
+    def label(checkpoint):
+        return f"{run_dir.name} · {RUN_LABELS[Path(checkpoint).parent.name]}"
+
+    run_dir, data = trained
+    pane.set_runs([str(run_dir)])
+    release, asked = held
+    evaluated = pane.checkpoint.currentData()
+    pane.evaluate()
+    qtbot.waitUntil(lambda: asked == ["val"], timeout=10_000)
+    pane.checkpoint.setCurrentIndex(1 - pane.checkpoint.currentIndex())  # chosen meanwhile
+    chosen = pane.checkpoint.currentData()
+    assert label(chosen) != label(evaluated)
+    pane.predict([str(data / "star")])
+    qtbot.waitUntil(lambda: pane.predictions is not None, timeout=30_000)
+    assert pane.predict_tab.summary.text() == f"6 images classified by {label(chosen)}"
+    release.set()
+    qtbot.waitUntil(lambda: pane.evaluation is not None, timeout=30_000)
+    assert f"Model: {label(evaluated)}." in pane.evaluate_tab.summary.text()

@@ -8,6 +8,7 @@ showing 20,000 evaluated images costs the GUI thread no per-row work beyond the 
 
 from __future__ import annotations
 
+import html
 import os
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ from ...core.progress import Progress
 from ...core.project import RunRecord
 from ..busy import BusyIndicator
 from ..image_table import ImageTableView
+from ..plots import RUN_LABELS
 from ..workers import TaskController
 from .matrix_view import ConfusionMatrixView
 from .preview import ImagePreview, hint_label
@@ -44,6 +46,13 @@ def _percent(value: float) -> str:
     return f"{value:.1%}"
 
 
+def model_label(checkpoint: str) -> str:
+    """``20261122-101500 · with dropout`` for ``…/20261122-101500/with_dropout/best.pt``."""
+    variant_dir = os.path.dirname(checkpoint)
+    variant = os.path.basename(variant_dir)
+    return f"{os.path.basename(os.path.dirname(variant_dir))} · {RUN_LABELS.get(variant, variant)}"
+
+
 @dataclass
 class EvaluatedImages:
     """An evaluation with its image lists' columns made ready (off the GUI thread)."""
@@ -54,15 +63,16 @@ class EvaluatedImages:
     true_names: np.ndarray  #: each image's true class name
     predicted_names: np.ndarray  #: each image's predicted class name
     index_of: dict[str, int]  #: path -> its place in the evaluation
+    model: str = ""  #: the model evaluated (:func:`model_label`), "" when not known
 
     @classmethod
-    def of(cls, e: Evaluation) -> EvaluatedImages:
+    def of(cls, e: Evaluation, model: str = "") -> EvaluatedImages:
         classes = np.asarray(e.classes, dtype=object)
         return cls(e, np.asarray(e.paths, dtype=object),
                    np.asarray([os.path.basename(p) for p in e.paths], dtype=object),
                    classes[np.asarray(e.true, dtype=int)],
                    classes[np.asarray(e.pred, dtype=int)],
-                   {p: i for i, p in enumerate(e.paths)})
+                   {p: i for i, p in enumerate(e.paths)}, model)
 
     def rows(self, indices) -> tuple[list[str], list]:
         """The paths and the columns of :data:`IMAGE_HEADERS` of the images ``indices``."""
@@ -195,7 +205,7 @@ class EvaluateTab(QWidget):
             evaluation = evaluate_run(
                 checkpoint, which, device=device, cancel=control, stage=begin,
                 progress=lambda d, t: emit(Progress(d, t, stage[0][:1].upper() + stage[0][1:])))
-            return EvaluatedImages.of(evaluation)
+            return EvaluatedImages.of(evaluation, model_label(checkpoint))
 
         self.worker.start(task, on_succeeded=self.show_evaluation, on_failed=self.error.emit,
                           on_cancelled=lambda: self.message.emit("evaluation cancelled"))
@@ -210,6 +220,8 @@ class EvaluateTab(QWidget):
         what = e.split or "images"
         text = (f"<b>Accuracy {share_text(e.accuracy)}</b> on {len(e.paths):,} {what}; "
                 f"{len(e.mistakes()):,} mistakes.")
+        if shown.model:  # the model chosen above may have changed since
+            text += f" Model: {html.escape(shown.model)}."
         if e.unreadable:
             text += (f" {len(e.unreadable):,} images could not be read (first: "
                      f"{e.unreadable[0][0]}: {e.unreadable[0][1]}).")

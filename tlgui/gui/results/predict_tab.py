@@ -30,6 +30,7 @@ from ...core.progress import Progress
 from ..busy import BusyIndicator
 from ..image_table import ImageTableView
 from ..workers import TaskController
+from .evaluate_tab import model_label
 from .preview import ImagePreview
 
 HEADERS = ["File", "Class", "Confidence"]
@@ -48,16 +49,20 @@ class ClassifiedImages:
     predictions: Predictions
     names: list[str]  #: each image's file name
     classes: np.ndarray  #: each image's predicted class name
+    model: str = ""  #: the model that classified them, "" when not known
 
     @classmethod
-    def of(cls, predictions: Predictions) -> ClassifiedImages:
+    def of(cls, predictions: Predictions, model: str = "") -> ClassifiedImages:
         return cls(predictions, [os.path.basename(p) for p in predictions.paths],
-                   predictions.predicted_names())
+                   predictions.predicted_names(), model)
 
     def summary(self) -> str:
-        """``"5,000 images classified; 2 could not be read (first: …)"``."""
+        """``"5,000 images classified by 20261122-101500 · with dropout; 2 could not be read
+        (first: …)"``."""
         p = self.predictions
         text = f"{len(p):,} images classified"
+        if self.model:  # the model chosen above may have changed since
+            text += f" by {self.model}"
         if p.unreadable:
             text += (f"; {len(p.unreadable):,} could not be read (first: {p.unreadable[0][0]}: "
                      f"{p.unreadable[0][1]})")
@@ -97,6 +102,7 @@ class PredictTab(QWidget):
         self.table = ImageTableView(HEADERS)
         self.table.selection_changed.connect(self._preview)
         self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)  # file and folder names, not markup
         self.preview = ImagePreview()
         row = QHBoxLayout()
         row.addWidget(self.open_button)
@@ -158,7 +164,7 @@ class PredictTab(QWidget):
             predictions = predict_files(checkpoint, paths, device=device,
                                         progress=lambda d, t: emit(Progress(d, t)),
                                         cancel=control)
-            return ClassifiedImages.of(predictions)
+            return ClassifiedImages.of(predictions, model_label(checkpoint))
 
         self.worker.start(task, on_succeeded=self.show_predictions, on_failed=self.error.emit,
                           on_cancelled=lambda: self.message.emit("prediction cancelled"))
