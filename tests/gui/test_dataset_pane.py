@@ -236,9 +236,9 @@ def held_scan(monkeypatch):
     gate.set()
     probe = data.probe_image
 
-    def held(path, *args):
+    def held(path, *args, **kwargs):
         gate.wait(10)
-        return probe(path, *args)
+        return probe(path, *args, **kwargs)
 
     monkeypatch.setattr(data, "probe_image", held)
     yield gate
