@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QEvent, QSettings, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QColorDialog,
@@ -50,16 +50,20 @@ def no_modal_dialogs(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def no_work_left_running():
-    """Fail a test that leaves a background task or its thread running, as napari does.
+    """Fail a test that leaves a background task, its thread or a thumbnail thread running,
+    as napari does.
 
     Set up before ``qtbot`` (it does not ask for it), so it is torn down after qtbot has
     closed the test's widgets. A task that is just finishing gets a few seconds to end."""
     yield
+    from tlgui.gui.thumbnails import live_loaders
     from tlgui.gui.workers import live_controllers
 
     def running():
-        return sorted(c.name for c in live_controllers()
-                      if c.is_running() or c.thread_running())
+        return sorted([c.name for c in live_controllers()
+                       if c.is_running() or c.thread_running()]
+                      + [f"thumbnails of a {type(loader.parent()).__name__}"
+                         for loader in live_loaders() if loader.decoding()])
 
     deadline = time.monotonic() + 5
     while running() and time.monotonic() < deadline:
@@ -69,7 +73,18 @@ def no_work_left_running():
     if left:
         for controller in live_controllers():  # stop them, so the next test starts clean
             controller.shutdown(10_000)
+        for loader in live_loaders():
+            loader.shutdown()
     assert not left, f"background work left running after the test: {', '.join(left)}"
+    # Widgets the test closed are deleted now; a repeating timer in one that is still alive
+    # would keep firing for the rest of the session.
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    ticking = [f"{type(widget).__name__}: {type(timer.parent()).__name__} "
+               f"{timer.objectName() or 'timer'} every {timer.interval()} ms"
+               for widget in QApplication.topLevelWidgets() if not widget.isVisible()
+               for timer in widget.findChildren(QTimer)
+               if timer.isActive() and not timer.isSingleShot()]
+    assert not ticking, f"timers left running after the test: {'; '.join(ticking)}"
 
 
 @pytest.fixture

@@ -449,6 +449,7 @@ def test_clear_drops_late_results_and_a_broken_file_is_reported(qtbot, tmp_path,
     try:
         loader.request([("old", path)])
         qtbot.waitUntil(lambda: gate.paths == [path], timeout=WAIT)
+        assert loader.decoding()  # what the guard against work left running looks for
         loader.clear()
         gate.open.set()
         qtbot.waitUntil(lambda: loader.pending() == 0, timeout=WAIT)
@@ -457,5 +458,6 @@ def test_clear_drops_late_results_and_a_broken_file_is_reported(qtbot, tmp_path,
     finally:
         gate.open.set()
         assert loader.shutdown(WAIT)
+    assert not loader.decoding()
     loader.request([("after", path)])  # a shut-down loader takes nothing more
     assert loader.pending() == 0

@@ -11,6 +11,7 @@ list owns its loader, so clearing one list never starves or cancels another.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 
@@ -22,6 +23,16 @@ from ..core.images import load_rgb
 #: Decoding threads per loader: enough to keep up with scrolling, few enough to leave the
 #: other cores to training and to the window.
 THREADS = 2
+
+#: Every loader alive, so tests can check that none is left decoding.
+_LOADERS: weakref.WeakSet = weakref.WeakSet()
+
+
+def live_loaders() -> list[ThumbnailLoader]:
+    """Every :class:`ThumbnailLoader` not yet garbage-collected whose Qt object still exists."""
+    import shiboken6
+
+    return [loader for loader in list(_LOADERS) if shiboken6.isValid(loader)]
 
 
 def to_qimage(image) -> QImage:
@@ -93,6 +104,7 @@ class ThumbnailLoader(QObject):
         self._decoding: dict[Hashable, int] = {}  # key -> generation it was asked in
         self._drains = 0
         self._closed = False
+        _LOADERS.add(self)
         self.loaded.connect(self._on_loaded)
         self._failed.connect(self._on_failed)
 
@@ -123,6 +135,10 @@ class ThumbnailLoader(QObject):
             for key in dropped:
                 del self._waiting[key]
         return dropped
+
+    def decoding(self) -> bool:
+        """True while a pool thread of this loader works (on a request, or taking the next)."""
+        return self.pool.activeThreadCount() > 0
 
     def pending(self) -> int:
         """Requests waiting or decoding."""
