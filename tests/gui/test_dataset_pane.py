@@ -202,6 +202,29 @@ def test_example_thumbnails_are_painted_from_the_views_own_loader(qtbot, tmp_pat
                pixmap.deviceIndependentSize().height()) <= 56
 
 
+def test_an_example_that_cannot_be_shown_is_crossed_out_not_left_loading(qtbot, tmp_path):
+    from tlgui.gui.class_table import EXAMPLES, THUMB, ClassTable
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")  # as a file replaced since the scan would be
+    table = ClassTable()
+    qtbot.addWidget(table, before_close_func=lambda t: t.shutdown())
+    table.resize(700, 200)
+    table.show()
+    table.class_model.set_classes(["a"], [str(tmp_path)], [1], [[str(broken)]])
+    qtbot.waitUntil(lambda: table.thumbnails.has_failed(str(broken)), timeout=10_000)
+    rect = table.visualRect(table.class_model.index(0, EXAMPLES))
+    x, y = rect.x() + 2, rect.y() + (rect.height() - THUMB) // 2
+    mid = table.palette().color(QPalette.ColorRole.Mid)
+
+    def crossed():
+        image = table.viewport().grab().toImage()
+        return any(image.pixelColor(x + THUMB // 2 + d, y + THUMB // 2 + d).rgb() == mid.rgb()
+                   for d in (-1, 0, 1))
+
+    qtbot.waitUntil(crossed, timeout=5_000)
+
+
 # -- test folder, busy, cancel ---------------------------------------------------------------
 def test_a_test_folder_keeps_renames_and_removals_and_scans_only_itself(qtbot, tmp_path,
                                                                         monkeypatch, panes):

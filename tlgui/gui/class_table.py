@@ -194,6 +194,10 @@ class ExampleThumbnails:
     def failed(self, path: str) -> None:
         self._failed.add(path)
 
+    def has_failed(self, path: str) -> bool:
+        """True when ``path`` could not be decoded (it is not asked for again)."""
+        return path in self._failed
+
     def clear(self) -> None:
         self._pixmaps.clear()
         self._failed.clear()
@@ -205,8 +209,8 @@ class ExampleThumbnails:
 
 
 class ExamplesDelegate(QStyledItemDelegate):
-    """Paints a row's example thumbnails side by side; a grey square stands for one that is
-    still being decoded."""
+    """Paints a row's example thumbnails side by side; a square in the palette's alternate
+    base colour stands for one still being decoded, crossed out for one that cannot be."""
 
     def __init__(self, thumbnails: ExampleThumbnails, on_missing, parent=None):
         super().__init__(parent)
@@ -233,7 +237,15 @@ class ExamplesDelegate(QStyledItemDelegate):
             pixmap = self.thumbnails.pixmap(path)
             if pixmap is None:
                 painter.fillRect(cell, placeholder)
-                missing = True
+                if self.thumbnails.has_failed(path):  # no preview: a crossed frame
+                    painter.save()
+                    painter.setPen(option.palette.color(QPalette.ColorRole.Mid))
+                    painter.drawRect(cell.adjusted(0, 0, -1, -1))
+                    painter.drawLine(cell.topLeft(), cell.bottomRight())
+                    painter.drawLine(cell.topRight(), cell.bottomLeft())
+                    painter.restore()
+                else:
+                    missing = True
             else:
                 size = pixmap.deviceIndependentSize()
                 w, h = int(size.width()), int(size.height())
@@ -338,6 +350,7 @@ class ClassTable(QTableView):
     @Slot(object)
     def _on_thumbnail_failed(self, path) -> None:
         self.thumbnails.failed(path)
+        self._repaint_rows(path)  # no longer drawn as on its way
 
     def _repaint_rows(self, path: str) -> None:
         for row in self._rows_of.get(path, ()):
