@@ -292,3 +292,33 @@ def test_a_new_data_set_clears_the_curves_summary_and_progress(make_window, qtbo
     assert "best validation" not in pane.summary.text()
     assert pane.run_label.text() == "" and pane.step_label.text() == "Ready."
     assert pane.run_progress.value() == 0
+
+
+def test_editing_the_data_keeps_the_curves_of_the_last_training(make_window, qtbot, tmp_path):
+    """A new seed, a rename or a class left out changes the data set, not what the curves
+    describe: they stay to compare the next run with; new folders clear them."""
+    from tlgui.core import events as ev
+
+    window = make_window()
+    data = ensure_sample_data(tmp_path / "shapes", images_per_class=4)
+    window.dataset_pane.load_folders([str(data)])
+    qtbot.waitUntil(lambda: window.dataset_pane.report is not None
+                    and not window.dataset_pane.busy(), timeout=30_000)
+    pane = window.training_pane
+    window.controller.training_started.emit(started(epochs=2))
+    pane.on_epoch_finished(ev.EpochFinished(
+        run="with_dropout", epoch=1, epochs=2, train_loss=0.7, train_acc=0.5, val_loss=0.6,
+        val_acc=0.55, lr=1e-3, seconds=1.0, eta_seconds=1.0, improved=True,
+        train_loss_eval=0.6, train_acc_eval=0.55))
+    pane.on_training_finished(summary("finished", 1))
+    changed = []
+    window.dataset_pane.dataset_changed.connect(lambda: changed.append(True))
+    window.dataset_pane.seed.setValue(window.dataset_pane.seed.value() + 7)
+    qtbot.waitUntil(lambda: bool(changed), timeout=10_000)
+    assert pane.curves.accuracy.points("with_dropout", "val") == ([1], [pytest.approx(55.0)])
+    assert "best validation" in pane.summary.text()
+
+    other = ensure_sample_data(tmp_path / "other", images_per_class=4, seed=3)
+    window.dataset_pane.load_folders([str(other)])
+    qtbot.waitUntil(lambda: pane.curves.accuracy.points("with_dropout", "val") == ([], []),
+                    timeout=30_000)

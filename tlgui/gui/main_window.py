@@ -113,6 +113,8 @@ class MainWindow(QMainWindow):
         #: unsaved-changes mark compares with.
         self._saved_state: dict | None = None
         self._applying = False  #: a project or remembered settings are being applied
+        #: the data folders the curves on the Train step were trained on (None: no curves)
+        self._curves_folders: list[str] | None = None
         #: What the panes were last restored from, re-applied to the Train step once the Model
         #: step has its backbones: ("settings" or "project", values).
         self._restored: tuple[str, dict] = ("settings", {})
@@ -248,6 +250,7 @@ class MainWindow(QMainWindow):
         t.stop_requested.connect(c.stop)
         c.state_changed.connect(self._on_state_changed)
         c.training_started.connect(t.on_training_started)
+        c.training_started.connect(self._remember_curves_folders)
         c.stage_progressed.connect(t.on_stage_progressed)
         c.batch_finished.connect(t.on_batch_finished)
         c.epoch_finished.connect(t.on_epoch_finished)
@@ -354,6 +357,10 @@ class MainWindow(QMainWindow):
         if self._start_when_loaded:
             self.start_training()
 
+    @Slot(object)
+    def _remember_curves_folders(self, _event) -> None:
+        self._curves_folders = list(self.dataset_pane.folders)
+
     @Slot()
     def _on_dataset_changed(self) -> None:
         report = self.dataset_pane.dataset() if self.dataset_pane.report else None
@@ -361,8 +368,12 @@ class MainWindow(QMainWindow):
             self.model_pane.set_dataset(len(report.items), len(report.classes))
         self.inspect_pane.set_dataset(report.items if report else [],
                                       report.classes if report else [])
-        if not self.controller.is_running():  # the last curves describe another data set
+        folders = list(self.dataset_pane.folders)
+        if not self.controller.is_running() and folders != self._curves_folders:
+            # The last curves describe another data set. Edits of this one (a seed, a rename, a
+            # class left out) keep them: they are what the user compares the next run with.
             self.training_pane.clear_for_new_data()
+            self._curves_folders = None
         self._update_problems()
         if not self._applying:  # a project's folders scanned again: as saved, or not
             self._refresh_modified()
