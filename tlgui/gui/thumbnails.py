@@ -151,7 +151,7 @@ class ThumbnailLoader(QObject):
             self.generation += 1
             self._waiting.clear()
 
-    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+    def shutdown(self, timeout_ms: int = 2_000) -> bool:
         """Stop taking requests and wait for the images decoding now (a thumbnail takes
         milliseconds, so the wait is short); True when no thread is left working."""
         with self._lock:

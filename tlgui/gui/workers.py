@@ -32,6 +32,11 @@ Task = Callable[[Callable[[object], None], RunControl], object]
 #: destroyed; see :func:`abandoned_threads`.
 _ABANDONED: list[QThread] = []
 
+#: How long a shutdown waits for a task by default, in milliseconds. Tasks check their control
+#: between batches, files or steps, far more often than this; one that does not stop in time
+#: is abandoned, so that quitting never waits long on a job that cannot be cancelled.
+SHUTDOWN_WAIT_MS = 2_000
+
 #: Every controller alive, so tests can check that none is left running.
 _CONTROLLERS: weakref.WeakSet = weakref.WeakSet()
 
@@ -188,7 +193,7 @@ class TaskController(QObject):
         thread = self._thread
         return thread is not None and shiboken6.isValid(thread) and thread.isRunning()
 
-    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
         """Cancel the task, end the thread and wait at most ``timeout_ms``; True when it ended.
 
         A task that does not stop in time is abandoned: its thread keeps running, unparented

@@ -34,7 +34,7 @@ from ...core.project import RunRecord
 from ..busy import BusyIndicator
 from ..image_table import ImageTableView
 from ..plots import RUN_LABELS
-from ..workers import TaskController
+from ..workers import SHUTDOWN_WAIT_MS, TaskController
 from .matrix_view import ConfusionMatrixView
 from .preview import ImagePreview, hint_label
 
@@ -304,7 +304,7 @@ class EvaluateTab(QWidget):
             self.split_choice.setCurrentIndex(0)
         self.evaluate_button.setEnabled(bool(self.checkpoint) and not self.worker.is_running())
 
-    def shutdown(self, timeout_ms: int = 5_000) -> bool:
+    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
         """Cancel the evaluation and stop decoding images; True when everything ended."""
         self.mistakes.shutdown()
         self.cell_images.shutdown()

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..busy import BusyIndicator
-from ..workers import TaskController
+from ..workers import SHUTDOWN_WAIT_MS, TaskController
 
 
 class ExportTab(QWidget):
@@ -116,7 +116,7 @@ class ExportTab(QWidget):
     def _sync(self) -> None:
         self.export_button.setEnabled(bool(self.checkpoint) and not self.worker.is_running())
 
-    def shutdown(self, timeout_ms: int = 5_000) -> bool:
+    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
         """Cancel the export (an export in progress cannot stop midway: it is abandoned
         safely after ``timeout_ms``); True when it ended."""
         return self.worker.shutdown(timeout_ms)

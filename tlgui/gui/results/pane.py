@@ -100,7 +100,7 @@ class ResultsPane(Pane):
         """Cancel every job of the pane and wait for each a bounded time (an export that
         cannot stop is abandoned safely)."""
         for tab in (self.evaluate_tab, self.predict_tab, self.export_tab):
-            tab.shutdown(5_000)
+            tab.shutdown()
 
     # -- runs --------------------------------------------------------------------------------
     def set_runs(self, paths: list[str]) -> list[str]:

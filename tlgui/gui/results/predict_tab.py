@@ -29,7 +29,7 @@ from ...core.predictions import Predictions
 from ...core.progress import Progress
 from ..busy import BusyIndicator
 from ..image_table import ImageTableView
-from ..workers import TaskController
+from ..workers import SHUTDOWN_WAIT_MS, TaskController
 from .evaluate_tab import model_label
 from .preview import ImagePreview
 
@@ -221,7 +221,7 @@ class PredictTab(QWidget):
         self.open_button.setEnabled(bool(self.checkpoint))
         self.csv_button.setEnabled(self.shown is not None and not self.saver.is_running())
 
-    def shutdown(self, timeout_ms: int = 5_000) -> bool:
+    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
         """Cancel the prediction, finish a CSV being written, stop decoding images; True when
         everything ended."""
         self.table.shutdown()
