@@ -177,6 +177,53 @@ def test_one_tabs_work_is_not_cancelled_by_another(pane, photo, qtbot):
     assert pane.features_tab.maps.layer == "layer2"
 
 
+def test_no_tab_keeps_a_result_of_another_image_or_model(pane, photo, qtbot, tmp_path):
+    features, gradcam, ideal, adversarial = (pane.features_tab, pane.gradcam_tab, pane.ideal_tab,
+                                             pane.adversarial_tab)
+    start = {gradcam: gradcam.caption.text(), ideal: ideal.caption.text(),
+             adversarial: adversarial.caption.text()}
+    pane.show()
+    pane.set_image(photo)
+    wait_idle(qtbot, pane)
+    gradcam.button.click()
+    ideal.class_combo.setCurrentText("goldfish")
+    ideal.steps.setValue(10)
+    ideal.compare.setChecked(False)
+    ideal.button.click()
+    adversarial.target.setCurrentText("tabby")
+    adversarial.steps.setValue(2)
+    adversarial.button.click()
+    wait_idle(qtbot, pane)
+    assert gradcam.result and ideal.result and adversarial.result and features.maps
+    first_maps = features.maps
+
+    other = tmp_path / "other.png"
+    Image.open(photo).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(other)
+    pane.set_image(str(other))
+    # What was made from the image before is gone, at once; the ideal image is not of an image.
+    assert gradcam.result is None and not has_picture(gradcam.view)
+    assert gradcam.caption.text() == start[gradcam]
+    assert adversarial.result is None and not any(has_picture(v) for v in adversarial.views)
+    assert adversarial.caption.text() == start[adversarial]
+    assert ideal.result is not None and has_picture(ideal.view)
+    assert features.maps is None and not has_picture(features.grid_view)
+    assert pane.predictions.rowCount() == 0
+    wait_idle(qtbot, pane)  # the visible maps and the predictions are of the new image
+    assert features.maps is not None and features.maps is not first_maps
+    assert pane.predictions.rowCount() == 5
+
+    gradcam.button.click()
+    wait_idle(qtbot, pane)
+    pane.set_backbone("mobilenet_v3_small", False)  # another model: nothing of resnet18 stays
+    for tab in (gradcam, ideal, adversarial):
+        assert tab.result is None and tab.caption.text() == start[tab]
+    assert not has_picture(gradcam.view) and not has_picture(ideal.view)
+    assert features.maps is None and not has_picture(features.channel_view)
+    assert features.caption.text() == "" and pane.predictions.rowCount() == 0
+    wait_idle(qtbot, pane)
+    assert features.maps is not None and gradcam.result is None
+
+
 def test_an_image_from_the_data_set_is_named_with_its_true_class(pane, photo, qtbot):
     pane.show()
     assert not pane.pick_image.isEnabled()

@@ -12,6 +12,9 @@ from ..busy import BusyIndicator
 from .jobs import InspectJob, ModelLoader
 from .views import ClassCombo, ImageView, percent
 
+EMPTY_CAPTION = ("Pick a target class: small steps against the model's gradient change the "
+                 "image until the model sees the target.")
+
 
 class AdversarialTab(QWidget):
     """The original, the change (amplified), the adversarial image and what the model saw."""
@@ -25,6 +28,7 @@ class AdversarialTab(QWidget):
         self.job.failed.connect(self.failed)
         self.image_path: str | None = None
         self.result = None  #: (target class name, AdversarialResult) shown
+        self._shown = 0  # counts the clears: a pass asked for before one is not shown
 
         self.target = ClassCombo()
         self.epsilon = QSpinBox()  # whole levels: the image is judged as saved, in 8 bits
@@ -41,8 +45,7 @@ class AdversarialTab(QWidget):
         self.job.show_progress_in(self.busy, "Searching for an adversarial example")
         self.views = [ImageView(t, 200) for t in ("Original", "Change (amplified)",
                                                    "Adversarial")]
-        self.caption = QLabel("Pick a target class: small steps against the model's "
-                              "gradient change the image until the model sees the target.")
+        self.caption = QLabel(EMPTY_CAPTION)
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(Qt.TextFormat.RichText)
         row = QHBoxLayout()
@@ -65,6 +68,9 @@ class AdversarialTab(QWidget):
         self.set_image(None)
 
     def set_image(self, path: str | None) -> None:
+        """Look at ``path``; the example made from another image is cleared."""
+        if path != self.image_path:
+            self.clear_result()
         self.image_path = path
         self.button.setEnabled(path is not None)
 
@@ -72,7 +78,17 @@ class AdversarialTab(QWidget):
         self.target.set_classes(classes)
 
     def model_changed(self) -> None:
+        """Another model: the example that fooled this one is cleared."""
+        self.clear_result()
+
+    def clear_result(self) -> None:
+        """Cancel the search under way and show the empty views, as at the start."""
         self.job.cancel()
+        self._shown += 1
+        self.result = None
+        for view in self.views:
+            view.reset()
+        self.caption.setText(EMPTY_CAPTION)
 
     def compute(self) -> None:
         """Search for an adversarial example of the current image (a new click starts over)."""
@@ -89,7 +105,13 @@ class AdversarialTab(QWidget):
             return model.classes[target], adversarial(model, x, target, epsilon=epsilon,
                                                       max_steps=steps, cancel=control)
 
-        self.job.request(compute, self._show)
+        shown = self._shown
+
+        def show(value) -> None:
+            if shown == self._shown:  # not an example of an image or model cleared since
+                self._show(value)
+
+        self.job.request(compute, show)
 
     def _show(self, value) -> None:
         self.result = value

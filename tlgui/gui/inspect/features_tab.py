@@ -44,6 +44,7 @@ class FeaturesTab(QWidget):
         self.layers: list = []  #: the model's LayerInfo list, as shown
         self.maps = None  #: the FeatureMaps shown
         self._preferred = (None, -1)  # the layer chosen before another model loaded (name, row)
+        self._shown = 0  # counts the clears: a pass asked for before one is not shown
 
         self.layer_list = QListWidget()
         self.layer_list.setMinimumWidth(210)
@@ -104,15 +105,28 @@ class FeaturesTab(QWidget):
         self.compute()
 
     def set_image(self, path: str | None) -> None:
+        """Look at ``path``: the maps of another image are cleared, those of this one
+        computed."""
+        if path != self.image_path:
+            self.clear_result()
         self.image_path = path
         self.compute()
 
     def model_changed(self) -> None:
-        """Another model is loading: its layers are not these."""
-        self.job.cancel()
+        """Another model is loading: its layers are not these, nor its maps."""
         self._preferred = self._chosen_layer()
         self.layers = []
         self.layer_list.clear()
+        self.clear_result()
+
+    def clear_result(self) -> None:
+        """Cancel the pass under way and show no maps, as at the start."""
+        self.job.cancel()
+        self._shown += 1
+        self.maps = None  # a grid rendered for the maps cleared is not shown either
+        self.grid_view.reset()
+        self.channel_view.reset()
+        self.caption.setText("")
 
     def _chosen_layer(self) -> tuple[str | None, int]:
         row = self.layer_list.currentRow()
@@ -145,7 +159,13 @@ class FeaturesTab(QWidget):
             maps = feature_maps(model, model.load_image(image_path), layer)
             return maps, render_grid(maps, *grid)
 
-        self.job.request(compute, self._show_maps)
+        shown = self._shown
+
+        def show(result) -> None:
+            if shown == self._shown:  # not the maps of an image or model cleared since
+                self._show_maps(result)
+
+        self.job.request(compute, show)
 
     def _grid_settings(self) -> tuple[int, int, int, float]:
         """(channels, cell, gap, pixel ratio): the grid as the view wants it now."""

@@ -9,6 +9,9 @@ from ..busy import BusyIndicator
 from .jobs import InspectJob, ModelLoader
 from .views import ClassCombo, ImageView
 
+EMPTY_CAPTION = ("Grad-CAM colours the parts of the image that raised the class's score most "
+                 "(yellow) to least (purple).")
+
 
 class GradcamTab(QWidget):
     """A Grad-CAM heat map over the current image, for the chosen class."""
@@ -21,6 +24,7 @@ class GradcamTab(QWidget):
         self.job.failed.connect(self.failed)
         self.image_path: str | None = None
         self.result = None  #: (overlay image, class name, probability, sentence) shown
+        self._shown = 0  # counts the clears: a pass asked for before one is not shown
 
         self.class_combo = ClassCombo("(predicted class)")
         self.button = QPushButton("Show Where It Looked")
@@ -28,8 +32,7 @@ class GradcamTab(QWidget):
         self.busy = BusyIndicator()
         self.job.show_progress_in(self.busy, "Computing Grad-CAM")
         self.view = ImageView("The heat map appears here", 360)
-        self.caption = QLabel("Grad-CAM colours the parts of the image that raised the "
-                              "class's score most (yellow) to least (purple).")
+        self.caption = QLabel(EMPTY_CAPTION)
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(Qt.TextFormat.PlainText)  # class names are not markup
         row = QHBoxLayout()
@@ -44,6 +47,9 @@ class GradcamTab(QWidget):
         self.set_image(None)
 
     def set_image(self, path: str | None) -> None:
+        """Look at ``path``; the heat map of another image is cleared."""
+        if path != self.image_path:
+            self.clear_result()
         self.image_path = path
         self.button.setEnabled(path is not None)
 
@@ -51,7 +57,16 @@ class GradcamTab(QWidget):
         self.class_combo.set_classes(classes)
 
     def model_changed(self) -> None:
+        """Another model: the heat map of this one is cleared."""
+        self.clear_result()
+
+    def clear_result(self) -> None:
+        """Cancel the pass under way and show the empty view, as at the start."""
         self.job.cancel()
+        self._shown += 1
+        self.result = None
+        self.view.reset()
+        self.caption.setText(EMPTY_CAPTION)
 
     def compute(self) -> None:
         """The heat map of the chosen class (the predicted one by default)."""
@@ -68,7 +83,13 @@ class GradcamTab(QWidget):
             name = model.classes[index]
             return overlay(to_uint8(x), heat), name, p, describe(heat, name, p)
 
-        self.job.request(compute, self._show)
+        shown = self._shown
+
+        def show(result) -> None:
+            if shown == self._shown:  # not the heat map of an image or model cleared since
+                self._show(result)
+
+        self.job.request(compute, show)
 
     def _show(self, result) -> None:
         self.result = result

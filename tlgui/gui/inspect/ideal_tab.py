@@ -28,6 +28,11 @@ from .views import ClassCombo, ImageView, percent
 #: The largest canvas: much faster on a CPU than 224 px, and the same idea.
 MAX_SIZE = 160
 
+EMPTY_CAPTION = (
+    "Starting from noise, the image is changed step by step to raise the class's score. The "
+    "total-variation (TV) term keeps neighbouring pixels alike; without it the result is noise "
+    "the network nevertheless scores highly.")
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -50,6 +55,7 @@ class IdealTab(QWidget):
         self.job = InspectJob("inspect-ideal", loader, self)
         self.job.failed.connect(self.failed)
         self.result = None  #: (class name, ClassImage with TV, ClassImage without or None)
+        self._shown = 0  # counts the clears: a pass asked for before one is not shown
 
         self.class_combo = ClassCombo()
         self.steps = QSpinBox()
@@ -69,10 +75,7 @@ class IdealTab(QWidget):
         self.job.show_progress_in(self.busy, "Generating")
         self.view = ImageView("With total variation", 220)
         self.plain_view = ImageView("Without total variation", 220)
-        self.caption = QLabel(
-            "Starting from noise, the image is changed step by step to raise the class's "
-            "score. The total-variation (TV) term keeps neighbouring pixels alike; without it "
-            "the result is noise the network nevertheless scores highly.")
+        self.caption = QLabel(EMPTY_CAPTION)
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(Qt.TextFormat.RichText)
         form = QFormLayout()
@@ -96,7 +99,17 @@ class IdealTab(QWidget):
         self.class_combo.set_classes(classes)
 
     def model_changed(self) -> None:
+        """Another model: the images this one imagined are cleared."""
+        self.clear_result()
+
+    def clear_result(self) -> None:
+        """Cancel the run under way and show the empty views, as at the start."""
         self.job.cancel()
+        self._shown += 1
+        self.result = None
+        self.view.reset()
+        self.plain_view.reset()
+        self.caption.setText(EMPTY_CAPTION)
 
     def compute(self) -> None:
         """Generate the ideal image of the chosen class (a new click starts over)."""
@@ -126,9 +139,18 @@ class IdealTab(QWidget):
             plain = run(0.0, False, steps) if compare else None
             return model.classes[target], result, plain
 
-        self.plain_view.clear()
-        self.plain_view.setText("Without total variation")
-        self.job.request(compute, self._show, on_progress=self._show_step)
+        self.plain_view.reset()
+        shown = self._shown
+
+        def show(value) -> None:
+            if shown == self._shown:  # not the images of a model cleared since
+                self._show(value)
+
+        def show_step(item) -> None:
+            if shown == self._shown:
+                self._show_step(item)
+
+        self.job.request(compute, show, on_progress=show_step)
 
     def _show_step(self, item) -> None:
         if not isinstance(item, Snapshot):

@@ -194,6 +194,8 @@ class InspectPane(Pane):
 
     def set_image(self, path: str, true_class: str | None = None) -> None:
         """Look at the image ``path`` (of class ``true_class``, when known)."""
+        if path != self.image_path:
+            self.predictions.setRowCount(0)  # those of the image before
         self.image_path = path
         name = os.path.basename(path)
         self.image_caption.setText(f"{name} — true class: {true_class}" if true_class else name)
@@ -241,6 +243,7 @@ class InspectPane(Pane):
         if key != self.loader.key:
             self.loader.select(key)
             self.predictions_job.cancel()
+            self.predictions.setRowCount(0)  # the model before's
             for tab in self._tabs():
                 tab.model_changed()
         self._refresh()

@@ -92,10 +92,17 @@ class ImageView(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setStyleSheet(FRAME_STYLE)
         self.setWordWrap(True)
+        self.empty_text = caption  #: the text shown while there is no picture
         self.setText(caption)
         self.setAcceptDrops(accept_drops)
         #: the pixmap last shown, as made (QLabel.pixmap() returns one for the label's screen)
         self.picture: QPixmap | None = None
+
+    def reset(self) -> None:
+        """Show no picture: the caption again, as at the start."""
+        self.picture = None
+        self.clear()
+        self.setText(self.empty_text)
 
     def show_array(self, array: np.ndarray) -> None:
         """Show an (H, W, 3) uint8 image, fitted to the view at the screen's pixel density."""
@@ -149,6 +156,13 @@ class GridView(QLabel):
         self.columns, self.count = cols, count
         self.current = min(self.current, count - 1)
         self._fit()
+
+    def reset(self) -> None:
+        """Show no grid, as at the start."""
+        self._grid, self.picture = None, None
+        self.columns = self.count = self.current = 0
+        self._cell = self._pitch = 0.0
+        self.clear()
 
     def _fit(self) -> None:
         if self._grid is None:
