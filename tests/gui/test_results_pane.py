@@ -263,6 +263,27 @@ def test_the_sort_arrows_of_the_image_lists_agree_with_their_order(pane, trained
         assert confidences == sorted(confidences, reverse=True)
 
 
+def test_the_overlay_of_the_runs_follows_a_dark_theme(pane, trained, qtbot):
+    run_dir, _ = trained
+    pane.set_runs([str(run_dir)])
+    overlay = pane.runs_tab.overlay
+    assert overlay.backgroundBrush().color().lightness() > 128  # the default, light palette
+    pane.setPalette(dark_palette())  # a theme switch while the window is open
+    pane.runs_tab.table.selectAll()
+    assert overlay.backgroundBrush().color().name() == "#1e1e1e"
+    for side in ("left", "bottom"):
+        axis = overlay.getAxis(side)
+        assert axis.textPen().color().name() == "#eeeeee"
+        assert axis.pen().color().name() == "#eeeeee"
+        assert "#eeeeee" in axis.labelStyle.get("color", "")
+    title = overlay.getPlotItem().titleLabel
+    assert QColor(title.opts["color"]).name() == "#eeeeee"
+    legend = pane.runs_tab.overlay_legend
+    assert len(legend.items) == 2  # both variants of the run, named in light text
+    assert all(label.opts["color"].name() == "#eeeeee" for _, label in legend.items)
+    assert legend.brush().color().lightness() < 80
+
+
 def test_matrix_and_panels_stay_readable_on_a_dark_theme(pane, trained, qtbot):
     run_dir, _ = trained
     pane.setPalette(dark_palette())

@@ -239,18 +239,59 @@ def _pen(run: str, split: str, colour: QColor | str | None = None) -> QPen:
     return pg.mkPen(colour, width=2.5 if split == "val" else 2, style=style)
 
 
-class MetricPlot(pg.PlotWidget):
+class PalettePlot(pg.PlotWidget):
+    """A plot whose background, axes, title and legend take their colours from the widget's
+    palette, again whenever it changes (a switch between light and dark themes)."""
+
+    def __init__(self, title: str, axis_labels: dict[str, str], parent=None, **kwargs):
+        super().__init__(parent=parent, **kwargs)
+        self._title = title
+        self._axis_labels = dict(axis_labels)  #: side ("left", "bottom") -> label
+        self._follows_palette = False
+
+    def follow_palette(self) -> None:
+        """Colour the plot from its palette now and at every palette change (call it once the
+        subclass has made what :meth:`_apply_palette` colours)."""
+        self._follows_palette = True
+        self._apply_palette()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        # Qt reports a palette change from inside the base constructor, before the axes exist.
+        if event.type() == QEvent.Type.PaletteChange and getattr(self, "_follows_palette",
+                                                                 False):
+            self._apply_palette()
+
+    def _apply_palette(self) -> tuple[QColor, QColor]:
+        """Colour the plot from the palette; returns (background, text)."""
+        background, text = _palette_colours(self)
+        self.setBackground(background)
+        for side, label in self._axis_labels.items():
+            axis = self.getAxis(side)
+            axis.setPen(text)
+            axis.setTextPen(text)
+            axis.setLabel(label, color=text.name())
+        self.setTitle(self._title, size="11pt", color=text.name())
+        legend = self.getPlotItem().legend
+        if legend is not None:
+            legend.setLabelTextColor(text)
+            legend_background = QColor(background)
+            legend_background.setAlpha(200)  # the curves beneath still show a little
+            legend.setBrush(pg.mkBrush(legend_background))
+        return background, text
+
+
+class MetricPlot(PalettePlot):
     """One metric (accuracy or loss) over epochs: a train and a validation curve per run, and
     for the loss a running curve of each run's training batches."""
 
     def __init__(self, title: str, metric: str, percent: bool, parent=None):
         axis = {} if percent else {"left": LogAxis("left")}
-        super().__init__(parent=parent, axisItems=axis)
+        super().__init__(title, {"bottom": "epoch",
+                                 "left": f"{title.lower()}{' (%)' if percent else ''}"},
+                         parent=parent, axisItems=axis)
         self.metric = metric
         self.percent = percent
-        self._title = title
-        self._axis_labels = {"bottom": "epoch",
-                             "left": f"{title.lower()}{' (%)' if percent else ''}"}
         for side in ("left", "bottom"):
             self.getAxis(side).enableAutoSIPrefix(False)
         self.showGrid(x=True, y=True, alpha=0.25)
@@ -277,7 +318,7 @@ class MetricPlot(pg.PlotWidget):
         self.addItem(self.hover_label, ignoreBounds=True)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
-        self._apply_palette()
+        self.follow_palette()
 
     # -- curves ------------------------------------------------------------------------------
     def reset(self, runs, epochs: int = 10) -> None:
@@ -449,24 +490,12 @@ class MetricPlot(pg.PlotWidget):
         super().leaveEvent(event)
 
     # -- palette -----------------------------------------------------------------------------
-    def changeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        super().changeEvent(event)
-        # Qt reports a palette change from inside the base constructor, before the axes exist.
-        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "hover_label"):
-            self._apply_palette()
-
-    def _apply_palette(self) -> None:
-        background, text = _palette_colours(self)
-        self.setBackground(background)
-        for side in ("left", "bottom"):
-            axis = self.getAxis(side)
-            axis.setPen(text)
-            axis.setTextPen(text)
-            axis.setLabel(self._axis_labels[side], color=text.name())
-        self.setTitle(self._title, size="11pt", color=text.name())
+    def _apply_palette(self) -> tuple[QColor, QColor]:
+        background, text = super()._apply_palette()
         self.hover_label.setColor(text)
         self.hover_label.fill = pg.mkBrush(background)
         self.hover_label.border = pg.mkPen(text)
+        return background, text
 
 
 class LegendRow(QWidget):

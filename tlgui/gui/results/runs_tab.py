@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.project import RunRecord
-from ..plots import RUN_LABELS
+from ..plots import RUN_LABELS, PalettePlot
 from .preview import hint_label
 
 #: Curve colours of the overlay, one per selected row (categorical, readable on light and dark).
@@ -61,14 +61,14 @@ class RunsTab(QWidget):
         table.itemSelectionChanged.connect(self._overlay_selected)
         self.table = table
 
-        self.overlay = pg.PlotWidget()
-        self.overlay.setTitle("Validation accuracy of the selected runs", size="11pt")
-        self.overlay.setLabel("bottom", "epoch")
-        self.overlay.setLabel("left", "validation accuracy (%)")
+        # Its background, axes, title and legend follow the palette, as on the Train step.
+        self.overlay = PalettePlot("Validation accuracy of the selected runs",
+                                   {"bottom": "epoch", "left": "validation accuracy (%)"})
         self.overlay.showGrid(x=True, y=True, alpha=0.25)
         self.overlay.setYRange(0, 100)
         self.overlay.setMenuEnabled(False)
         self.overlay_legend = self.overlay.addLegend(offset=(-10, -10), labelTextSize="9pt")
+        self.overlay.follow_palette()
 
         self.remove_button = QPushButton("Remove from List")
         self.remove_button.setToolTip("The run folders stay on disk; Open Run Folder… brings a "
