@@ -1,8 +1,11 @@
 """The background-task pattern: order of signals, cancel before start, typed handlers, kinds
 of job that do not cancel each other, shutdown that never hangs, the busy indicator."""
 
+import sys
 import threading
 import time
+
+import pytest
 
 from tlgui.core.progress import Progress
 from tlgui.gui.busy import BusyIndicator
@@ -165,4 +168,20 @@ def test_busy_indicator_shows_progress_time_left_and_cancels(qtbot):
         step.set()
     assert stopped == [True]
     qtbot.waitUntil(lambda: not busy.isVisible(), timeout=5_000)
+    assert controller.shutdown(5_000)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="threads have their own priority on Linux only")
+def test_tasks_run_below_the_window_priority(qtbot):
+    import os
+
+    from tlgui.core.priority import BACKGROUND_NICENESS
+
+    controller = TaskController("test")
+    with qtbot.waitSignal(controller.succeeded, timeout=10_000) as result:
+        controller.start(lambda emit, control: os.getpriority(
+            os.PRIO_PROCESS, threading.get_native_id()))
+    window = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert result.args[0] == max(window, BACKGROUND_NICENESS)
     assert controller.shutdown(5_000)

@@ -21,6 +21,7 @@ from operator import attrgetter
 
 from .control import CancelFlag, Cancelled
 from .images import MAX_PIXELS, MIN_SIDE, decode_problem, probe_image
+from .priority import lower_this_process
 
 #: File and folder names that operating systems leave behind; skipped without a word.
 JUNK_NAMES = frozenset(
@@ -658,7 +659,8 @@ def _run_all(check, paths, progress, threads, cancel=None, processes: bool | Non
     chunks = [paths[i:i + CHUNK_FILES] for i in range(0, total, CHUNK_FILES)]
     if processes:
         pool = ProcessPoolExecutor(max_workers=_worker_processes(),
-                                   mp_context=multiprocessing.get_context("spawn"))
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=lower_this_process)
     else:
         pool = ThreadPoolExecutor(max_workers=max(1, threads))
     results: list = []

@@ -29,6 +29,7 @@ from .metrics import (  # noqa: F401  (re-exported: evaluation's numbers live th
     share_text,
 )
 from .preprocess import ImageDataset, Preprocessing, UnreadableImage, collate_readable
+from .priority import loader_worker_init
 
 
 class _ListedImages(ImageDataset):
@@ -74,6 +75,7 @@ def _predict(model, preprocessing: Preprocessing, paths: Sequence[str], batch_si
         dataset,
         batch_size=batch_size,
         num_workers=workers,
+        worker_init_fn=loader_worker_init,
         # Forking a process that runs other threads (a GUI) can deadlock the child.
         multiprocessing_context=(
             "spawn" if workers and threading.current_thread() is not threading.main_thread()

@@ -56,6 +56,7 @@ from .paths import (
     remove_orphan_temp_files,
 )
 from .preprocess import ImageDataset, Preprocessing, collate_readable, preprocessing_for
+from .priority import loader_worker_init
 from .registry import BACKBONES
 from .weights import CHECKPOINT_FORMAT, WeightsError
 
@@ -566,6 +567,7 @@ class Trainer:
                 shuffle=train,
                 generator=torch.Generator(),
                 num_workers=workers,
+                worker_init_fn=loader_worker_init,
                 persistent_workers=workers > 0,
                 # Forking a process that runs other threads (a GUI) can deadlock the child.
                 multiprocessing_context=(

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
 
 from ..core.control import Cancelled, RunControl
+from ..core.priority import lower_this_thread
 
 #: ``fn(emit, control)``: ``emit(obj)`` reports progress or events; ``control`` says when to stop.
 Task = Callable[[Callable[[object], None], RunControl], object]
@@ -76,6 +77,8 @@ class FunctionWorker(QObject):
     @Slot()
     def run(self) -> None:
         request = self._request
+        # Background work yields the processor to the window's thread (see core.priority).
+        lower_this_thread()
         try:
             if self.control.stop_requested:  # cancelled before it started: never run it
                 raise Cancelled
