@@ -6,7 +6,8 @@
 Everything it writes besides the PNGs (a copy of the sample data with a few bad files, the
 runs, the settings) goes into a temporary folder. The optional image is the photo for the
 Look inside step (the README's come from scikit-image's ``chelsea.png``); without it, a
-sample image is used. It needs a few minutes on a 2-core CPU.
+sample image is used. It needs a few minutes on a 2-core CPU, the last of them writing and
+scanning a data set of 100,000 small images for the last screenshot.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def main() -> None:
     r.predict([str(test / "star"), str(test / "circle")])
     shoot_when_done(window, r.predict_tab.worker, "results_predict", 1.5)
     r.tabs.setCurrentIndex(3)
+    (WORK / "export").mkdir()
     r.export_to(str(WORK / "export" / "shapes.onnx"), "onnx")
     shoot_when_done(window, r.export_tab.worker, "results_export")
 
@@ -141,6 +143,17 @@ def main() -> None:
     ideal.steps.setValue(300)
     ideal.button.click()
     shoot_when_done(window, i, "inspect_ideal")
+
+    # The Data step holding 100,000 images (small generated JPEGs, one in a hundred broken).
+    from tlgui.benchmarks.gui_responsiveness import make_images
+
+    many = WORK / "many"
+    make_images(str(many), 100_000, 10)
+    window.go_to(0)
+    d.load_folders([str(many)])
+    settle(0.5)
+    wait(lambda: d.report is not None and not d.busy())
+    shoot(window, "data_100k", 2.0)
 
     window.shutdown()
 
