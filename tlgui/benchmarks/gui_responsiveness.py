@@ -199,13 +199,15 @@ def scale_mode(args, app, monitor, window, driver, data_root: str) -> None:
         QTest.keyClick(fraction, key, delay=60)
     driver.pause(1.5)  # let a debounced recomputation finish
 
-    monitor.set_phase("training a tiny model (1 epoch)")
+    monitor.set_phase("choosing the model and the settings")
     m, t = window.model_pane, window.training_pane
-    m.select_backbone("mobilenet_v3_small")
-    m.none_radio.setChecked(True)
-    t.epochs.setValue(1)
-    t.image_size.setValue(32)
-    t.compare.setChecked(False)
+    for choose in (lambda: m.select_backbone("mobilenet_v3_small"),
+                   lambda: m.none_radio.setChecked(True), lambda: t.epochs.setValue(1),
+                   lambda: t.image_size.setValue(32), lambda: t.compare.setChecked(False)):
+        choose()  # one click each, with the window's events in between
+        driver.pause(0.2)
+
+    monitor.set_phase("training a tiny model (1 epoch)")
     finished = []
     window.controller.training_finished.connect(finished.append)
     started = time.perf_counter()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from .control import CancelFlag, Cancelled
+from .heap import settle
 from .images import MAX_PIXELS, MIN_SIDE, decode_problem, probe_image
 from .priority import lower_this_process
 
@@ -45,7 +46,7 @@ class DatasetError(ValueError):
     """The folders cannot make a data set; the message says why in one line."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one object per file for the collector, not two
 class ImageItem:
     """One usable image: its path, class index and the class-relative key used for splitting."""
 
@@ -54,7 +55,7 @@ class ImageItem:
     key: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SkippedFile:
     """A file (or a class folder) left out of the data set, and why."""
 
@@ -450,6 +451,7 @@ def scan(
             items.append(ImageItem(path, label, key))
         else:
             test_items.append(ImageItem(path, label, key))
+    settle(len(items) + len(test_items) + len(skipped))
     return _without_empty_classes(ScanReport(
         classes=names,
         class_folders=folders,

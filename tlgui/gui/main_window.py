@@ -50,7 +50,11 @@ TORCH_LOADING = "PyTorch is still loading; training starts when it is ready"
 
 def load_backend(emit, control) -> dict:
     """Import PyTorch and gather what the panes show (runs off the GUI thread at start-up)."""
-    from ..core import training  # noqa: F401  (so that starting a training imports nothing)
+    from ..core.heap import import_long_lived
+
+    # Starting a training then imports nothing, and PyTorch's objects stay out of the
+    # collector's full passes (which would otherwise stall the window for a quarter second).
+    import_long_lived("torch", "torchvision", "tlgui.core.training")
     from ..core.device import available_devices
     from ..core.models import ModelSpec, block_layout
     from ..core.registry import backbone_info, backbone_names
