@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from tests.core.test_damaged_images import damage_png
 from tests.core.test_scan import scanned_paths
+from tests.gui.palettes import dark_palette
 from tlgui.core.data import ImageItem, ScanReport, SkippedFile
 from tlgui.gui.dataset_pane import STILL_CHECKING, DatasetPane, error_colour
 from tlgui.gui.pane import Pane
@@ -336,21 +337,6 @@ def test_the_drop_highlight_ends_when_the_drag_leaves_or_drops(qtbot, tmp_path, 
     pane.dropEvent(drop)
     assert not zone.highlighted()
     qtbot.waitUntil(lambda: not pane.busy(), timeout=30_000)
-
-
-def dark_palette():
-    palette = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, "#202124"),
-                         (QPalette.ColorRole.Base, "#2b2b2b"),
-                         (QPalette.ColorRole.AlternateBase, "#333740"),
-                         (QPalette.ColorRole.ToolTipBase, "#3c3c3c"),
-                         (QPalette.ColorRole.Text, "#e8e8e8"),
-                         (QPalette.ColorRole.WindowText, "#e8e8e8"),
-                         (QPalette.ColorRole.ToolTipText, "#e8e8e8"),
-                         (QPalette.ColorRole.PlaceholderText, "#9a9a9a"),
-                         (QPalette.ColorRole.Mid, "#555555")):
-        palette.setColor(role, QColor(colour))
-    return palette
 
 
 def lightness(widget, x, y):

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
-from PySide6.QtGui import QAction, QColor, QDragEnterEvent, QDragLeaveEvent, QKeySequence, QPalette
+from PySide6.QtGui import QAction, QColor, QDragEnterEvent, QDragLeaveEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 import tlgui.gui.main_window as main_window
+from tests.gui.palettes import dark_palette
 from tlgui.gui.main_window import MainWindow
 from tlgui.gui.pane import Pane
 
@@ -308,22 +309,6 @@ def contrast(a: QColor, b: QColor) -> float:
 
     high, low = sorted((luminance(a), luminance(b)), reverse=True)
     return (high + 0.05) / (low + 0.05)
-
-
-def dark_palette() -> QPalette:
-    palette = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, "#2b2b2b"),
-                         (QPalette.ColorRole.WindowText, "#e8e8e8"),
-                         (QPalette.ColorRole.Base, "#1e1e1e"),
-                         (QPalette.ColorRole.AlternateBase, "#2f2f2f"),
-                         (QPalette.ColorRole.Text, "#e8e8e8"),
-                         (QPalette.ColorRole.Button, "#3a3a3a"),
-                         (QPalette.ColorRole.ButtonText, "#e8e8e8"),
-                         (QPalette.ColorRole.Highlight, "#3d7bd9"),
-                         (QPalette.ColorRole.HighlightedText, "#ffffff"),
-                         (QPalette.ColorRole.PlaceholderText, "#a0a0a0")):
-        palette.setColor(role, QColor(colour))
-    return palette
 
 
 def test_the_sidebar_stays_readable_in_a_dark_theme(make_window, qtbot):

@@ -192,6 +192,42 @@ def test_the_filter_matches_text_columns_without_case_and_keeps_the_selection(ma
     assert view.paths() == ["p1"]
 
 
+def test_typing_in_the_filter_field_filters_once_the_typing_pauses(make_view, qtbot):
+    view = make_view(thumbnails=False)
+    view.set_rows(["p0", "p1", "p2"], [["cat_1.png", "dog_1.png", "Cat_2.png"],
+                                      ["cat", "dog", "cat"], [0.25, 0.5, 0.75]])
+    view.show()
+    qtbot.waitExposed(view)
+    assert not view.shown_label.isVisible()  # nothing hidden, nothing to count
+    filtered = []
+    view.model.modelReset.connect(lambda: filtered.append(view.model.filter_text()))
+    view.activateWindow()
+    qtbot.waitUntil(view.isActiveWindow, timeout=WAIT)
+    view.table.setFocus()
+    qtbot.keyClick(view.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(view.filter_field.hasFocus, timeout=WAIT)
+    qtbot.keyClicks(view.filter_field, "dog")
+    assert view.row_count() == 3 and filtered == []  # no pass per letter
+    qtbot.waitUntil(lambda: view.row_count() == 1, timeout=WAIT)
+    assert filtered == ["dog"] and view.paths() == ["p1"]
+    assert view.shown_label.isVisible() and view.shown_label.text() == "1 of 3 shown"
+    view.filter_field.clear()  # the clear button, or selecting and deleting
+    qtbot.keyClick(view.filter_field, Qt.Key.Key_Return)  # Enter filters at once
+    assert view.row_count() == 3 and not view.shown_label.isVisible()
+
+
+def test_a_filter_set_by_code_shows_in_the_field_and_new_rows_keep_it(make_view):
+    view = make_view(thumbnails=False)
+    view.set_filter("cat")
+    assert view.filter_field.text() == "cat"
+    view.set_rows(["p0", "p1"], [["cat.png", "dog.png"], ["cat", "dog"], [0.1, 0.2]])
+    assert view.paths() == ["p0"] and view.shown_label.text() == "1 of 2 shown"
+    plain = make_view(thumbnails=False, filterable=False)
+    assert plain.filter_field is None
+    plain.set_filter("x")  # still works without the field
+    assert plain.row_count() == 0
+
+
 def test_numbers_are_shown_through_formats_and_right_aligned(make_view):
     view = make_view(thumbnails=False)
     view.set_rows(["p0", "p1", "p2"], [["a", "b", "c"], [3, 12, None], [0.5, None, 0.125]],

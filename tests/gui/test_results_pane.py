@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 
+from tests.gui.palettes import DARK, dark_palette
 from tlgui.core.data import scan
 from tlgui.core.predictions import Predictions, rows_csv
 from tlgui.core.project import read_run
@@ -71,18 +72,6 @@ def held(monkeypatch):
     monkeypatch.setattr(evaluation, "evaluation_items", waiting)
     yield release, asked
     release.set()
-
-
-def dark_palette() -> QPalette:
-    palette = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, "#2b2b2b"),
-                         (QPalette.ColorRole.WindowText, "#eeeeee"),
-                         (QPalette.ColorRole.Base, "#1e1e1e"),
-                         (QPalette.ColorRole.AlternateBase, "#262626"),
-                         (QPalette.ColorRole.Text, "#eeeeee"),
-                         (QPalette.ColorRole.PlaceholderText, "#a0a0a0")):
-        palette.setColor(role, QColor(colour))
-    return palette
 
 
 def test_a_prediction_never_cancels_a_running_evaluation(pane, trained, qtbot, held):
@@ -265,22 +254,23 @@ def test_the_sort_arrows_of_the_image_lists_agree_with_their_order(pane, trained
 
 def test_the_overlay_of_the_runs_follows_a_dark_theme(pane, trained, qtbot):
     run_dir, _ = trained
+    TEXT, BASE = DARK[QPalette.ColorRole.Text], DARK[QPalette.ColorRole.Base]
     pane.set_runs([str(run_dir)])
     overlay = pane.runs_tab.overlay
     assert overlay.backgroundBrush().color().lightness() > 128  # the default, light palette
     pane.setPalette(dark_palette())  # a theme switch while the window is open
     pane.runs_tab.table.selectAll()
-    assert overlay.backgroundBrush().color().name() == "#1e1e1e"
+    assert overlay.backgroundBrush().color().name() == BASE
     for side in ("left", "bottom"):
         axis = overlay.getAxis(side)
-        assert axis.textPen().color().name() == "#eeeeee"
-        assert axis.pen().color().name() == "#eeeeee"
-        assert "#eeeeee" in axis.labelStyle.get("color", "")
+        assert axis.textPen().color().name() == TEXT
+        assert axis.pen().color().name() == TEXT
+        assert TEXT in axis.labelStyle.get("color", "")
     title = overlay.getPlotItem().titleLabel
-    assert QColor(title.opts["color"]).name() == "#eeeeee"
+    assert QColor(title.opts["color"]).name() == TEXT
     legend = pane.runs_tab.overlay_legend
     assert len(legend.items) == 2  # both variants of the run, named in light text
-    assert all(label.opts["color"].name() == "#eeeeee" for _, label in legend.items)
+    assert all(label.opts["color"].name() == TEXT for _, label in legend.items)
     assert legend.brush().color().lightness() < 80
 
 

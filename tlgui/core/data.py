@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from operator import attrgetter
 
 from .control import CancelFlag, Cancelled
-from .heap import settle
+from .heap import building_long_lived, settle
 from .images import MAX_PIXELS, MIN_SIDE, decode_problem, probe_image
 from .priority import lower_this_process
 
@@ -185,8 +186,8 @@ def first_of_each_class(items: Sequence[ImageItem], counts: Sequence[int],
     A scan lists each class's images together: then each class's items are a slice, found
     from the counts (checking that costs a list comparison, not a Python loop per item).
     """
-    grouped = [label for label, count in enumerate(counts) for _ in range(count)]
-    if [it.label for it in items] == grouped:
+    grouped = list(chain.from_iterable(repeat(label, count) for label, count in enumerate(counts)))
+    if list(map(attrgetter("label"), items)) == grouped:  # built in C: 4 ms at 100,000, not 35
         first, start = [], 0
         for count in counts:
             first.append(list(items[start:start + min(k, count)]))
@@ -444,14 +445,15 @@ def scan(
     results = _probe_all([j[0] for j in all_jobs], progress, min_side, max_pixels, threads,
                          cancel)
     items, test_items = [], []
-    for i, ((path, label, key), result) in enumerate(zip(all_jobs, results)):
-        if not result.ok:
-            skipped.append(SkippedFile(path, result.reason))
-        elif i < len(jobs):
-            items.append(ImageItem(path, label, key))
-        else:
-            test_items.append(ImageItem(path, label, key))
-    settle(len(items) + len(test_items) + len(skipped))
+    with building_long_lived():
+        for i, ((path, label, key), result) in enumerate(zip(all_jobs, results)):
+            if not result.ok:
+                skipped.append(SkippedFile(path, result.reason))
+            elif i < len(jobs):
+                items.append(ImageItem(path, label, key))
+            else:
+                test_items.append(ImageItem(path, label, key))
+        settle(len(items) + len(test_items) + len(skipped))
     return _without_empty_classes(ScanReport(
         classes=names,
         class_folders=folders,

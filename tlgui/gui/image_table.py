@@ -35,10 +35,13 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QImage, QPalette, QPixmap
+from PySide6.QtGui import QImage, QKeySequence, QPalette, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
+    QLabel,
+    QLineEdit,
     QStyle,
     QStyledItemDelegate,
     QStyleOption,
@@ -58,6 +61,9 @@ CACHE_LIMIT = 2000
 PATH_ROLE = Qt.ItemDataRole.UserRole
 #: Rows measured to fit a column's width to its contents (Qt measures 1,000 by default).
 MEASURED_ROWS = 100
+#: How long typing in a list's filter field pauses before the list is filtered, in ms: one
+#: pass over 100,000 rows takes 70-150 ms, so it is not made for every letter of a word.
+FILTER_DELAY_MS = 200
 #: The widest a column is made by fitting it to its contents; the user may widen it.
 MAX_FITTED_WIDTH = 400
 _RIGHT = (Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value
@@ -432,7 +438,8 @@ class ImageTableView(QWidget):
     activated = Signal(str)  #: path of the row opened with Enter or a double-click
 
     def __init__(self, headers: list[str], thumbnails: bool = True, parent=None, *,
-                 thumbnail_size: int = THUMB, cache_limit: int = CACHE_LIMIT):
+                 thumbnail_size: int = THUMB, cache_limit: int = CACHE_LIMIT,
+                 filterable: bool = True):
         super().__init__(parent)
         self.thumbnail_size = thumbnail_size
         self.model = ImageListModel(headers, thumbnails, self)
@@ -445,6 +452,29 @@ class ImageTableView(QWidget):
         self.table.setModel(self.proxy)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        #: The filter field above the list (None when not ``filterable``); Ctrl+F goes to it.
+        self.filter_field: QLineEdit | None = None
+        self.shown_label = QLabel(self)  # "12 of 100,000 shown" while a filter hides rows
+        self.shown_label.setVisible(False)
+        if filterable:
+            self.filter_field = QLineEdit(self)
+            self.filter_field.setPlaceholderText(
+                "Filter: part of a file name or of any text shown (Ctrl+F)")
+            self.filter_field.setClearButtonEnabled(True)
+            self.filter_field.setAccessibleName("Filter the list")
+            self._filter_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS)
+            self._filter_timer.timeout.connect(
+                lambda: self.set_filter(self.filter_field.text()))
+            self.filter_field.textEdited.connect(lambda _text: self._filter_timer.start())
+            self.filter_field.returnPressed.connect(self._filter_now)
+            find = QShortcut(QKeySequence.StandardKey.Find, self)
+            find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            find.activated.connect(self._focus_filter)
+            bar = QHBoxLayout()
+            bar.setContentsMargins(0, 0, 0, 0)
+            bar.addWidget(self.filter_field, 1)
+            bar.addWidget(self.shown_label)
+            layout.addLayout(bar)
         layout.addWidget(self.table)
 
         table = self.table
@@ -507,6 +537,7 @@ class ImageTableView(QWidget):
             self._failed.clear()
         self.model.set_rows(paths, columns, formats)
         self._fit_columns()
+        self._show_count()
         if had_selection:  # a reset clears the selection without saying so
             self.selection_changed.emit()
 
@@ -516,7 +547,11 @@ class ImageTableView(QWidget):
 
     def set_filter(self, text: str) -> None:
         """Show only rows whose text columns contain ``text`` (case-insensitive); the selected
-        row stays selected when it is still shown."""
+        row stays selected when it is still shown. The filter field shows ``text``."""
+        if self.filter_field is not None:
+            self._filter_timer.stop()
+            if self.filter_field.text() != text:
+                self.filter_field.setText(text)
         selected = self.selected_path()
         self.model.set_filter(text)
         row = self.model.row_of(selected) if selected is not None else -1
@@ -524,6 +559,20 @@ class ImageTableView(QWidget):
             self.select_row(row)
         elif selected is not None:
             self.selection_changed.emit()
+        self._show_count()
+
+    def _filter_now(self) -> None:
+        self.set_filter(self.filter_field.text())
+
+    def _focus_filter(self) -> None:
+        self.filter_field.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.filter_field.selectAll()
+
+    def _show_count(self) -> None:
+        shown, total = self.model.rowCount(), self.model.total_rows()
+        filtered = bool(self.model.filter_text())
+        self.shown_label.setText(f"{shown:,} of {total:,} shown")
+        self.shown_label.setVisible(filtered and self.filter_field is not None)
 
     def sort_by(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         """Sort by ``headers[column]``; the header's indicator shows the same column and
