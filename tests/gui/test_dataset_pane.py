@@ -436,3 +436,13 @@ def test_leaving_a_class_out_of_100_000_images_builds_the_data_set_off_the_gui_t
     report = pane.dataset()
     assert built_in == [False]  # built already
     assert len(report.items) == 99_000 and "c1" not in report.classes
+
+
+def test_the_class_table_writes_big_counts_with_thousands_separators():
+    from tlgui.gui.class_table import IMAGES, TRAIN, VAL, ClassTableModel
+
+    model = ClassTableModel()
+    model.set_classes(["cats", "dogs"], ["/a/cats", "/a/dogs"], [10_000, 7], [[], []])
+    model.set_split([(8_000, 2_000), (6, 1)], removed={1})
+    shown = [[model.index(r, c).data() for c in (IMAGES, TRAIN, VAL)] for r in range(2)]
+    assert shown == [["10,000", "8,000", "2,000"], ["7", "–", "–"]]

@@ -124,12 +124,12 @@ class ClassTableModel(QAbstractTableModel):
             if column == NAME:
                 return self._names[row]
             if column == IMAGES:
-                return str(self._counts[row])
+                return f"{self._counts[row]:,}"
             if column in (TRAIN, VAL):
                 if gone:
                     return "–"
                 if row < len(self._sizes):
-                    return str(self._sizes[row][column - TRAIN])
+                    return f"{self._sizes[row][column - TRAIN]:,}"
             return None
         if role == EXAMPLES_ROLE and column == EXAMPLES:
             return self._examples[row]
