@@ -35,17 +35,15 @@ def import_long_lived(*modules: str) -> None:
     second freeze would also pin whatever the app made since, some of it short-lived)."""
     if all(name in sys.modules for name in modules):
         return
-    was_enabled = gc.isenabled()
-    gc.disable()  # importing builds objects, not garbage: collecting meanwhile only stalls
-    try:
-        for name in modules:
-            if "." not in name and name not in sys.modules:
-                preload_extension(name)
-            importlib.import_module(name)
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
+    # Importing builds objects, not garbage: collecting meanwhile only stalls.
+    with building_long_lived():
+        try:
+            for name in modules:
+                if "." not in name and name not in sys.modules:
+                    preload_extension(name)
+                importlib.import_module(name)
+        finally:
+            gc.freeze()
 
 
 @contextmanager

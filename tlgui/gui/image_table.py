@@ -463,8 +463,7 @@ class ImageTableView(QWidget):
             self.filter_field.setClearButtonEnabled(True)
             self.filter_field.setAccessibleName("Filter the list")
             self._filter_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS)
-            self._filter_timer.timeout.connect(
-                lambda: self.set_filter(self.filter_field.text()))
+            self._filter_timer.timeout.connect(self._filter_now)
             self.filter_field.textEdited.connect(lambda _text: self._filter_timer.start())
             self.filter_field.returnPressed.connect(self._filter_now)
             find = QShortcut(QKeySequence.StandardKey.Find, self)

@@ -36,15 +36,12 @@ from .pane import Pane
 from .results import ResultsPane
 from .training_controller import TrainingController
 from .training_pane import TrainingPane
-from .workers import TaskController
+from .workers import SHUTDOWN_WAIT_MS, TaskController
 
 MAX_RECENT = 8
 STATE_TEXT = {"idle": "Idle", "preparing": "Preparing…", "running": "Training",
               "paused": "Paused", "stopping": "Stopping…"}
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-#: The longest the window waits for a job of its own at quit; one that does not stop by then
-#: is abandoned (see :meth:`~tlgui.gui.workers.TaskController.shutdown`).
-SHUTDOWN_WAIT_MS = 2000
 TORCH_LOADING = "PyTorch is still loading; training starts when it is ready"
 
 

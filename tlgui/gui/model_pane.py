@@ -30,10 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from .pane import Pane
-from .workers import TaskController, Throttle
-
-#: The longest quitting waits for a download or an import to stop before abandoning it.
-SHUTDOWN_WAIT_MS = 2000
+from .workers import SHUTDOWN_WAIT_MS, TaskController, Throttle
 
 
 class BlockStrip(QWidget):

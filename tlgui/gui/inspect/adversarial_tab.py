@@ -28,7 +28,6 @@ class AdversarialTab(QWidget):
         self.job.failed.connect(self.failed)
         self.image_path: str | None = None
         self.result = None  #: (target class name, AdversarialResult) shown
-        self._shown = 0  # counts the clears: a pass asked for before one is not shown
 
         self.target = ClassCombo()
         self.epsilon = QSpinBox()  # whole levels: the image is judged as saved, in 8 bits
@@ -83,8 +82,7 @@ class AdversarialTab(QWidget):
 
     def clear_result(self) -> None:
         """Cancel the search under way and show the empty views, as at the start."""
-        self.job.cancel()
-        self._shown += 1
+        self.job.cancel()  # a pass asked for before is not shown
         self.result = None
         for view in self.views:
             view.reset()
@@ -105,13 +103,7 @@ class AdversarialTab(QWidget):
             return model.classes[target], adversarial(model, x, target, epsilon=epsilon,
                                                       max_steps=steps, cancel=control)
 
-        shown = self._shown
-
-        def show(value) -> None:
-            if shown == self._shown:  # not an example of an image or model cleared since
-                self._show(value)
-
-        self.job.request(compute, show)
+        self.job.request(compute, self._show)
 
     def _show(self, value) -> None:
         self.result = value

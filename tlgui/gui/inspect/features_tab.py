@@ -44,7 +44,6 @@ class FeaturesTab(QWidget):
         self.layers: list = []  #: the model's LayerInfo list, as shown
         self.maps = None  #: the FeatureMaps shown
         self._preferred = (None, -1)  # the layer chosen before another model loaded (name, row)
-        self._shown = 0  # counts the clears: a pass asked for before one is not shown
 
         self.layer_list = QListWidget()
         self.layer_list.setMinimumWidth(210)
@@ -121,8 +120,7 @@ class FeaturesTab(QWidget):
 
     def clear_result(self) -> None:
         """Cancel the pass under way and show no maps, as at the start."""
-        self.job.cancel()
-        self._shown += 1
+        self.job.cancel()  # a pass asked for before is not shown
         self.maps = None  # a grid rendered for the maps cleared is not shown either
         self.grid_view.reset()
         self.channel_view.reset()
@@ -159,13 +157,7 @@ class FeaturesTab(QWidget):
             maps = feature_maps(model, model.load_image(image_path), layer)
             return maps, render_grid(maps, *grid)
 
-        shown = self._shown
-
-        def show(result) -> None:
-            if shown == self._shown:  # not the maps of an image or model cleared since
-                self._show_maps(result)
-
-        self.job.request(compute, show)
+        self.job.request(compute, self._show_maps)
 
     def _grid_settings(self) -> tuple[int, int, int, float]:
         """(channels, cell, gap, pixel ratio): the grid as the view wants it now."""

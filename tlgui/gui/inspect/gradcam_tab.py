@@ -24,7 +24,6 @@ class GradcamTab(QWidget):
         self.job.failed.connect(self.failed)
         self.image_path: str | None = None
         self.result = None  #: (overlay image, class name, probability, sentence) shown
-        self._shown = 0  # counts the clears: a pass asked for before one is not shown
 
         self.class_combo = ClassCombo("(predicted class)")
         self.button = QPushButton("Show Where It Looked")
@@ -62,8 +61,7 @@ class GradcamTab(QWidget):
 
     def clear_result(self) -> None:
         """Cancel the pass under way and show the empty view, as at the start."""
-        self.job.cancel()
-        self._shown += 1
+        self.job.cancel()  # a pass asked for before is not shown
         self.result = None
         self.view.reset()
         self.caption.setText(EMPTY_CAPTION)
@@ -83,13 +81,7 @@ class GradcamTab(QWidget):
             name = model.classes[index]
             return overlay(to_uint8(x), heat), name, p, describe(heat, name, p)
 
-        shown = self._shown
-
-        def show(result) -> None:
-            if shown == self._shown:  # not the heat map of an image or model cleared since
-                self._show(result)
-
-        self.job.request(compute, show)
+        self.job.request(compute, self._show)
 
     def _show(self, result) -> None:
         self.result = result

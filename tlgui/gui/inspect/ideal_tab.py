@@ -55,7 +55,6 @@ class IdealTab(QWidget):
         self.job = InspectJob("inspect-ideal", loader, self)
         self.job.failed.connect(self.failed)
         self.result = None  #: (class name, ClassImage with TV, ClassImage without or None)
-        self._shown = 0  # counts the clears: a pass asked for before one is not shown
 
         self.class_combo = ClassCombo()
         self.steps = QSpinBox()
@@ -104,8 +103,7 @@ class IdealTab(QWidget):
 
     def clear_result(self) -> None:
         """Cancel the run under way and show the empty views, as at the start."""
-        self.job.cancel()
-        self._shown += 1
+        self.job.cancel()  # a pass asked for before is not shown
         self.result = None
         self.view.reset()
         self.plain_view.reset()
@@ -140,17 +138,7 @@ class IdealTab(QWidget):
             return model.classes[target], result, plain
 
         self.plain_view.reset()
-        shown = self._shown
-
-        def show(value) -> None:
-            if shown == self._shown:  # not the images of a model cleared since
-                self._show(value)
-
-        def show_step(item) -> None:
-            if shown == self._shown:
-                self._show_step(item)
-
-        self.job.request(compute, show, on_progress=show_step)
+        self.job.request(compute, self._show, on_progress=self._show_step)
 
     def _show_step(self, item) -> None:
         if not isinstance(item, Snapshot):

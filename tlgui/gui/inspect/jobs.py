@@ -113,7 +113,9 @@ class InspectJob(QObject):
 
     :meth:`request` runs a pass as soon as the model is loaded and no pass of this job runs;
     a newer request replaces a waiting one and cancels the running one, whose result is then
-    dropped. Results reach the handler given with the request, in the GUI thread.
+    dropped. Results reach the handler given with the request, in the GUI thread, unless
+    :meth:`cancel` was called since the request (a pass that ended just before the cancel
+    was seen would otherwise still show an image or model cleared since).
     """
 
     failed = Signal(str, str)  #: one-line message, details
@@ -123,6 +125,7 @@ class InspectJob(QObject):
         self.controller = TaskController(name, self)
         self.loader = loader
         self._waiting: tuple | None = None
+        self._cancels = 0  # requests made before the latest cancel are not answered
         loader.loaded.connect(self._start_waiting)
         loader.failed.connect(self.drop_waiting)
         self.controller.finished.connect(self._start_waiting)
@@ -130,7 +133,8 @@ class InspectJob(QObject):
     def request(self, compute: Compute, on_succeeded: Callable[[object], None],
                 on_progress: Callable[[object], None] | None = None) -> None:
         """Run ``compute(model, emit, control)`` when it can; the newest request wins."""
-        self._waiting = (compute, on_succeeded, on_progress)
+        self._waiting = (compute, self._unless_cancelled(on_succeeded),
+                         self._unless_cancelled(on_progress))
         if self.controller.is_running():
             self.controller.cancel()  # its result would be stale; the waiting one follows
         else:
@@ -148,9 +152,21 @@ class InspectJob(QObject):
         self._waiting = None
 
     def cancel(self) -> None:
-        """Forget the waiting request and cancel the running one."""
+        """Forget the waiting request and cancel the running one; neither is answered."""
         self._waiting = None
+        self._cancels += 1
         self.controller.cancel()
+
+    def _unless_cancelled(self, handler):
+        if handler is None:
+            return None
+        cancels = self._cancels
+
+        def answer(value) -> None:
+            if cancels == self._cancels:
+                handler(value)
+
+        return answer
 
     def is_busy(self) -> bool:
         """True while a pass runs or waits."""
