@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from PySide6.QtCore import QEvent, QObject
 
 from tlgui.core.progress import Progress
 from tlgui.gui.busy import BusyIndicator
@@ -185,3 +186,75 @@ def test_tasks_run_below_the_window_priority(qtbot):
     window = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert result.args[0] == max(window, BACKGROUND_NICENESS)
     assert controller.shutdown(5_000)
+
+
+def test_a_task_started_paused_waits_for_resume_and_a_cancel_ends_it_unrun(qtbot):
+    controller = TaskController("test")
+    ran = []
+    controller.start(lambda emit, control: ran.append("first") or "done", paused=True)
+    qtbot.wait(100)  # time enough to have run, were it not paused
+    assert ran == [] and controller.is_running()
+    with qtbot.waitSignal(controller.succeeded, timeout=10_000) as result:
+        controller.control.resume()
+    assert ran == ["first"] and result.args == ["done"]
+
+    cancelled = []
+    controller.start(lambda emit, control: ran.append("second"), paused=True,
+                     on_cancelled=lambda: cancelled.append(True))
+    with qtbot.waitSignal(controller.finished, timeout=10_000):
+        controller.cancel()
+    assert ran == ["first"] and cancelled == [True]
+    assert controller.shutdown(5_000)
+
+
+def test_after_next_paint_waits_for_the_paint(qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    from tlgui.gui.workers import after_next_paint
+
+    label = QLabel("drawn")
+    qtbot.addWidget(label)
+    label.show()
+    qtbot.waitExposed(label)
+    qtbot.wait(50)  # the first paint is over
+    painted, called = [], []
+
+    class Spy(QObject):
+        def eventFilter(self, watched, event):
+            if event.type() == QEvent.Type.Paint:
+                painted.append(time.monotonic())
+            return False
+
+    spy = Spy()
+    label.installEventFilter(spy)
+    after_next_paint(label, lambda: called.append(time.monotonic()), fallback_ms=5_000)
+    qtbot.wait(50)
+    assert called == []  # nothing asked for a paint yet
+    label.update()
+    qtbot.waitUntil(lambda: len(called) == 1, timeout=3_000)
+    assert painted and called[0] >= painted[0]
+    qtbot.wait(100)
+    assert len(called) == 1
+
+
+def test_after_next_paint_of_a_hidden_widget_or_one_never_painted(qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    from tlgui.gui.workers import after_next_paint
+
+    hidden = QLabel("never shown")
+    qtbot.addWidget(hidden)
+    called = []
+    after_next_paint(hidden, lambda: called.append("hidden"), fallback_ms=5_000)
+    qtbot.waitUntil(lambda: called == ["hidden"], timeout=1_000)  # at once, not after 5 s
+
+    frozen = QLabel("shown, updates off")
+    qtbot.addWidget(frozen)
+    frozen.show()
+    qtbot.waitExposed(frozen)
+    qtbot.wait(50)
+    frozen.setUpdatesEnabled(False)  # no paint comes: the fallback calls
+    started = time.monotonic()
+    after_next_paint(frozen, lambda: called.append("fallback"), fallback_ms=200)
+    qtbot.waitUntil(lambda: "fallback" in called, timeout=3_000)
+    assert time.monotonic() - started >= 0.19

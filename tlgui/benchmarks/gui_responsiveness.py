@@ -216,7 +216,10 @@ def scale_mode(args, app, monitor, window, driver, data_root: str) -> None:
     trained = time.perf_counter() - started
 
     results = window.results_pane
+    monitor.set_phase("opening the Results step")
     window.go_to(window.panes.index(results))
+    driver.pause(0.5)  # a user sees the step before clicking Evaluate on it
+
     monitor.set_phase(f"evaluation ({len(report.items) // 5:,} rows)")
     started = time.perf_counter()
     results.evaluate()

@@ -36,7 +36,7 @@ from .pane import Pane
 from .results import ResultsPane
 from .training_controller import TrainingController
 from .training_pane import TrainingPane
-from .workers import SHUTDOWN_WAIT_MS, TaskController
+from .workers import SHUTDOWN_WAIT_MS, TaskController, after_next_paint
 
 MAX_RECENT = 8
 STATE_TEXT = {"idle": "Idle", "preparing": "Preparing…", "running": "Training",
@@ -328,7 +328,10 @@ class MainWindow(QMainWindow):
         self.training_pane.add_log(f"run folder: {self.last_run_dir}")
         self._save_settings()
         self.go_to(self.panes.index(self.training_pane))
-        self.controller.start(config, report, self.last_run_dir)
+        # Held until the step has been drawn: the trainer's first second of Python (building
+        # the data set and the model) would otherwise slow that drawing to a visible pause.
+        self.controller.start(config, report, self.last_run_dir, held=True)
+        after_next_paint(self.training_pane.curves.loss.viewport(), self.controller.release)
 
     # -- reactions ---------------------------------------------------------------------------
     @Slot(object)

@@ -303,7 +303,8 @@ class MetricPlot(PalettePlot):
             self.setLogMode(y=True)
         self.epochs = 10
         self.batches = 0  #: batches per epoch of the running curves (for their hover text)
-        self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}  #: those of the runs shown
+        self._made: dict[tuple[str, str], pg.PlotDataItem] = {}  #: every curve made so far
         self._data: dict[tuple[str, str], tuple[list, list]] = {}
         self._series: dict[str, GrowingSeries] = {}
         self._dirty: set[str] = set()
@@ -328,7 +329,8 @@ class MetricPlot(PalettePlot):
             return
         self._prepared = (tuple(runs), max(1, epochs))
         for curve in self._curves.values():
-            self.removeItem(curve)
+            curve.setData([], [])
+            curve.hide()  # hidden curves count for neither the view's range nor the pointer
         self._curves.clear()
         self._data.clear()
         self._series.clear()
@@ -338,25 +340,50 @@ class MetricPlot(PalettePlot):
         self.epochs = max(1, epochs)
         self.batches = 0
         for run in runs:
-            colour = RUN_COLOURS.get(run, "#2ca02c")
-            if not self.percent:
-                # Thousands of thin segments: antialiasing them costs tens of ms a paint.
-                curve = self.plot([], [], pen=_pen(run, "batch"), antialias=False)
-                curve.setClipToView(True)
-                curve.setDownsampling(auto=True, method="peak")
-                curve.setZValue(-1)  # under the epoch curves
-                self._curves[(run, "batch")] = curve
-                self._series[run] = GrowingSeries()
-            for split in ("val", "train"):
-                symbol = "o" if split == "val" else None
-                curve = self.plot([], [], pen=_pen(run, split), symbol=symbol, symbolSize=6,
-                                  symbolBrush=colour, symbolPen=None)
+            for split in self._splits():
+                curve = self._curve(run, split)
+                curve.show()
                 self._curves[(run, split)] = curve
-                self._data[(run, split)] = ([], [])
+                if split == "batch":
+                    self._series[run] = GrowingSeries()
+                else:
+                    self._data[(run, split)] = ([], [])
         # Whole epochs only on the x axis, at most about ten labels.
         step = max(1, math.ceil(self.epochs / 10))
         self.getAxis("bottom").setTickSpacing(major=step, minor=step)
         self.reset_view()
+
+    def _splits(self) -> tuple[str, ...]:
+        """The curves each run has: the running one under the epoch curves (loss only)."""
+        return ("val", "train") if self.percent else ("batch", "val", "train")
+
+    def make_curves(self, runs) -> None:
+        """Make the (hidden) curves of ``runs`` now rather than at a training's start, where
+        the few milliseconds each costs would add up to a pause while the step is drawn."""
+        for run in runs:
+            for split in self._splits():
+                self._curve(run, split)
+
+    def _curve(self, run: str, split: str) -> pg.PlotDataItem:
+        """The curve of ``run``'s ``split``, made once and kept from then on (hidden while
+        its run is not shown)."""
+        curve = self._made.get((run, split))
+        if curve is not None:
+            return curve
+        if split == "batch":
+            # Thousands of thin segments: antialiasing them costs tens of ms a paint.
+            curve = self.plot([], [], pen=_pen(run, "batch"), antialias=False)
+            curve.setClipToView(True)
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setZValue(-1)  # under the epoch curves
+        else:
+            colour = RUN_COLOURS.get(run, "#2ca02c")
+            curve = self.plot([], [], pen=_pen(run, split),
+                              symbol="o" if split == "val" else None, symbolSize=6,
+                              symbolBrush=colour, symbolPen=None)
+        curve.hide()
+        self._made[(run, split)] = curve
+        return curve
 
     def is_empty(self) -> bool:
         """True while no curve has a point."""
@@ -590,6 +617,8 @@ class CurvesView(QWidget):
         self.reset_button.clicked.connect(self.reset_view)
         self.legend = LegendRow(trailing=self.reset_button)
         self.legend.set_runs([])
+        for plot in (self.accuracy, self.loss):
+            plot.make_curves(RUN_COLOURS)
         plots = QHBoxLayout()
         plots.addWidget(self.accuracy, 3)
         plots.addWidget(self.loss, 2)

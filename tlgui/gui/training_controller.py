@@ -31,9 +31,13 @@ class TrainingController(QObject):
         self._task.failed.connect(self.training_failed)
         self._task.finished.connect(self._on_finished)
         self.state = "idle"
+        self._held = False  #: started held, not yet released
 
-    def start(self, config, report, out_dir) -> None:
-        """Train ``config`` on ``report`` into ``out_dir`` (all plain core objects)."""
+    def start(self, config, report, out_dir, *, held: bool = False) -> None:
+        """Train ``config`` on ``report`` into ``out_dir`` (all plain core objects).
+
+        A ``held`` training is running (``preparing``) at once but begins only at
+        :meth:`release`: the window draws the step that shows it first."""
         if self.is_running():
             raise RuntimeError("a training is already running")
 
@@ -42,8 +46,17 @@ class TrainingController(QObject):
 
             return Trainer(config, report, out_dir, on_event=emit, control=control).run()
 
+        self._held = held
         self._set_state("preparing")
-        self._task.start(task)
+        self._task.start(task, paused=held)
+
+    def release(self) -> None:
+        """Let a held training begin (unless the user paused it meanwhile: then at resume)."""
+        if self._held:
+            self._held = False
+            control = self._task.control
+            if control is not None and self.state == "preparing":
+                control.resume()
 
     def pause(self) -> None:
         control = self._task.control
@@ -54,6 +67,7 @@ class TrainingController(QObject):
     def resume(self) -> None:
         control = self._task.control
         if control is not None and self.state == "paused":
+            self._held = False
             control.resume()
             self._set_state("running")
 

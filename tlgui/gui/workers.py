@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QEvent, QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from ..core.control import Cancelled, RunControl
 from ..core.priority import lower_this_thread
@@ -80,7 +80,9 @@ class FunctionWorker(QObject):
         # Background work yields the processor to the window's thread (see core.priority).
         lower_this_thread()
         try:
-            if self.control.stop_requested:  # cancelled before it started: never run it
+            # A task started paused waits here, without the interpreter lock, until resumed;
+            # one cancelled before it started never runs.
+            if self.control.checkpoint():
                 raise Cancelled
             result = self._fn(self._emit, self.control)
         except Cancelled:
@@ -135,19 +137,23 @@ class TaskController(QObject):
         _CONTROLLERS.add(self)
 
     def start(self, fn: Task, *, on_succeeded=None, on_progress=None, on_failed=None,
-              on_cancelled=None) -> None:
+              on_cancelled=None, paused: bool = False) -> None:
         """Run ``fn(emit, control)`` in the worker thread, cancelling any task still running.
 
         The handlers are called in the GUI thread, for this task only: ``on_progress(obj)``
         for what it emits, then ``on_succeeded(result)``, ``on_failed(message, details)`` or
-        ``on_cancelled()``.
+        ``on_cancelled()``. A task started ``paused`` counts as running but begins only once
+        :attr:`control` is resumed (or ends, cancelled, once stopped).
         """
         if self._closed:
             return
         self.cancel()
         self._request += 1
         self._handlers = _Handlers(on_succeeded, on_progress, on_failed, on_cancelled)
-        worker = FunctionWorker(self._request, fn, RunControl())
+        control = RunControl()
+        if paused:
+            control.pause()
+        worker = FunctionWorker(self._request, fn, control)
         thread = self._ensure_thread()
         worker.moveToThread(thread)
         worker.emitted.connect(self._on_emitted)
@@ -260,6 +266,59 @@ class TaskController(QObject):
             self._quit_requested = True
         if request == self._request:
             self.finished.emit()
+
+
+def after_next_paint(widget, callback: Callable[[], None], fallback_ms: int = 300) -> None:
+    """Call ``callback`` once, in the GUI thread, after ``widget`` has next been painted.
+
+    Work that competes with the window for the interpreter (a background task that begins
+    in Python) makes a first drawing of a step slow; started after it, both go at full speed.
+    A widget that is not visible is never painted: the callback then runs at the next turn
+    of the event loop, and after ``fallback_ms`` at the latest if no paint comes (a
+    minimised window)."""
+    watch = widget.findChild(_PaintWatch, options=Qt.FindChildOption.FindDirectChildrenOnly)
+    if watch is None:
+        watch = _PaintWatch(widget)
+    watch.add(callback, fallback_ms)
+
+
+class _PaintWatch(QObject):
+    """The event filter behind :func:`after_next_paint`, one per widget, kept with it (it
+    filters only while a callback waits)."""
+
+    def __init__(self, widget):
+        super().__init__(widget)
+        self._widget = widget
+        self._callbacks: list[Callable[[], None]] = []
+        self._soon = QTimer(self)  # the next turn of the event loop, after the paint
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(0)
+        self._soon.timeout.connect(self._fire)
+        self._fallback = QTimer(self)
+        self._fallback.setSingleShot(True)
+        self._fallback.timeout.connect(self._fire)
+
+    def add(self, callback: Callable[[], None], fallback_ms: int) -> None:
+        if not self._callbacks:
+            self._widget.installEventFilter(self)
+        self._callbacks.append(callback)
+        if not self._widget.isVisible():
+            self._soon.start()
+        elif not self._fallback.isActive() or self._fallback.remainingTime() > fallback_ms:
+            self._fallback.start(fallback_ms)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Paint and self._callbacks:
+            self._soon.start()  # called from inside the paint: run once it is over
+        return False
+
+    def _fire(self) -> None:
+        self._soon.stop()
+        self._fallback.stop()
+        self._widget.removeEventFilter(self)
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
 
 
 class Throttle:
