@@ -14,6 +14,8 @@ def isolated_home(tmp_path_factory, monkeypatch):
     """Each test sees an empty torch hub cache; the sample data set is made once per session."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
     monkeypatch.setenv("TLGUI_CACHE_DIR", str(_session_cache(tmp_path_factory)))
+    # Stored backbone features are the test's own: no test trains on another's.
+    monkeypatch.setenv("TLGUI_FEATURE_STORE_DIR", str(tmp_path_factory.mktemp("features")))
 
 
 _CACHE = {}

@@ -1,4 +1,5 @@
-"""The command line: ``tlgui scan | train | models | weights | sample``.
+"""The command line: ``tlgui scan | train | models | weights | sample`` (and the commands of
+:mod:`.cli_runs`, :mod:`.cli_inspect` and :mod:`.cli_audit`).
 
 Every failure ends with one line on stderr saying what is wrong and a non-zero exit status;
 ``--debug`` shows the traceback instead.
@@ -179,11 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("model")
     w.add_argument("file")
 
+    from .cli_audit import add_parsers as add_audit_parsers
     from .cli_inspect import add_parser as add_inspect_parser
     from .cli_runs import add_parsers as add_run_parsers
 
     add_run_parsers(sub)
     add_inspect_parser(sub)
+    add_audit_parsers(sub)
 
     p = sub.add_parser("sample", help="write the sample data set into a folder")
     p.add_argument("folder", nargs="?", help="where to write it (default: print the cached copy)")
@@ -211,13 +214,15 @@ def _run(argv: list[str] | None) -> int:
         from .gui.app import main as gui_main
 
         return gui_main(sample=args.sample)
+    from .cli_audit import cmd_audit, cmd_features
     from .cli_inspect import run as cmd_inspect
     from .cli_runs import cmd_evaluate, cmd_export, cmd_predict
 
     handler = {"scan": cmd_scan, "train": cmd_train, "models": cmd_models,
                "weights": cmd_weights, "sample": cmd_sample, "inspect": cmd_inspect,
                "evaluate": cmd_evaluate, "predict": cmd_predict,
-               "export": cmd_export}[args.command]
+               "export": cmd_export, "audit": cmd_audit,
+               "features": cmd_features}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

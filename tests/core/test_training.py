@@ -66,6 +66,31 @@ def test_dropout_pair_shares_one_backbone_pass(tiny):
     assert started.feature_cache and started.dropouts == (0.5, 0.0)
 
 
+def test_a_second_training_reads_the_stored_features(tiny, tmp_path):
+    first = Trainer(fast_config(dropout=0.5), tiny)
+    first_summary = first.run()
+    assert first.stats.stem_images == len(tiny.items)
+    again = Trainer(fast_config(dropout=0.5), tiny)  # another process, say: same settings
+    again_summary = again.run()
+    assert again.stats.stem_images == 0  # every feature came from the store
+    assert again_summary["runs"]["model"]["best_val_acc"] == pytest.approx(
+        first_summary["runs"]["model"]["best_val_acc"])
+    other_head = Trainer(fast_config(dropout=0.2, hidden=8), tiny)
+    other_head.run()
+    assert other_head.stats.stem_images == 0  # the head does not change the features
+    other_cut = Trainer(fast_config(strategy="partial", trainable_blocks=1), tiny)
+    other_cut.run()
+    assert other_cut.stats.stem_images == len(tiny.items)  # another frozen part: computed
+
+
+def test_without_the_feature_cache_nothing_is_stored(tiny):
+    from tlgui.core.feature_store import FeatureStore
+
+    trainer = Trainer(fast_config(feature_cache=False, epochs=1), tiny)
+    trainer.run()
+    assert FeatureStore().contents() == []
+
+
 def test_with_augmentation_the_backbone_runs_every_epoch_but_once_for_the_pair(tiny):
     trainer = Trainer(fast_config(compare_dropout=True, augment=True), tiny)
     trainer.run()

@@ -14,6 +14,7 @@ forward pass of the backbone over the data set, the least any feature extraction
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 import time
@@ -111,6 +112,11 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    # An empty feature store: the features are computed here, as in a first training.
+    from tlgui.core.feature_store import ROOT_ENV
+
+    store = tempfile.TemporaryDirectory(prefix="tlgui-features-")
+    os.environ[ROOT_ENV] = store.name
     data_dir = ensure_sample_data()
     preprocessing = preprocessing_for("vgg16", args.image_size)
     print(f"machine: {platform.processor() or platform.machine()}, "

@@ -62,12 +62,13 @@ def loader_workers(requested: int, device: torch.device, images: int, batch_size
     return _auto_workers(device)
 
 
-def _predict(model, preprocessing: Preprocessing, paths: Sequence[str], batch_size: int,
-             device, workers: int, amp: bool, progress, cancel):
-    """``(indices of the images read, probabilities (N, C) float32, [(path, reason)])``."""
+def map_images(fn, preprocessing: Preprocessing, paths: Sequence[str], batch_size: int,
+               device, workers: int, amp: bool, progress=None, cancel=None):
+    """Yield ``(indices into paths, fn(batch) as a tensor, [(path, reason)])`` for the images
+    of ``paths`` in batches, in order, read by a DataLoader (see :func:`predict_paths` for the
+    arguments). ``fn`` runs in inference mode, in mixed precision unless ``amp`` is off."""
     device = select_device(device) if isinstance(device, str) else torch.device(device)
     workers = loader_workers(workers, device, len(paths), batch_size)
-    model = model.to(device).eval()
     dataset = _ListedImages([ImageItem(p, i, p) for i, p in enumerate(paths)],
                             preprocessing.eval_transform(),
                             draft_size=preprocessing.resize_size, skip_unreadable=True)
@@ -84,33 +85,46 @@ def _predict(model, preprocessing: Preprocessing, paths: Sequence[str], batch_si
         collate_fn=collate_readable,
     )
     dtype = autocast_dtype(device) if amp else None
-    indices, probabilities, failed = [], [], []
     done = 0
     if cancel is not None and cancel.is_set():
         raise Cancelled("cancelled")
     batches = iter(loader)
     try:
-        with torch.inference_mode():
-            for x, index, unreadable in batches:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("cancelled")
-                failed.extend(unreadable)
-                if x is not None:
-                    x = x.to(device, non_blocking=True)
-                    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                        logits = model(x)
-                    probabilities.append(torch.softmax(logits.float(), 1).cpu().numpy())
-                    indices.append(index.numpy())
-                    done += len(index)
-                done += len(unreadable)
-                if progress:
-                    progress(done, len(paths))
+        for x, index, unreadable in batches:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
+            output = None
+            if x is not None:
+                x = x.to(device, non_blocking=True)
+                with torch.inference_mode(), torch.autocast(
+                        device.type, dtype=dtype, enabled=dtype is not None):
+                    output = fn(x)
+                done += len(index)
+            done += len(unreadable)
+            yield (index.numpy() if index is not None else np.zeros(0, np.int64)), output, \
+                unreadable
+            if progress:
+                progress(done, len(paths))
     finally:
         # On cancel (or an error) the worker processes end now, not when the garbage
         # collector reaches the iterator; a finished single-pass loader has ended them already.
         shutdown = getattr(batches, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
+
+
+def _predict(model, preprocessing: Preprocessing, paths: Sequence[str], batch_size: int,
+             device, workers: int, amp: bool, progress, cancel):
+    """``(indices of the images read, probabilities (N, C) float32, [(path, reason)])``."""
+    device = select_device(device) if isinstance(device, str) else torch.device(device)
+    model = model.to(device).eval()
+    indices, probabilities, failed = [], [], []
+    for index, logits, unreadable in map_images(model, preprocessing, paths, batch_size,
+                                                device, workers, amp, progress, cancel):
+        failed.extend(unreadable)
+        if logits is not None:
+            probabilities.append(torch.softmax(logits.float(), 1).cpu().numpy())
+            indices.append(index)
     if not probabilities:
         return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), failed
     return np.concatenate(indices), np.concatenate(probabilities), failed

@@ -110,6 +110,11 @@ class TransferNet(nn.Module):
             x = self.neck(x)
         return x
 
+    def frozen_part(self) -> nn.Module:
+        """The modules :meth:`stem` runs (for fingerprinting what its output depends on)."""
+        parts = list(self.blocks[: self.frozen_blocks])
+        return nn.ModuleList(parts + [self.neck] if self.fully_frozen else parts)
+
     def from_stem(self, z: torch.Tensor) -> torch.Tensor:
         """Logits from the stem's output."""
         for block in self.blocks[self.frozen_blocks :]:

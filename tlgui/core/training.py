@@ -40,6 +40,8 @@ from .data import (
     without_files,
 )
 from .device import autocast_dtype, describe, select_device
+from .feature_store import FeatureKey, FeatureStore, StoredFeatures, stored_features
+from .features import feature_key
 from .images import MIN_IMAGE_SIZE, ImageLoadError
 from .models import (
     STRATEGIES,
@@ -550,25 +552,26 @@ class Trainer:
         })
 
     # -- data ------------------------------------------------------------------------------
-    def _loader(self, items: list[ImageItem], train: bool, epoch: int = 0):
+    def _loader(self, items: list[ImageItem], train: bool, epoch: int = 0, keep: bool = True):
         """One DataLoader per item list, kept across epochs so its worker processes are
-        started once; its generator is re-seeded each epoch for a reproducible order."""
+        started once; its generator is re-seeded each epoch for a reproducible order. One
+        read once (``keep=False``) is not kept, and holds no idle worker processes."""
         cfg = self.config
         key = (id(items), train)
-        if key not in self._loaders:
+        if key not in self._loaders or not keep:
             transform = (self.preprocessing.train_transform(cfg.augment) if train
                          else self.preprocessing.eval_transform())
             dataset = ImageDataset(items, transform, draft_size=self.preprocessing.resize_size,
                                    skip_unreadable=True)
             workers = cfg.workers if cfg.workers >= 0 else _auto_workers(self.device)
-            self._loaders[key] = torch.utils.data.DataLoader(
+            loader = torch.utils.data.DataLoader(
                 dataset,
                 batch_size=cfg.batch_size,
                 shuffle=train,
                 generator=torch.Generator(),
                 num_workers=workers,
                 worker_init_fn=loader_worker_init,
-                persistent_workers=workers > 0,
+                persistent_workers=keep and workers > 0,
                 # Forking a process that runs other threads (a GUI) can deadlock the child.
                 multiprocessing_context=(
                     "spawn" if workers and threading.current_thread() is not
@@ -576,6 +579,9 @@ class Trainer:
                 pin_memory=self.device.type == "cuda",
                 collate_fn=collate_readable,
             )
+            if not keep:
+                return loader
+            self._loaders[key] = loader
         loader = self._loaders[key]
         loader.generator.manual_seed(cfg.seed * 1000 + epoch)
         return loader
@@ -634,37 +640,81 @@ class Trainer:
                 self.unreadable[path] = reason
                 self._log(f"{path}: {reason} — left out of the training")
 
-    def _cache(self, items: list[ImageItem], what: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run the frozen stem over ``items`` once; keep the outputs (half precision)."""
+    def _cache(self, items: list[ImageItem], what: str) -> tuple[StoredFeatures, torch.Tensor]:
+        """The frozen stem's outputs for ``items`` from the feature store, computing (and
+        storing) those it lacks; and the labels of the images that have one."""
         started = time.perf_counter()
-        feats, labels = [], []
-        done = 0
-        paths = {it.path for it in items}
-        for z, y in self._stem_batches(items, train=False):
-            feats.append(z.to(torch.float16))
-            labels.append(y)
-            done += len(y)
-            total = len(items) - len(paths.intersection(self.unreadable))  # what can be read
+        store = FeatureStore()
+        features = store.features(self._feature_key())
+        seen: dict[str, int] = {}
+
+        def progress(done: int, total: int) -> None:
+            readable = total - len(seen)
             elapsed = time.perf_counter() - started
             self.on_event(ev.StageProgress(
-                "features", done, total, f"computing backbone features ({what})",
-                eta_seconds=elapsed / done * (total - done),
-            ))
-        self.stats.feature_seconds += time.perf_counter() - started
-        return torch.cat(feats), torch.cat(labels)
+                "features", done, readable, f"computing backbone features ({what})",
+                eta_seconds=elapsed / max(done, 1) * max(readable - done, 0)))
 
-    def _cached_batches(self, feats, labels, shuffle: bool, epoch: int):
+        def compute(missing: list[int]):
+            for positions, z in self._stem_outputs(items, missing, seen):
+                yield positions, z.to(torch.float16).cpu().numpy()
+
+        stored = stored_features(features, [it.path for it in items], compute, progress)
+        if items and not len(stored):
+            path = next((p for p in self.unreadable if p in {it.path for it in items}),
+                        items[0].path)
+            raise DatasetError(f"none of {len(items)} images could be decoded (the first: "
+                               f"{path}: {self.unreadable.get(path, 'gone')})")
+        labels = torch.tensor([it.label for it, ok in zip(items, stored.valid) if ok],
+                              dtype=torch.long, device=self.device)
+        self.stats.feature_seconds += time.perf_counter() - started
+        try:
+            store.evict(keep=[features.folder])
+        except (OSError, ValueError) as e:  # a full store is no reason to stop training
+            self._log(f"feature store: {e}")
+        return stored, labels
+
+    def _feature_key(self) -> FeatureKey:
+        """What the frozen stem's outputs depend on (see :mod:`tlgui.core.feature_store`)."""
+        dtype = autocast_dtype(self.device) if self.config.amp else None
+        return feature_key(self.runs[0].model, self.preprocessing, dtype)
+
+    def _stem_outputs(self, items, positions: list[int], unreadable: dict[str, int]):
+        """Yield ``(positions, stem outputs)`` for ``items[positions]`` in order, leaving out
+        (and noting in ``unreadable``) those that fail to decode."""
+        model = self.runs[0].model
+        subset = [items[i] for i in positions]
+        size = self.config.batch_size
+        for b, (x, _labels, failed) in enumerate(self._loader(subset, train=False, keep=False)):
+            self._note_unreadable(failed)
+            bad = {path for path, _ in failed}
+            for path in bad:
+                unreadable[path] = 1
+            if self.control.checkpoint():
+                raise Cancelled
+            if x is None:
+                continue
+            rows = [i for i in positions[b * size:(b + 1) * size] if items[i].path not in bad]
+            x = x.to(self.device, non_blocking=True)
+            with torch.inference_mode(), self._autocast():
+                z = model.stem(x)
+            self.stats.stem_images += len(rows)
+            yield rows, z
+
+    def _cached_batches(self, feats: StoredFeatures, labels, shuffle: bool, epoch: int):
+        """Batches of stored stem outputs, read from disk a batch at a time."""
         n = len(labels)
         if shuffle:
             generator = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
-            order = torch.randperm(n, generator=generator).to(labels.device)
+            order = torch.randperm(n, generator=generator)
         else:
-            order = torch.arange(n, device=labels.device)
+            order = torch.arange(n)
         for start in range(0, n, self.config.batch_size):
             if self.control.checkpoint():
                 raise Cancelled
             idx = order[start : start + self.config.batch_size]
-            yield feats[idx].float(), labels[idx]
+            z = torch.from_numpy(feats[idx.numpy()]).to(self.device, non_blocking=True)
+            yield z.float(), labels[idx.to(labels.device)]
 
     # -- training --------------------------------------------------------------------------
     def _train(self, train_items, val_items, start_epoch: int, use_cache: bool) -> None:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.heap import settle
 from ...core.metrics import UNDEFINED_NOTE, Evaluation, decimal_text, share_text
 from ...core.progress import Progress
 from ...core.project import RunRecord
@@ -205,7 +206,9 @@ class EvaluateTab(QWidget):
             evaluation = evaluate_run(
                 checkpoint, which, device=device, cancel=control, stage=begin,
                 progress=lambda d, t: emit(Progress(d, t, stage[0][:1].upper() + stage[0][1:])))
-            return EvaluatedImages.of(evaluation, model_label(checkpoint))
+            shown = EvaluatedImages.of(evaluation, model_label(checkpoint))
+            settle(len(evaluation.paths))  # tens of thousands of rows: keep them out of the
+            return shown  # collector's full passes, which the window's thread would wait on
 
         self.worker.start(task, on_succeeded=self.show_evaluation, on_failed=self.error.emit,
                           on_cancelled=lambda: self.message.emit("evaluation cancelled"))

@@ -1,0 +1,88 @@
+"""Backbone features of a list of images, from the feature store: what the trainer's frozen
+part computes, keyed the same way, so a training, the map and the audit share them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .device import autocast_dtype, select_device
+from .feature_store import FeatureKey, FeatureStore, module_fingerprint, stored_features
+from .models import ModelSpec, TransferNet, build_model
+from .preprocess import Preprocessing, preprocessing_for
+from .registry import BACKBONES
+
+
+def feature_key(model: TransferNet, preprocessing: Preprocessing,
+                precision: torch.dtype | None) -> FeatureKey:
+    """What ``model.stem``'s outputs depend on: the backbone, its frozen part's weights, how
+    much of it is frozen, the preprocessing and the precision it runs in."""
+    details = preprocessing.to_dict() | {
+        "precision": str(precision).removeprefix("torch.") if precision else "float32"}
+    return FeatureKey(model.name, module_fingerprint(model.frozen_part()), model.frozen_blocks,
+                      details)
+
+
+def compact(vectors: np.ndarray, backbone: str) -> np.ndarray:
+    """One number per channel: VGG's head input is its last feature maps pooled to 7×7
+    (25,088 values); averaged over the 49 places they become 512, like the other backbones'
+    globally pooled features."""
+    if BACKBONES[backbone][0] == "vgg" and vectors.ndim == 2 and vectors.shape[1] % 49 == 0:
+        return vectors.reshape(len(vectors), -1, 49).mean(axis=2)
+    return vectors.reshape(len(vectors), -1)
+
+
+@dataclass
+class ImageFeatures:
+    """Pooled backbone features of the images that could be read (``valid`` marks them
+    among the paths asked for)."""
+
+    vectors: np.ndarray  #: float32, one row per valid image
+    valid: np.ndarray  #: bool, one per path
+    unreadable: list[tuple[str, str]]
+    computed: int  #: images whose features were computed now (the rest came from the store)
+
+
+def image_features(paths: Sequence[str], backbone: str, weights: str = "imagenet",
+                   image_size: int | None = None, device: str = "auto", batch_size: int = 32,
+                   workers: int = -1, amp: bool = True, allow_download: bool = False,
+                   seed: int = 0, progress=None, cancel=None) -> ImageFeatures:
+    """The whole frozen backbone's pooled features for ``paths`` (see :func:`compact`),
+    computed once and kept in the feature store. ``weights`` as for
+    :func:`~tlgui.core.models.build_model`; with ``"none"`` the random start is ``seed``'s."""
+    from .evaluation import map_images
+
+    torch.manual_seed(seed)
+    model = build_model(ModelSpec(backbone, num_classes=2, strategy="frozen"), weights,
+                        allow_download, cancel=cancel)
+    torch_device = select_device(device)
+    model = model.to(torch_device).eval()
+    preprocessing = preprocessing_for(backbone, image_size)
+    precision = autocast_dtype(torch_device) if amp else None
+    unreadable: list[tuple[str, str]] = []
+    computed = [0]
+
+    def compute(missing: list[int]):
+        chosen = [paths[i] for i in missing]
+        for index, outputs, failed in map_images(model.stem, preprocessing, chosen, batch_size,
+                                                 torch_device, workers, amp, progress=None,
+                                                 cancel=cancel):
+            unreadable.extend(failed)
+            if outputs is not None:
+                computed[0] += len(index)
+                yield [missing[i] for i in index.tolist()], \
+                    outputs.to(torch.float16).cpu().numpy()
+
+    store = FeatureStore()
+    features = store.features(feature_key(model, preprocessing, precision))
+    stored = stored_features(features, list(paths), compute, progress)
+    vectors = stored[np.arange(len(stored))].astype(np.float32) if len(stored) else \
+        np.zeros((0, model.feature_dim), np.float32)
+    try:
+        store.evict(keep=[features.folder])
+    except (OSError, ValueError):
+        pass  # the features are read already; a store that cannot shrink is no reason to fail
+    return ImageFeatures(compact(vectors, backbone), stored.valid, unreadable, computed[0])
