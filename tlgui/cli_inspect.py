@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from .cli import float_range, input_size, non_negative_float, positive_int, seed_int
 
-VIEWS = ("layers", "features", "predict", "gradcam", "ideal", "adversarial")
+VIEWS = ("layers", "features", "predict", "gradcam", "ideal", "adversarial", "map")
 
 
 def add_parser(sub) -> None:
@@ -64,6 +64,22 @@ def add_parser(sub) -> None:
                         "is judged as saved, so a fraction of a level is dropped)")
     v.add_argument("--steps", type=positive_int, default=100)
     v.add_argument("--out", required=True, metavar="PNG", type=image_file_name)
+    v = views.add_parser("map", help="the images as points placed by their features, coloured "
+                                     "by class; with --after, beside a fine-tuned model's map")
+    v.add_argument("data", nargs="+", metavar="DATA", help="image folders, as for 'tlgui scan'")
+    v.add_argument("--model", default="resnet18", help="backbone (default resnet18)")
+    v.add_argument("--weights", default="imagenet", metavar="imagenet|none|FILE")
+    v.add_argument("--after", metavar="BEST_PT",
+                   help="a model fine-tuned by tlgui: its map is drawn beside the backbone's")
+    v.add_argument("--method", default="tsne", choices=("pca", "tsne"),
+                   help="PCA (at once) or t-SNE (clearer; default)")
+    v.add_argument("--image-size", type=input_size, metavar="PX",
+                   help="network input size (default: the weights' own)")
+    v.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    v.add_argument("--seed", type=seed_int, default=0)
+    v.add_argument("--no-download", action="store_true",
+                   help="never download weights; fail if they are not cached")
+    v.add_argument("--out", required=True, metavar="PNG", type=image_file_name)
 
 
 def load_model(args):
@@ -87,6 +103,8 @@ def run(args) -> int:
     from .core import feature_maps as fm
     from .core.inspection import format_probability as pct
 
+    if args.view == "map":
+        return draw_data_map(args)
     model = load_model(args)
     if args.view == "layers":
         for layer in fm.describe_layers(model):
@@ -246,3 +264,46 @@ def _side_by_side(images: list[np.ndarray], captions: list[str]) -> np.ndarray:
                                               gap + caption_height))
         x += column + gap
     return np.asarray(canvas)
+
+
+def draw_data_map(args) -> int:
+    """``tlgui inspect map``: the map of the data, and of a fine-tuned model's view of it."""
+    from .core.data import scan
+    from .core.data_map import class_separation, draw_map, map_coordinates
+    from .core.evaluation import find_checkpoint
+    from .core.features import image_features
+    from .core.models import load_trained
+    from .core.paths import atomic_output
+
+    report = scan(args.data)
+    paths = [it.path for it in report.items]
+    labels = np.array([it.label for it in report.items])
+    maps = [(f"{args.model} ({args.weights} weights)", args.model, args.weights,
+             args.image_size)]
+    if args.after:
+        checkpoint = str(find_checkpoint(args.after))
+        _, info = load_trained(checkpoint)
+        maps.append((f"fine-tuned: {os.path.basename(os.path.dirname(checkpoint))}",
+                     info["spec"]["name"], checkpoint, info["preprocessing"]["crop_size"]))
+    images = []
+    for title, backbone, weights, size in maps:
+        features = image_features(paths, backbone, weights, size, args.device,
+                                  allow_download=not args.no_download, seed=args.seed)
+        kept = labels[features.valid]
+        points = map_coordinates(features.vectors, args.method, args.seed)
+        separation = class_separation(points, kept)
+        line = (f"{title}: {len(points):,} images, {args.method}; nearest neighbour on the map "
+                f"of the same class for {separation * 100:.0f} %" if separation is not None
+                else f"{title}: {len(points):,} images")
+        print(line)
+        images.append(draw_map(points, kept, report.classes, line))
+    width = sum(i.width for i in images)
+    sheet = Image.new("RGB", (width, max(i.height for i in images)), "white")
+    x = 0
+    for part in images:
+        sheet.paste(part, (x, 0))
+        x += part.width
+    with atomic_output(args.out, suffix=".png") as tmp:
+        sheet.save(tmp, "PNG")
+    print(f"wrote {args.out}")
+    return 0

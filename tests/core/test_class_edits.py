@@ -72,3 +72,24 @@ def test_bad_renames_are_refused(names, message):
     with pytest.raises(DatasetError) as raised:
         report().renamed(names)
     assert str(raised.value) == message
+
+
+def test_single_images_are_left_out_or_moved_in_the_app_only():
+    from tlgui.core.data import LEFT_OUT_BY_YOU, ImageItem, ScanReport, with_image_edits
+
+    items = [ImageItem(f"/d/{c}/{i}.png", k, f"{i}.png") for k, c in enumerate("ab")
+             for i in range(3)]
+    report = ScanReport(["a", "b"], ["/d/a", "/d/b"], items,
+                        test_items=[ImageItem("/t/a/9.png", 0, "9.png")])
+    edited = with_image_edits(report, {"/d/a/0.png": None, "/d/a/1.png": "b",
+                                       "/t/a/9.png": "b", "/d/b/2.png": "no such class",
+                                       "/elsewhere.png": None})
+    assert [(it.path, it.label) for it in edited.items] == [
+        ("/d/a/1.png", 1), ("/d/a/2.png", 0), ("/d/b/0.png", 1), ("/d/b/1.png", 1),
+        ("/d/b/2.png", 1)]
+    assert edited.items[0].key == "1.png"  # the split still hashes the file's own key
+    assert [(it.path, it.label) for it in edited.test_items] == [("/t/a/9.png", 1)]
+    assert [(s.path, s.reason) for s in edited.skipped] == [("/d/a/0.png", LEFT_OUT_BY_YOU)]
+    assert edited.counts() == [1, 4]
+    assert with_image_edits(report, {}) is report
+    assert report.counts() == [3, 3]  # the scanned report is untouched

@@ -389,7 +389,7 @@ def test_the_data_step_is_a_pane_that_saves_and_restores_its_state(qtbot, tmp_pa
     state = pane.project_state()
     assert state == {"data": {"folders": [str(data)], "test_folder": None,
                               "class_names": ["ants", "b", "c"], "removed": ["c"],
-                              "val_fraction": 0.2, "seed": 7}}
+                              "image_edits": {}, "val_fraction": 0.2, "seed": 7}}
     again = new_pane(qtbot)
     panes.append(again)
     reopened = []

@@ -85,15 +85,15 @@ def test_a_pane_added_to_the_list_gets_its_step_menu_hint_problems_settings_and_
     extra = window.panes[-1]
     assert isinstance(extra, ExtraPane) and extra.restored == {"level": 2}
     titles = [window.steps.item(i).text() for i in range(window.steps.count())]
-    assert titles == ["1  Data", "2  Model", "3  Train", "4  Look inside", "5  Results",
-                      "6  Extra"]
-    assert window.stack.widget(5) is extra
+    assert titles == ["1  Data", "2  Check", "3  Model", "4  Train", "5  Look inside",
+                      "6  Results", "7  Extra"]
+    assert window.stack.widget(6) is extra
     view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     shortcuts = {a.text(): a.shortcut().toString() for a in view.actions()}
-    assert shortcuts["Extra"] == "Ctrl+6" and shortcuts["Model"] == "Ctrl+2"
-    window.go_to(4)
-    assert window.next_button.text() == "Next: Extra →"
+    assert shortcuts["Extra"] == "Ctrl+7" and shortcuts["Model"] == "Ctrl+3"
     window.go_to(5)
+    assert window.next_button.text() == "Next: Extra →"
+    window.go_to(6)
     assert window.step_hint.text() == "A step added in one place."
     assert not window.next_button.isVisible()
     assert window.problems()[-1] == "the extra step is not ready"

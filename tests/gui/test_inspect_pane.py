@@ -53,7 +53,7 @@ def test_every_view_of_the_pretrained_backbone(make_window, qtbot, photo):
                                              pane.adversarial_tab)
     assert pane.source.currentText() == "Pretrained: resnet18 (random weights)"
     assert "not cached" in pane.source_note.text()
-    window.go_to(3)
+    window.go_to(window.panes.index(pane))
     pane.set_image(photo)
     wait_idle(qtbot, pane)
     assert features.maps is not None
@@ -111,7 +111,7 @@ def test_a_fine_tuned_model_is_offered_after_training(make_window, train_tiny, q
     labels = [pane.source.itemText(i) for i in range(pane.source.count())]
     assert any(label.startswith("Fine-tuned: with_dropout") for label in labels)
     assert any(label.startswith("Fine-tuned: without_dropout") for label in labels)
-    window.go_to(3)
+    window.go_to(window.panes.index(pane))
     assert pane.source.currentText().startswith("Fine-tuned")
     pane.pick_from_dataset()
     wait_idle(qtbot, pane)

@@ -65,7 +65,7 @@ def test_dropping_several_folders_makes_one_class_each(make_window, qtbot, tmp_p
 
 def test_a_drop_anywhere_on_the_window_loads_the_data(make_window, qtbot, tmp_path):
     window = make_window()
-    window.go_to(2)
+    window.go_to(window.panes.index(window.training_pane))
     folder_drop(window, [make_data(tmp_path / "pets")])
     wait_for_scan(qtbot, window)
     assert window.stack.currentWidget() is window.dataset_pane
@@ -329,7 +329,7 @@ def test_weights_download_shows_progress_and_can_be_cancelled(make_window, qtbot
                         lambda url, timeout: SlowResponse(payload, 0.15))
     window = make_window()
     pane = window.model_pane
-    window.go_to(1)
+    window.go_to(window.panes.index(pane))
     pane.select_backbone("mobilenet_v3_small")
     pane.download_button.click()
     qtbot.waitUntil(lambda: pane.download_progress.value() > 0, timeout=10_000)

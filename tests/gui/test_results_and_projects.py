@@ -20,7 +20,7 @@ def test_runs_evaluation_predictions_and_export(make_window, train_tiny, qtbot, 
     data = ensure_sample_data(tmp_path / "shapes", images_per_class=10)
     train_tiny(window, data)
     pane = window.results_pane
-    window.go_to(4)
+    window.go_to(window.panes.index(pane))
     assert pane.runs_table.rowCount() == 2 and pane.checkpoint.count() == 2
     summary = json.loads((window.last_run_dir / "summary.json").read_text())["runs"]
     best = max(summary, key=lambda run: summary[run]["best_val_acc"])
@@ -148,7 +148,7 @@ def test_a_project_whose_images_moved_opens_and_says_so(make_window, train_tiny,
     assert "missing" in again.error_box.text()
     assert again.results_pane.runs_table.rowCount() == 2  # the runs are still there
     again.error_box.close()
-    again.go_to(4)
+    again.go_to(again.panes.index(again.results_pane))
     again.results_pane.evaluate()
     qtbot.waitUntil(lambda: again.error_box is not None and "gone" in again.error_box.text(),
                     timeout=30_000)

@@ -151,7 +151,7 @@ def test_offline_the_window_proposes_what_works_now_in_its_own_words(make_window
     torch.save({"conv1.weight": torch.zeros(1)}, path)
     window = make_window()
     pane = window.model_pane
-    window.go_to(1)
+    window.go_to(window.panes.index(pane))
     pane.select_backbone("vgg16")
     pane.download_button.click()  # the network is off in tests
     qtbot.waitUntil(lambda: pane.offline_box is not None, timeout=10_000)
@@ -249,8 +249,8 @@ def test_progress_lines_are_never_cut_off(make_window, qtbot, width):
 
     window = make_window()
     window.resize(width, 820)
-    window.go_to(2)
     pane = window.training_pane
+    window.go_to(window.panes.index(pane))
     pane.on_training_started(started())
     pane.on_batch_finished(batch(4))
     pane.on_stage_progressed(ev.StageProgress(

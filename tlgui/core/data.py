@@ -13,7 +13,7 @@ import math
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -620,6 +620,42 @@ def without_files(report: ScanReport, failed: dict[str, str]) -> ScanReport:
         verified=True,
     )
     return _without_empty_classes(checked)
+
+
+#: The reason an image left out by the user in the app is listed with.
+LEFT_OUT_BY_YOU = "left out in tlgui (the file is untouched)"
+
+
+def with_image_edits(report: ScanReport, edits: Mapping[str, str | None]) -> ScanReport:
+    """``report`` with single images left out (``None``) or counted in another class (named
+    as scanned), in the app only: the files stay where they are. Images left out
+    are listed among the skipped files with :data:`LEFT_OUT_BY_YOU`; an edit naming a class
+    the report does not have, or an image it does not hold, is ignored."""
+    if not edits:
+        return report
+    index = {name: i for i, name in enumerate(report.classes)}
+    left_out: list[SkippedFile] = []
+
+    def edited(items):
+        if items is None:
+            return None
+        kept = []
+        for it in items:
+            if it.path not in edits:
+                kept.append(it)
+                continue
+            target = edits[it.path]
+            if target is None:
+                left_out.append(SkippedFile(it.path, LEFT_OUT_BY_YOU))
+            elif target in index:
+                kept.append(ImageItem(it.path, index[target], it.key))
+            else:
+                kept.append(it)
+        return kept
+
+    return ScanReport(list(report.classes), list(report.class_folders), edited(report.items),
+                      list(report.skipped) + left_out, edited(report.test_items),
+                      report.test_folder, report.verified)
 
 
 def _probe_all(paths, progress, min_side, max_pixels, threads, cancel=None):

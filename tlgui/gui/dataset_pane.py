@@ -43,6 +43,7 @@ from ..core.data import (
     scan,
     split_sizes,
     verify_images,
+    with_image_edits,
     with_test_folder,
 )
 from ..core.progress import Progress
@@ -170,6 +171,10 @@ class DatasetPane(Pane):
         self.test_folder: str | None = None
         self.removed: set[int] = set()
         self.names: list[str] = []
+        #: Single images left out (None) or counted in another class (named as scanned), by
+        #: path: the audit's suggestions the user took. In the app only; no file moves.
+        self.image_edits: dict[str, str | None] = {}
+        self._image_edited: tuple | None = None  # (report, edits, the report with them)
         self._pending_edits: tuple[list[str], list[str]] | None = None
         self._restoring = False  # data arriving from a project is not a change to it
         self._before_scan: tuple | None = None  # what a cancelled scan gives back
@@ -277,6 +282,7 @@ class DatasetPane(Pane):
         folders = [os.path.abspath(f) for f in folders]
         self._pending_edits = None  # a project's edits belong to the project's own scan
         self._restoring = False
+        self.image_edits = {}  # they name images of the data set being replaced
         self.summary.setText("Checking " + html.escape(", ".join(folders)) + "…")
         self.message.emit(f"scanning {', '.join(folders)}")
 
@@ -478,10 +484,11 @@ class DatasetPane(Pane):
         removal it is usually built already (:meth:`_prepare`)."""
         if self.report is None:
             return None
+        edited = self._edited_report()
         removed = frozenset(self.removed)
         cached = self._without
-        if cached is None or cached[0] is not self.report or cached[1] != removed:
-            self._without = (self.report, removed, _without(self.report, removed))
+        if cached is None or cached[0] is not edited or cached[1] != removed:
+            self._without = (edited, removed, _without(edited, removed))
         without = self._without[2]
         names = tuple(self.names[i] for i in self._kept())
         named = self._named
@@ -492,7 +499,7 @@ class DatasetPane(Pane):
     def _prepare(self) -> None:
         """Build the data set without the removed classes in a worker thread, then say that
         the data set changed (at once when nothing needs building)."""
-        report, removed = self.report, frozenset(self.removed)
+        report, removed = self._edited_report(), frozenset(self.removed)
         cached = self._without
         if (report is None or not removed
                 or (cached is not None and cached[0] is report and cached[1] == removed)):
@@ -500,7 +507,7 @@ class DatasetPane(Pane):
             return
 
         def prepared(without: ScanReport) -> None:
-            if self.report is report and frozenset(self.removed) == removed:
+            if self._edited_report() is report and frozenset(self.removed) == removed:
                 self._without = (report, removed, without)
             self.dataset_changed.emit()
 
@@ -508,14 +515,55 @@ class DatasetPane(Pane):
                             on_succeeded=prepared,
                             on_failed=lambda message, details: self.dataset_changed.emit())
 
+    def _edited_report(self) -> ScanReport | None:
+        """The scanned report with :attr:`image_edits` applied (kept until either changes)."""
+        if self.report is None or not self.image_edits:
+            return self.report
+        edits = dict(self.image_edits)
+        cached = self._image_edited
+        if cached is None or cached[0] is not self.report or cached[1] != edits:
+            self._image_edited = (self.report, edits, with_image_edits(self.report, edits))
+        return self._image_edited[2]
+
+    def set_image_edit(self, path: str, target: str | None) -> None:
+        """Leave the image at ``path`` out of training (``target`` None) or count it in the
+        class ``target`` (named as scanned); the file is not touched."""
+        if self.report is None or self.image_edits.get(path, "") == target:
+            return
+        self.image_edits[path] = target
+        self._show_report()
+        self._edited()
+
+    def scanned_name(self, shown: str) -> str | None:
+        """The class shown as ``shown`` (perhaps renamed) as it was scanned, or None."""
+        if self.report is not None and shown in self.names:
+            return self.report.classes[self.names.index(shown)]
+        return None
+
+    def shown_edits(self) -> dict[str, str | None]:
+        """:attr:`image_edits` with the classes as shown (renamed)."""
+        if self.report is None:
+            return {}
+        shown = dict(zip(self.report.classes, self.names))
+        return {path: (shown.get(target, target) if target is not None else None)
+                for path, target in self.image_edits.items()}
+
+    def clear_image_edits(self) -> None:
+        """Take back every single-image edit."""
+        if self.image_edits:
+            self.image_edits = {}
+            self._show_report()
+            self._edited()
+
     def _kept(self) -> list[int]:
         """Rows of the classes training will use."""
         return [i for i in range(len(self.names)) if i not in self.removed]
 
     def _class_counts(self) -> tuple[list[int], list[int] | None]:
         """Images and test images of each scanned class (counted once per report)."""
-        if self._counts is None or self._counts[0] is not self.report:
-            self._counts = (self.report, self.report.counts(), self.report.test_counts())
+        report = self._edited_report()
+        if self._counts is None or self._counts[0] is not report:
+            self._counts = (report, report.counts(), report.test_counts())
         return self._counts[1], self._counts[2]
 
     def split_settings(self) -> tuple[float, int]:
@@ -557,6 +605,7 @@ class DatasetPane(Pane):
         fraction, seed = self.split_settings()
         return {"data": {"folders": list(self.folders), "test_folder": self.test_folder,
                          "class_names": names, "removed": removed,
+                         "image_edits": dict(self.image_edits),
                          "val_fraction": fraction, "seed": seed}}
 
     def apply_project_state(self, state: dict) -> list[str]:
@@ -571,6 +620,11 @@ class DatasetPane(Pane):
         if folders:
             self.restore(folders, test if test and os.path.isdir(test) else None,
                          data.get("class_names"), data.get("removed"))
+        edits = data.get("image_edits")
+        self.image_edits = {str(path): (str(target) if target is not None else None)
+                            for path, target in edits.items()
+                            if isinstance(target, (str, type(None)))} \
+            if isinstance(edits, dict) else {}
         return []
 
     def _set_split(self, fraction, seed) -> None:
@@ -598,7 +652,7 @@ class DatasetPane(Pane):
         self.warning.setVisible(False)
 
     def _show_report(self) -> None:
-        report = self.report
+        report = self._edited_report()
         counts, _ = self._class_counts()
         examples = [[it.path for it in first] for first in
                     first_of_each_class(report.items, counts, EXAMPLES_PER_CLASS)]

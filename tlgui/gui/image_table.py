@@ -203,6 +203,10 @@ class ImageListModel(QAbstractTableModel):
         """The image path of view row ``row``."""
         return self._paths[self._rows[row]]
 
+    def stored_row(self, row: int) -> int:
+        """Where view row ``row`` was in the rows given to :meth:`set_rows`."""
+        return int(self._rows[row])
+
     def paths(self) -> list[str]:
         """The image paths of the shown rows, in view order."""
         return [self._paths[i] for i in self._rows.tolist()]
@@ -597,6 +601,12 @@ class ImageTableView(QWidget):
         """The path of the selected row, or None."""
         rows = self.table.selectionModel().selectedRows()
         return self.model.path(self.proxy.mapToSource(rows[0]).row()) if rows else None
+
+    def selected_stored_row(self) -> int | None:
+        """Where the selected row was in the rows given to :meth:`set_rows` (a path may be
+        in several rows), or None."""
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.stored_row(self.proxy.mapToSource(rows[0]).row()) if rows else None
 
     def select_row(self, row: int) -> None:
         """Select view row ``row`` and scroll it into view."""

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .check import CheckPane
 from .dataset_pane import DatasetPane
 from .inspect import InspectPane
 from .model_pane import ModelPane
@@ -176,12 +177,13 @@ class MainWindow(QMainWindow):
     def _make_panes(self) -> list[Pane]:
         """The steps of the window, in order: the one place that lists them."""
         self.dataset_pane = DatasetPane()
+        self.check_pane = CheckPane()
         self.model_pane = ModelPane()
         self.training_pane = TrainingPane()
         self.inspect_pane = InspectPane()
         self.results_pane = ResultsPane()
-        return [self.dataset_pane, self.model_pane, self.training_pane, self.inspect_pane,
-                self.results_pane]
+        return [self.dataset_pane, self.check_pane, self.model_pane, self.training_pane,
+                self.inspect_pane, self.results_pane]
 
     # -- structure ---------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -237,6 +239,10 @@ class MainWindow(QMainWindow):
             pane.error.connect(self.show_error)
             pane.changed.connect(self._on_pane_changed)
         d.dataset_changed.connect(self._on_dataset_changed)
+        self.check_pane.data_source = lambda: (
+            d.dataset(), *d.split_settings(), t.device.currentData() or "auto")
+        self.check_pane.edit_requested.connect(self._on_image_edit)
+        self.check_pane.undo_requested.connect(d.clear_image_edits)
         m.settings_changed.connect(self._update_problems)
         m.settings_changed.connect(self._update_inspect_backbone)
         m.settings_changed.connect(lambda: t.set_starting_weights(m.weights()))
@@ -340,6 +346,7 @@ class MainWindow(QMainWindow):
         self._applying = True
         try:
             self.model_pane.set_backend(backend)  # applies what it was given before
+            self.check_pane.set_backend(backend)
             self.training_pane.set_devices(backend["devices"])
             # The starting weights just applied reset the backbone rate's default; the
             # remembered or the project's rate wins.
@@ -372,6 +379,7 @@ class MainWindow(QMainWindow):
             self.model_pane.set_dataset(len(report.items), len(report.classes))
         self.inspect_pane.set_dataset(report.items if report else [],
                                       report.classes if report else [])
+        self.check_pane.set_edits(self.dataset_pane.shown_edits())
         folders = list(self.dataset_pane.folders)
         if not self.controller.is_running() and folders != self._curves_folders:
             # The last curves describe another data set. Edits of this one (a seed, a rename, a
@@ -413,6 +421,7 @@ class MainWindow(QMainWindow):
     def _on_training_finished(self, summary: dict) -> None:
         self.training_pane.on_training_finished(summary)
         self.inspect_pane.add_checkpoints(self.last_run_dir, list(summary["runs"]))
+        self.check_pane.set_checkpoints(self.inspect_pane.checkpoints)
         try:
             self.results_pane.add_run(self.last_run_dir)
         except Exception as e:  # the run folder is unreadable: say so, keep going
@@ -423,6 +432,12 @@ class MainWindow(QMainWindow):
     def _on_runs_changed(self) -> None:
         for run in self.results_pane.runs:
             self.inspect_pane.add_checkpoints(run.path, list(run.variants), select_last=False)
+        self.check_pane.set_checkpoints(self.inspect_pane.checkpoints)
+
+    def _on_image_edit(self, path: str, shown_class) -> None:
+        """Leave an image out (None) or count it in the class shown as ``shown_class``."""
+        self.dataset_pane.set_image_edit(path, self.dataset_pane.scanned_name(shown_class)
+                                         if shown_class is not None else None)
 
     @Slot(str, str)
     def _on_training_failed(self, message: str, details: str) -> None:

@@ -1,0 +1,103 @@
+"""The Check step: an audit in the window finds a planted wrong label; moving or leaving the
+image out changes what training uses (and nothing on disk); the CSV; the map."""
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tlgui.core.data import LEFT_OUT_BY_YOU
+
+
+@pytest.fixture
+def coloured(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for name, rgb in {"red": (220, 30, 30), "green": (30, 200, 40),
+                      "blue": (30, 40, 220)}.items():
+        (root / name).mkdir(parents=True)
+        for i in range(10):
+            pixels = np.clip(np.array(rgb) + rng.integers(-40, 40, (40, 40, 3)), 0, 255)
+            Image.fromarray(pixels.astype(np.uint8)).save(root / name / f"{name}{i}.png")
+    wrong = root / "red" / "zz_green.png"
+    (root / "green" / "green0.png").replace(wrong)
+    return root, str(wrong)
+
+
+def loaded(qtbot, make_window, root):
+    window = make_window()
+    window.dataset_pane.load_folders([str(root)])
+    qtbot.waitUntil(lambda: window.dataset_pane.report is not None
+                    and not window.dataset_pane.busy(), timeout=30_000)
+    check = window.check_pane
+    check.backbone.setCurrentText("resnet18")
+    check.weights.setCurrentIndex(check.weights.findData("none"))
+    check.image_size.setValue(32)
+    window.training_pane.device.setCurrentIndex(
+        max(0, window.training_pane.device.findData("cpu")))
+    return window, check
+
+
+def test_audit_move_leave_out_undo_and_csv(qtbot, make_window, coloured, tmp_path):
+    root, wrong = coloured
+    before = sorted(p.name for p in root.rglob("*"))
+    window, check = loaded(qtbot, make_window, root)
+    window.go_to(window.panes.index(check))
+    tab = check.audit_tab
+    with qtbot.waitSignal(tab.worker.finished, timeout=120_000):
+        tab.run_button.click()
+    assert tab.result is not None and "images audited" in tab.trust.text()
+    rows = [r for r in range(tab.table.row_count())]
+    issues = [tab.table.model.cell_text(r, tab.table.model.offset) for r in rows]
+    assert "mislabelled?" in issues
+    row = issues.index("mislabelled?")
+    assert tab.table.path_at(row) == wrong
+    tab.table.select_row(row)
+    assert tab.move_button.isEnabled()
+
+    tab.move_button.click()  # counted as green, in the app only
+    qtbot.waitUntil(lambda: not window.dataset_pane.preparer.is_running(), timeout=10_000)
+    data = window.dataset_pane.dataset()
+    moved = next(it for it in data.items if it.path == wrong)
+    assert data.classes[moved.label] == "green"
+    assert "moved to green" in tab.table.model.cell_text(row, tab.table.model.offset + 6)
+    assert window.dataset_pane.classes.class_model.rowCount() == 3
+
+    tab.table.select_row(row)
+    tab.leave_out_button.click()
+    data = window.dataset_pane.dataset()
+    assert wrong not in {it.path for it in data.items}
+    assert (wrong, LEFT_OUT_BY_YOU) in {(s.path, s.reason) for s in data.skipped}
+    assert window.project_state()["data"]["image_edits"] == {wrong: None}
+
+    tab.undo_button.click()
+    data = window.dataset_pane.dataset()
+    assert data.classes[next(it for it in data.items if it.path == wrong).label] == "red"
+    assert not tab.undo_button.isEnabled()
+
+    out = tmp_path / "audit.csv"
+    tab.save_csv(str(out))
+    with open(out, newline="") as f:
+        found = list(csv.DictReader(f))
+    assert any(r["path"] == wrong and r["issue"] == "mislabelled"
+               and r["suggested"] == "green" for r in found)
+    assert sorted(p.name for p in root.rglob("*")) == before  # nothing on disk changed
+
+
+def test_the_map_places_every_image_and_shows_the_hovered_one(qtbot, make_window, coloured):
+    root, wrong = coloured
+    window, check = loaded(qtbot, make_window, root)
+    window.go_to(window.panes.index(check))
+    check.tabs.setCurrentWidget(check.map_tab)
+    tab = check.map_tab
+    tab.method.setCurrentIndex(tab.method.findData("pca"))
+    with qtbot.waitSignal(tab.worker.finished, timeout=120_000):
+        tab.draw_button.click()
+    plot = tab.before_plot
+    assert len(plot.scatter.data) == 30 and not tab.after_plot.isVisible()
+    assert "30 images" in plot.plotItem.titleLabel.text
+    assert "same-class nearest neighbour" in plot.plotItem.titleLabel.text
+    plot.hovered.emit(wrong, "red")
+    assert not tab.preview.pixmap().isNull()
+    assert "red" in tab.legend.text() and "green" in tab.legend.text()

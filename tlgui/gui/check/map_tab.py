@@ -1,0 +1,221 @@
+"""The Map tab: every image a dot placed by its features, coloured by class, beside the same
+images as a fine-tuned model sees them. Hovering a dot shows the image, a click opens it; the
+audit's findings are ringed. The maths is in :mod:`tlgui.core.data_map`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QImageReader, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.data_map import PALETTE
+from ...core.progress import Progress
+from ..busy import BusyIndicator
+from ..workers import TaskController
+
+#: Side of the image shown for the dot under the pointer, in pixels.
+PREVIEW = 160
+
+
+class MapPlot(pg.PlotWidget):
+    """One map: a dot per image; hovering one shows its image, a click opens it."""
+
+    hovered = Signal(str, str)  #: path, what to say about it ("" and "" when none)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMenuEnabled(False)
+        self.hideAxis("left")
+        self.hideAxis("bottom")
+        self.setAspectLocked(True)
+        self.scatter = pg.ScatterPlotItem(size=7, pen=None, hoverable=True,
+                                          hoverSize=12, hoverPen=pg.mkPen("k", width=1.5))
+        self.rings = pg.ScatterPlotItem(size=14, pen=pg.mkPen("k", width=1.5), brush=None)
+        self.addItem(self.scatter)
+        self.addItem(self.rings)
+        self.scatter.sigHovered.connect(self._on_hovered)
+        self.scatter.sigClicked.connect(self._on_clicked)
+        self.paths: list[str] = []
+        self.texts: list[str] = []
+
+    def show_map(self, title: str, points: np.ndarray, labels: np.ndarray,
+                 paths: list[str], classes: list[str], marked: set[str]) -> None:
+        self.setTitle(title)
+        self.paths = list(paths)
+        self.texts = [classes[int(k)] for k in labels]
+        brushes = [pg.mkBrush(PALETTE[int(k) % len(PALETTE)]) for k in labels]
+        self.scatter.setData(pos=points, brush=brushes, data=np.arange(len(points)))
+        ringed = [i for i, p in enumerate(self.paths) if p in marked]
+        self.rings.setData(pos=points[ringed] if ringed else np.zeros((0, 2)))
+        self.autoRange()
+
+    def clear_map(self) -> None:
+        self.setTitle("")
+        self.paths, self.texts = [], []
+        self.scatter.clear()
+        self.rings.clear()
+
+    def _on_hovered(self, item, points, event) -> None:
+        if len(points):
+            i = int(points[0].data())
+            self.hovered.emit(self.paths[i], self.texts[i])
+        else:
+            self.hovered.emit("", "")
+
+    def _on_clicked(self, item, points, event) -> None:
+        if len(points):
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self.paths[int(points[0].data())]))
+
+
+class MapTab(QWidget):
+    """Draws maps in the background: the backbone's, and a fine-tuned model's beside it."""
+
+    message = Signal(str)
+    error = Signal(str, str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.worker = TaskController("map", self)
+        self.busy = BusyIndicator()
+        self.busy.attach(self.worker, "Drawing the map")
+        self.method = QComboBox()
+        self.method.addItem("t-SNE (clearer, takes longer)", "tsne")
+        self.method.addItem("PCA (at once)", "pca")
+        self.after = QComboBox()
+        self.after.setToolTip("Beside the backbone's map, the same images through a model "
+                              "trained on them: its classes should stand further apart")
+        self.after.addItem("No trained model", None)
+        self.draw_button = QPushButton("Draw Map")
+        self.draw_button.setToolTip("Place every image by its features (Ctrl+Shift+M)")
+        self.draw_button.setShortcut("Ctrl+Shift+M")
+        self.before_plot = MapPlot()
+        self.after_plot = MapPlot()
+        self.after_plot.setVisible(False)
+        self.preview = QLabel("Hover over a dot to see its image; click to open it.")
+        self.preview.setWordWrap(True)
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
+        self.preview.setFixedWidth(PREVIEW + 20)
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
+        for plot in (self.before_plot, self.after_plot):
+            plot.hovered.connect(self._show_preview)
+        self.marked: set[str] = set()
+        self.classes: list[str] = []
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Method:"))
+        controls.addWidget(self.method)
+        controls.addWidget(QLabel("Beside it:"))
+        controls.addWidget(self.after, 1)
+        controls.addWidget(self.draw_button)
+        plots = QHBoxLayout()
+        plots.addWidget(self.before_plot, 1)
+        plots.addWidget(self.after_plot, 1)
+        side = QVBoxLayout()
+        side.addWidget(self.preview)
+        side.addWidget(self.legend)
+        side.addStretch()
+        plots.addLayout(side)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.busy)
+        layout.addLayout(plots, 1)
+
+    def set_checkpoints(self, checkpoints: dict[str, str]) -> None:
+        """Trained models to offer beside the backbone's map (label -> best.pt)."""
+        current = self.after.currentData()
+        self.after.blockSignals(True)
+        self.after.clear()
+        self.after.addItem("No trained model", None)
+        for label, path in checkpoints.items():
+            self.after.addItem(label, path)
+        index = self.after.findData(current)
+        self.after.setCurrentIndex(max(index, 0))
+        self.after.blockSignals(False)
+
+    def draw(self, report, backbone: str, weights: str, image_size: int | None,
+             device: str, seed: int = 0) -> None:
+        """Compute and show the maps of ``report``'s images (training and validation)."""
+        if report is None:
+            self.message.emit("no data to map: open image folders on the Data step")
+            return
+        method, checkpoint = self.method.currentData(), self.after.currentData()
+        label = f"{backbone} ({'ImageNet' if weights == 'imagenet' else 'random'} weights)"
+
+        def task(emit, control):
+            from ...core.data_map import class_separation, map_coordinates
+            from ...core.features import image_features
+            from ...core.models import load_trained
+
+            paths = [it.path for it in report.items]
+            labels = np.array([it.label for it in report.items])
+            sources = [(label, backbone, weights, image_size)]
+            if checkpoint:
+                _, info = load_trained(checkpoint)
+                sources.append(("fine-tuned", info["spec"]["name"], checkpoint,
+                                info["preprocessing"]["crop_size"]))
+            maps = []
+            for title, name, source, size in sources:
+                features = image_features(
+                    paths, name, source, size, device, seed=seed, cancel=control,
+                    progress=lambda d, t, title=title: emit(
+                        Progress(d, t, f"features ({title})")))
+                control.check()
+                emit(Progress(0, 0, f"placing the images ({title})"))
+                points = map_coordinates(features.vectors, method, seed)
+                kept = labels[features.valid]
+                shown = [p for p, ok in zip(paths, features.valid) if ok]
+                maps.append((title, points, kept, shown, class_separation(points, kept)))
+            return maps
+
+        self.classes = list(report.classes)
+        self.worker.start(task, on_succeeded=self.show_maps, on_failed=self.error.emit,
+                          on_cancelled=lambda: self.message.emit("map cancelled"))
+
+    def show_maps(self, maps) -> None:
+        plots = (self.before_plot, self.after_plot)
+        lines = []
+        for plot, (title, points, labels, paths, separation) in zip(plots, maps):
+            near = (f"; {separation * 100:.0f} % have a same-class nearest neighbour"
+                    if separation is not None else "")
+            plot.show_map(f"{title}: {len(points):,} images{near}", points, labels, paths,
+                          self.classes, self.marked)
+            if separation is not None:
+                lines.append(f"{title}: {separation * 100:.0f} %")
+        self.after_plot.setVisible(len(maps) > 1)
+        if len(maps) < 2:
+            self.after_plot.clear_map()
+        swatches = "".join(f"<span style='color:{PALETTE[k % len(PALETTE)]}'>●</span> "
+                           f"{name}<br>" for k, name in enumerate(self.classes))
+        self.legend.setText(swatches)
+        self.message.emit("map drawn: " + ", ".join(lines))
+
+    def set_marked(self, paths: set[str]) -> None:
+        """Images to ring on the maps (the audit's findings)."""
+        self.marked = set(paths)
+
+    def _show_preview(self, path: str, text: str) -> None:
+        if not path:
+            return
+        reader = QImageReader(path)
+        reader.setAutoTransform(True)
+        size = reader.size()
+        if size.isValid():
+            size.scale(QSize(PREVIEW, PREVIEW), Qt.AspectRatioMode.KeepAspectRatio)
+            reader.setScaledSize(size)
+        image = reader.read()
+        self.preview.setPixmap(QPixmap.fromImage(image) if not image.isNull() else QPixmap())
+        self.preview.setToolTip(f"{path}\n{text}")
+        self.message.emit(f"{text}: {path}")
+
+    def shutdown(self) -> None:
+        self.worker.shutdown()
