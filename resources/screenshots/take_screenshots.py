@@ -66,6 +66,11 @@ def data_with_bad_files() -> Path:
     (data / "circle" / "scan_0412.jpg").write_bytes(good[: len(good) // 2])
     (data / "square" / "notes.txt").write_text("not a picture")
     (data / "star" / "empty.jpg").write_bytes(b"")
+    # For the audit: a star filed under "circle", and a circle saved twice.
+    star = sorted((data / "star").glob("*.jpg"))[3]
+    (data / "circle" / "IMG_2031.jpg").write_bytes(star.read_bytes())
+    circle = sorted((data / "circle").glob("*.jpg"))[5]
+    (data / "circle" / "IMG_2031 (copy).jpg").write_bytes(circle.read_bytes())
     return data
 
 
@@ -84,7 +89,7 @@ def main() -> None:
     shoot(window, "data", 2.0)
 
     m, t = window.model_pane, window.training_pane
-    window.go_to(1)
+    window.go_to(window.panes.index(m))
     m.select_backbone("resnet18")
     m.none_radio.setChecked(True)
     m.full_radio.setChecked(True)
@@ -99,8 +104,27 @@ def main() -> None:
     wait(lambda: window.controller.state == "idle")
     shoot(window, "training")
 
+    c = window.check_pane
+    window.go_to(window.panes.index(c))
+    c.backbone.setCurrentText("resnet18")
+    c.weights.setCurrentIndex(c.weights.findData("none"))
+    c.image_size.setValue(64)
+    c.audit()
+    shoot_when_done(window, c.audit_tab.worker, "check_audit", 0.5)
+    table = c.audit_tab.table
+    for row in range(table.row_count()):
+        if table.path_at(row).endswith("IMG_2031.jpg"):
+            table.select_row(row)
+            break
+    shoot(window, "check_audit", 1.5)
+    c.tabs.setCurrentWidget(c.map_tab)
+    c.map_tab.after.setCurrentIndex(c.map_tab.after.findText("with_dropout",
+                                                             Qt.MatchFlag.MatchContains))
+    c.draw_map()
+    shoot_when_done(window, c.map_tab.worker, "check_map", 1.5)
+
     r = window.results_pane
-    window.go_to(4)
+    window.go_to(window.panes.index(r))
     r.runs_table.selectAll()
     shoot(window, "results_runs")
     r.tabs.setCurrentIndex(1)
@@ -118,7 +142,7 @@ def main() -> None:
     features, gradcam, ideal, adversarial = (i.features_tab, i.gradcam_tab, i.ideal_tab,
                                              i.adversarial_tab)
     m.select_backbone("vgg16")
-    window.go_to(3)
+    window.go_to(window.panes.index(i))
     i.source.setCurrentIndex(0)
     i.set_image(photo or str(next((data / "star").glob("*.jpg"))))
     settle(0.2)

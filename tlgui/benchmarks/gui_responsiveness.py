@@ -288,6 +288,10 @@ def main(argv=None) -> None:
 
     tmp = tempfile.mkdtemp(prefix="tlgui-bench-")
     os.environ["TLGUI_RUNS_DIR"] = os.path.join(tmp, "runs")
+    # An empty feature store: the training computes its features while the window is watched.
+    from tlgui.core.feature_store import ROOT_ENV
+
+    os.environ[ROOT_ENV] = os.path.join(tmp, "features")
     data_root = args.data or os.path.join(tmp, "images")
     if args.images and not os.path.isdir(os.path.join(data_root, "class_00")):
         print(f"writing {args.images:,} images to {data_root}…", flush=True)
@@ -314,6 +318,7 @@ def main(argv=None) -> None:
         for line in monitor.report():
             print(line)
         shutil.rmtree(os.path.join(tmp, "runs"), ignore_errors=True)
+        shutil.rmtree(os.path.join(tmp, "features"), ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -192,14 +192,16 @@ def centred(vectors: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
     return _unit_rows(x - (x.mean(0) if mean is None else mean))
 
 
-def nearest_neighbours(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbours(vectors: np.ndarray, cancel=None) -> tuple[np.ndarray, np.ndarray]:
     """For each row, the most similar other row (cosine of :func:`centred` features) and that
-    similarity; computed a block at a time, so memory stays bounded at any size."""
+    similarity; computed a block at a time, so memory stays bounded at any size, and
+    ``cancel`` (anything with ``is_set()``) is honoured between blocks."""
     x = centred(vectors).astype(np.float32)
     n = len(x)
     best = np.full(n, -1, dtype=np.int64)
     similarity = np.full(n, -np.inf, dtype=np.float32)
     for start in range(0, n, _BLOCK):
+        _check(cancel)
         block = x[start:start + _BLOCK] @ x.T
         rows = np.arange(len(block))
         block[rows, start + rows] = -np.inf  # not itself
@@ -283,7 +285,7 @@ def outlier_scores(vectors: np.ndarray, labels: np.ndarray, classes: int) -> np.
 # -- the whole audit -------------------------------------------------------------------------
 def audit_features(items: Sequence[ImageItem], where: Sequence[str], vectors: np.ndarray,
                    classes: Sequence[str], threshold: float | None,
-                   seed: int = 0) -> AuditResult:
+                   seed: int = 0, cancel=None) -> AuditResult:
     """The audit of ``items`` (one row of ``vectors`` each; ``where`` says "train", "val" or
     "test" for each) with the near-duplicate ``threshold`` (None: exact copies only)."""
     labels = np.array([it.label for it in items], dtype=np.int64)
@@ -313,7 +315,7 @@ def audit_features(items: Sequence[ImageItem], where: Sequence[str], vectors: np
             exact_pairs.add((min(i, first), max(i, first)))
             findings.append(pair_finding(i, first, 1.0, "same bytes as"))
     if len(items) > 1 and threshold is not None:
-        best, similarity = nearest_neighbours(vectors)
+        best, similarity = nearest_neighbours(vectors, cancel)
         seen_pairs = set(exact_pairs)
         for i in np.argsort(-similarity, kind="stable"):
             j = int(best[i])
@@ -328,7 +330,9 @@ def audit_features(items: Sequence[ImageItem], where: Sequence[str], vectors: np
             findings.append(pair_finding(later, earlier, s, f"nearly the same "
                                          f"(similarity {s:.3f}) as"))
 
+    _check(cancel)
     probabilities = out_of_fold_probabilities(vectors, labels, k, seed)
+    _check(cancel)
     accuracy = None
     if probabilities is not None:
         accuracy = float((probabilities.argmax(1) == labels).mean())
@@ -405,6 +409,8 @@ def run_audit(report: ScanReport, backbone: str, weights: str = "imagenet",
     items = [items[i] for i in kept]
     where = [where[i] for i in kept]
 
+    if progress:
+        progress("comparing the images", 0, 0)
     # Calibrate the near-duplicate threshold: altered copies of a sample of the images,
     # compared with the originals' stored features.
     rng = np.random.default_rng(seed)
@@ -429,10 +435,18 @@ def run_audit(report: ScanReport, backbone: str, weights: str = "imagenet",
                              for s in range(0, len(copies), 16)]).float().numpy()
         copy_vectors = compact(out, backbone)
     threshold, note = calibrate(copy_vectors, originals, features.vectors)
-    result = audit_features(items, where, features.vectors, report.classes, threshold, seed)
+    result = audit_features(items, where, features.vectors, report.classes, threshold, seed,
+                            cancel)
     result.unreadable = features.unreadable
     result.notes.append(note)
     return result
+
+
+def _check(cancel) -> None:
+    if cancel is not None and cancel.is_set():
+        from .control import Cancelled
+
+        raise Cancelled("audit cancelled")
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

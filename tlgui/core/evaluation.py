@@ -15,6 +15,7 @@ import torch
 from .control import Cancelled
 from .data import DatasetError, ImageItem, scan, split, verify_images
 from .device import autocast_dtype, select_device
+from .heap import building_long_lived
 from .images import ImageLoadError
 from .metrics import (  # noqa: F401  (re-exported: evaluation's numbers live there)
     UNDEFINED,
@@ -229,23 +230,27 @@ def run_data(run_dir: str | os.PathLike, progress=None, cancel=None, stage=None)
     # of the test as it was then.
     test = config.get("test_folder")
     test = test if test and os.path.isdir(test) else None
-    if stage is not None:
-        stage(EVALUATION_STAGES[0])
-    report = scan(folders, test_folder=test, other_test_classes=True, progress=progress,
-                  cancel=cancel)
-    if stage is not None:
-        stage(EVALUATION_STAGES[1])
-    report = verify_images(report, progress=progress, cancel=cancel)
-    # A class whose folder has no usable image left is not in the report: every other class
-    # keeps the label the run gave it, its folder's place in ``folders``.
-    label_of = {os.path.basename(os.path.normpath(f)): i for i, f in enumerate(folders)}
+    # Rebuilding 100,000 items and their split makes objects, not garbage: the collector
+    # waits (its full passes would hold the interpreter's lock, and the window with it).
+    with building_long_lived():
+        if stage is not None:
+            stage(EVALUATION_STAGES[0])
+        report = scan(folders, test_folder=test, other_test_classes=True, progress=progress,
+                      cancel=cancel)
+        if stage is not None:
+            stage(EVALUATION_STAGES[1])
+        report = verify_images(report, progress=progress, cancel=cancel)
+        # A class whose folder has no usable image left is not in the report: every other
+        # class keeps the label the run gave it, its folder's place in ``folders``.
+        label_of = {os.path.basename(os.path.normpath(f)): i for i, f in enumerate(folders)}
 
-    def relabelled(items: list[ImageItem]) -> list[ImageItem]:
-        return [ImageItem(it.path, label_of[report.classes[it.label]], it.key) for it in items]
+        def relabelled(items: list[ImageItem]) -> list[ImageItem]:
+            return [ImageItem(it.path, label_of[report.classes[it.label]], it.key)
+                    for it in items]
 
-    data_split = split(report.items, config["val_fraction"], config["seed"])
-    test_items = relabelled(report.test_items) if test else None
-    return classes, relabelled(data_split.val), test_items
+        data_split = split(report.items, config["val_fraction"], config["seed"])
+        test_items = relabelled(report.test_items) if test else None
+        return classes, relabelled(data_split.val), test_items
 
 
 def evaluation_items(run_dir: str | os.PathLike, which: str, **kwargs

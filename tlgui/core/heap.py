@@ -22,6 +22,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import threading
 from contextlib import contextmanager
 
 #: Freeze after building at least this many objects: fewer lengthen a full pass by under 5 ms.
@@ -46,18 +47,30 @@ def import_long_lived(*modules: str) -> None:
             gc.freeze()
 
 
+_pause_lock = threading.Lock()
+_pauses = 0  #: blocks inside building_long_lived now, in any thread
+_was_enabled = True  #: the collector's state when the first of them began
+
+
 @contextmanager
 def building_long_lived():
     """Pause the collector while a block builds objects that will live long (no garbage: a
     collection meanwhile would walk 100,000 new objects for nothing); the collector is as it
-    was afterwards."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    was once the last such block, in any thread, has ended (a scan in the window's worker and
+    an evaluation's own scan may overlap)."""
+    global _pauses, _was_enabled
+    with _pause_lock:
+        if _pauses == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _was_enabled:
+                gc.enable()
 
 
 def settle(new_objects: int) -> None:
