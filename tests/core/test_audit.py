@@ -98,7 +98,8 @@ def test_exact_and_near_duplicates_and_leaks(tmp_path):
     leak = by_path[(items[30].path, "leak")]
     assert items[25].path in leak.detail and "validation" in leak.detail
     across = by_path[(items[45].path, "duplicate")]
-    assert across.label == "blue" and across.suggested == "red"
+    assert across.label == "blue" and across.suggested == ""  # which is right is unknown
+    assert "filed under 'red': one of the two labels is wrong" in across.detail
     duplicated = [f for f in result.findings if f.issue in ("duplicate", "leak")]
     assert len(duplicated) == 3  # each pair once; 2-3 not again as a near duplicate
     assert result.findings[0].issue == "leak"  # leaks are listed first
@@ -215,3 +216,46 @@ def test_features_command_lists_and_clears_the_store(coloured, capsys):
     assert main(["features", "--clear"]) == 0
     assert "cleared" in capsys.readouterr().out
     assert main(["features"]) == 0 and "empty" in capsys.readouterr().out
+
+
+def test_a_classifier_no_better_than_a_guess_judges_no_image():
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((90, 16))  # features that say nothing about the class
+    labels = np.repeat(np.arange(3), 30)
+    result = audit.audit_features(items_for(labels), ["train"] * 90, vectors, CLASSES,
+                                  threshold=None)
+    assert result.oof_accuracy < 0.6
+    assert result.counts()["mislabelled"] == 0
+    assert any("no image is judged mislabelled" in n and "33 %" in n for n in result.notes)
+    assert "trust is low" in result.trust_line()
+
+
+def test_calibration_sits_above_every_copy_s_similarity_to_another_image():
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((40, 32))
+    originals = list(range(10))
+    copies = vectors[originals] + 0.05 * rng.standard_normal((10, 32))
+    threshold, note = audit.calibrate(copies, originals, vectors)
+    assert threshold is not None and "near duplicates: similarity of at least" in note
+    x = audit.centred(vectors)
+    c = audit.centred(copies, vectors.mean(0))
+    others = c @ x.T
+    others[np.arange(10), originals] = -np.inf
+    assert threshold > others.max()
+    # Copies no closer to their own image than to others: not looked for.
+    threshold, note = audit.calibrate(rng.standard_normal((10, 32)), originals, vectors)
+    assert threshold is None and "cannot tell a copy from a look-alike" in note
+
+
+def test_only_mutual_nearest_neighbours_are_near_duplicates():
+    # Directions in the plane: 0° has 8° as its nearest, but 8°'s nearest is 12°; the rest
+    # are far away, around the circle (so the mean feature is near zero).
+    angles = np.radians([0, 8, 12, 120, 150, 200, 240, 290, 330])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    best, _ = audit.nearest_neighbours(vectors)
+    assert best[:3].tolist() == [1, 2, 1]
+    labels = np.zeros(9, int)
+    result = audit.audit_features(items_for(labels), ["train"] * 9, vectors, ["a"],
+                                  threshold=0.95)
+    pairs = [f for f in result.findings if f.issue == "duplicate"]
+    assert [(f.path, "/x/001.png" in f.detail) for f in pairs] == [("/x/002.png", True)]

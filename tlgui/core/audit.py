@@ -36,6 +36,11 @@ from .data import ImageItem, ScanReport, split
 
 #: The kinds of finding, in the order they are listed.
 ISSUES = ("leak", "duplicate", "mislabelled", "outlier")
+#: Images are judged mislabelled only when the classifier is right on at least this share of
+#: the images it never saw, and this far above always answering the largest class: a
+#: classifier barely better than a guess would flag most images, each flag a guess.
+MIN_JUDGING_ACCURACY = 0.6
+MIN_GAIN_OVER_CHANCE = 0.2
 #: Folds of the out-of-fold predictions (fewer where a class has fewer images).
 FOLDS = 5
 #: The features are reduced to at most this many principal components for the classifier:
@@ -88,7 +93,7 @@ class AuditResult:
             return ("No classifier could be trained (a class has fewer than 2 images): "
                     "no image is judged mislabelled.")
         share = f"{self.oof_accuracy * 100:.1f} %"
-        if self.oof_accuracy < 0.6:
+        if self.oof_accuracy < MIN_JUDGING_ACCURACY:
             verdict = ("low: the features barely separate the classes, so the mislabelled "
                        "list is mostly guesswork (try ImageNet weights)")
         elif self.oof_accuracy < 0.85:
@@ -247,10 +252,18 @@ def calibrate(copies: np.ndarray, originals: Sequence[int],
                       f"{len(originals)} altered copies are more like their own image than "
                       f"like another, so these features cannot tell a copy from a look-alike "
                       f"(exact copies are still found)")
-    threshold = calibrated_threshold(own)
-    return threshold, (f"near duplicates: similarity of at least {threshold:.3f}, what "
-                       f"{(1 - COPY_QUANTILE) * 100:.0f} % of {len(originals)} resized and "
-                       f"re-compressed copies of these images score")
+    # Above what any copy scored against another image, too: closer than that, two images
+    # are copies; less close, they may be look-alikes.
+    threshold = max(calibrated_threshold(own), float(np.max(best_other)) + 1e-6)
+    if threshold > float(np.median(own)):
+        return None, (f"near duplicates not looked for: half of {len(originals)} altered "
+                      f"copies are no closer to their own image than the closest other "
+                      f"image is, so these features cannot tell a copy from a look-alike "
+                      f"(exact copies are still found)")
+    caught = float(np.mean(own >= threshold))
+    return threshold, (f"near duplicates: similarity of at least {threshold:.3f}, which "
+                       f"{caught * 100:.0f} % of {len(originals)} resized and re-compressed "
+                       f"copies of these images reach and no copy reaches with another image")
 
 
 # -- outliers --------------------------------------------------------------------------------
@@ -303,10 +316,9 @@ def audit_features(items: Sequence[ImageItem], where: Sequence[str], vectors: np
         else:
             issue = "duplicate"
             detail = f"{how} {paths[j]}"
-        suggested = name(labels[j]) if labels[j] != labels[i] else ""
-        if suggested:
-            detail += f", filed under '{suggested}'"
-        return Finding(paths[i], issue, name(labels[i]), suggested, score, detail)
+        if labels[j] != labels[i]:  # which of the two folders is right, the audit cannot say
+            detail += f", filed under '{name(labels[j])}': one of the two labels is wrong"
+        return Finding(paths[i], issue, name(labels[i]), "", score, detail)
 
     exact_pairs = set()
     for group in exact_duplicate_groups(paths):
@@ -322,6 +334,8 @@ def audit_features(items: Sequence[ImageItem], where: Sequence[str], vectors: np
             s = float(similarity[i])
             if s < threshold:
                 break
+            if best[j] != i:
+                continue  # copies are each other's nearest; an image many are near is not
             pair = (min(int(i), j), max(int(i), j))
             if pair in seen_pairs:
                 continue
@@ -334,9 +348,17 @@ def audit_features(items: Sequence[ImageItem], where: Sequence[str], vectors: np
     probabilities = out_of_fold_probabilities(vectors, labels, k, seed)
     _check(cancel)
     accuracy = None
+    notes = []
     if probabilities is not None:
         accuracy = float((probabilities.argmax(1) == labels).mean())
-        for i, suggested, score in mislabelled(probabilities, labels):
+        chance = float(np.bincount(labels).max() / len(labels))
+        judged = accuracy >= max(MIN_JUDGING_ACCURACY, chance + MIN_GAIN_OVER_CHANCE)
+        if not judged:
+            notes.append(f"no image is judged mislabelled: the classifier is right on "
+                         f"{accuracy * 100:.0f} % of the images it never saw, against "
+                         f"{chance * 100:.0f} % for always answering the largest class, so "
+                         f"each suggestion would be a guess")
+        for i, suggested, score in (mislabelled(probabilities, labels) if judged else ()):
             findings.append(Finding(
                 paths[i], "mislabelled", name(labels[i]), name(suggested), score,
                 f"the classifier gives '{name(suggested)}' "
@@ -352,7 +374,7 @@ def audit_features(items: Sequence[ImageItem], where: Sequence[str], vectors: np
                                 f"the usual distance)"))
     order = {issue: n for n, issue in enumerate(ISSUES)}
     findings.sort(key=lambda f: (order[f.issue], -f.score, f.path))
-    return AuditResult(findings, len(items), accuracy, threshold)
+    return AuditResult(findings, len(items), accuracy, threshold, notes=notes)
 
 
 _SPLIT_NAMES = {"train": "training", "val": "validation", "test": "the test folder"}
@@ -438,7 +460,7 @@ def run_audit(report: ScanReport, backbone: str, weights: str = "imagenet",
     result = audit_features(items, where, features.vectors, report.classes, threshold, seed,
                             cancel)
     result.unreadable = features.unreadable
-    result.notes.append(note)
+    result.notes.insert(0, note)
     return result
 
 

@@ -420,15 +420,6 @@ def scan(
     folder has a class the data lacks, unless ``other_test_classes`` lets such a class be
     ignored (a saved run's test folder still holds the classes its training left out).
     """
-    # Walking, probing and listing 100,000 files makes hundreds of thousands of objects and
-    # no garbage to speak of: collecting meanwhile would only hold the interpreter's lock.
-    with building_long_lived():
-        return _scan(paths, test_folder, progress, min_side, max_pixels, threads, cancel,
-                     other_test_classes)
-
-
-def _scan(paths, test_folder, progress, min_side, max_pixels, threads, cancel,
-          other_test_classes) -> ScanReport:
     names, folders, loose = class_folders_for(paths)
     roots = [os.path.realpath(os.path.expanduser(paths[0]))] if len(paths) == 1 else []
     # A class folder that is a link to the data root (or above) would hold every class.
@@ -454,14 +445,15 @@ def _scan(paths, test_folder, progress, min_side, max_pixels, threads, cancel,
     results = _probe_all([j[0] for j in all_jobs], progress, min_side, max_pixels, threads,
                          cancel)
     items, test_items = [], []
-    for i, ((path, label, key), result) in enumerate(zip(all_jobs, results)):
-        if not result.ok:
-            skipped.append(SkippedFile(path, result.reason))
-        elif i < len(jobs):
-            items.append(ImageItem(path, label, key))
-        else:
-            test_items.append(ImageItem(path, label, key))
-    settle(len(items) + len(test_items) + len(skipped))
+    with building_long_lived():
+        for i, ((path, label, key), result) in enumerate(zip(all_jobs, results)):
+            if not result.ok:
+                skipped.append(SkippedFile(path, result.reason))
+            elif i < len(jobs):
+                items.append(ImageItem(path, label, key))
+            else:
+                test_items.append(ImageItem(path, label, key))
+        settle(len(items) + len(test_items) + len(skipped))
     return _without_empty_classes(ScanReport(
         classes=names,
         class_folders=folders,

@@ -185,9 +185,9 @@ class MapTab(QWidget):
         plots = (self.before_plot, self.after_plot)
         lines = []
         for plot, (title, points, labels, paths, separation) in zip(plots, maps):
-            near = (f"; {separation * 100:.0f} % have a same-class nearest neighbour"
+            near = (f" · nearest neighbour of the same class for {separation * 100:.0f} %"
                     if separation is not None else "")
-            plot.show_map(f"{title}: {len(points):,} images{near}", points, labels, paths,
+            plot.show_map(f"{title}<br>{len(points):,} images{near}", points, labels, paths,
                           self.classes, self.marked)
             if separation is not None:
                 lines.append(f"{title}: {separation * 100:.0f} %")
