@@ -78,7 +78,7 @@ def cmd_audit(args) -> int:
 
 
 def cmd_features(args) -> int:
-    from .core.feature_store import FeatureStore
+    from .core.feature_store import FeatureStore, limit_bytes
 
     store = FeatureStore()
     if args.clear:
@@ -98,12 +98,6 @@ def cmd_features(args) -> int:
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(k.last_used))
         print(f"{k.backbone:<20} {k.cut:>13} {k.image_size:>4}px {k.images:>9,} "
               f"{format_bytes(k.size_bytes):>10}  {used}")
-    print(f"total {format_bytes(store.size_bytes())} (limit {format_bytes(_limit())}; "
+    print(f"total {format_bytes(store.size_bytes())} (limit {format_bytes(limit_bytes())}; "
           f"TLGUI_FEATURE_STORE_GB changes it)")
     return 0
-
-
-def _limit() -> int:
-    from .core.feature_store import limit_bytes
-
-    return limit_bytes()

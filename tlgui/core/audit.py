@@ -415,16 +415,16 @@ def run_audit(report: ScanReport, backbone: str, weights: str = "imagenet",
     ``progress(stage, done, total)`` reports the backbone pass."""
     import torch
 
-    from .features import compact, image_features
+    from .features import compact, frozen_backbone, image_features
     from .images import load_rgb
-    from .models import ModelSpec, build_model
     from .preprocess import preprocessing_for
 
     items, where = audit_items(report, val_fraction, seed)
     paths = [it.path for it in items]
+    model = frozen_backbone(backbone, weights, allow_download, seed, cancel)
     features = image_features(
         paths, backbone, weights, image_size, device, allow_download=allow_download,
-        seed=seed, cancel=cancel,
+        seed=seed, cancel=cancel, model=model,
         progress=(lambda d, t: progress("computing backbone features", d, t))
         if progress else None)
     kept = [i for i in range(len(items)) if features.valid[i]]
@@ -449,9 +449,7 @@ def run_audit(report: ScanReport, backbone: str, weights: str = "imagenet",
             continue
     copy_vectors = np.zeros((0, features.vectors.shape[1]))
     if copies:
-        torch.manual_seed(seed)
-        model = build_model(ModelSpec(backbone, 2, strategy="frozen"), weights, allow_download)
-        model.eval()
+        model = model.cpu().eval()  # 48 images: the copies are compared on the CPU
         with torch.inference_mode():
             out = torch.cat([model.stem(torch.stack(copies[s:s + 16]))
                              for s in range(0, len(copies), 16)]).float().numpy()

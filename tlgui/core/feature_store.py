@@ -93,20 +93,16 @@ def file_identity(path: str) -> tuple[str, int, int] | None:
 
 def module_fingerprint(module) -> str:
     """A hash of a torch module's structure and of every parameter and buffer it holds."""
+    import torch
+
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr(module).encode())
     for name, tensor in module.state_dict().items():
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        digest.update(t.view(-1).view(dtype=_byte_dtype()).numpy().tobytes()
+        digest.update(t.view(-1).view(dtype=torch.uint8).numpy().tobytes()
                       if t.numel() else b"")
     return digest.hexdigest()
-
-
-def _byte_dtype():
-    import torch
-
-    return torch.uint8
 
 
 @dataclass(frozen=True)

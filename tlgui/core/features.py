@@ -35,6 +35,15 @@ def compact(vectors: np.ndarray, backbone: str) -> np.ndarray:
     return vectors.reshape(len(vectors), -1)
 
 
+def frozen_backbone(backbone: str, weights: str = "imagenet", allow_download: bool = False,
+                    seed: int = 0, cancel=None) -> TransferNet:
+    """``backbone`` with ``weights``, every block frozen: its stem gives the pooled features
+    (a random start, with ``"none"``, is ``seed``'s, so its features are stored once)."""
+    torch.manual_seed(seed)
+    return build_model(ModelSpec(backbone, num_classes=2, strategy="frozen"), weights,
+                       allow_download, cancel=cancel)
+
+
 @dataclass
 class ImageFeatures:
     """Pooled backbone features of the images that could be read (``valid`` marks them
@@ -49,15 +58,16 @@ class ImageFeatures:
 def image_features(paths: Sequence[str], backbone: str, weights: str = "imagenet",
                    image_size: int | None = None, device: str = "auto", batch_size: int = 32,
                    workers: int = -1, amp: bool = True, allow_download: bool = False,
-                   seed: int = 0, progress=None, cancel=None) -> ImageFeatures:
+                   seed: int = 0, progress=None, cancel=None,
+                   model: TransferNet | None = None) -> ImageFeatures:
     """The whole frozen backbone's pooled features for ``paths`` (see :func:`compact`),
     computed once and kept in the feature store. ``weights`` as for
-    :func:`~tlgui.core.models.build_model`; with ``"none"`` the random start is ``seed``'s."""
+    :func:`~tlgui.core.models.build_model`; with ``"none"`` the random start is ``seed``'s.
+    ``model``: that backbone built already (:func:`frozen_backbone`), to use it again."""
     from .evaluation import map_images
 
-    torch.manual_seed(seed)
-    model = build_model(ModelSpec(backbone, num_classes=2, strategy="frozen"), weights,
-                        allow_download, cancel=cancel)
+    if model is None:
+        model = frozen_backbone(backbone, weights, allow_download, seed, cancel)
     torch_device = select_device(device)
     model = model.to(torch_device).eval()
     preprocessing = preprocessing_for(backbone, image_size)
