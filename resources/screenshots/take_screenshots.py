@@ -13,6 +13,7 @@ scanning a data set of 100,000 small images for the last screenshot.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 WORK = Path(tempfile.mkdtemp(prefix="tlgui-screenshots-"))
 os.environ["TLGUI_RUNS_DIR"] = str(WORK / "runs")
+os.environ["TLGUI_FEATURE_STORE_DIR"] = str(WORK / "features")
 
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -183,4 +185,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)  # about 1 GB of images, runs and features

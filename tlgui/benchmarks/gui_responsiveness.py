@@ -317,8 +317,8 @@ def main(argv=None) -> None:
         window.shutdown()
         for line in monitor.report():
             print(line)
-        shutil.rmtree(os.path.join(tmp, "runs"), ignore_errors=True)
-        shutil.rmtree(os.path.join(tmp, "features"), ignore_errors=True)
+        # Runs, features, settings and generated images (unless --data keeps them elsewhere).
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
