@@ -269,34 +269,31 @@ def _side_by_side(images: list[np.ndarray], captions: list[str]) -> np.ndarray:
 def draw_data_map(args) -> int:
     """``tlgui inspect map``: the map of the data, and of a fine-tuned model's view of it."""
     from .core.data import scan
-    from .core.data_map import class_separation, draw_map, map_coordinates
+    from .core.data_map import data_maps, draw_map
     from .core.evaluation import find_checkpoint
-    from .core.features import image_features
-    from .core.models import load_trained
     from .core.paths import atomic_output
 
     report = scan(args.data)
-    paths = [it.path for it in report.items]
-    labels = np.array([it.label for it in report.items])
-    maps = [(f"{args.model} ({args.weights} weights)", args.model, args.weights,
-             args.image_size)]
-    if args.after:
-        checkpoint = str(find_checkpoint(args.after))
-        _, info = load_trained(checkpoint)
-        maps.append((f"fine-tuned: {os.path.basename(os.path.dirname(checkpoint))}",
-                     info["spec"]["name"], checkpoint, info["preprocessing"]["crop_size"]))
+    checkpoint = str(find_checkpoint(args.after)) if args.after else None
+    titles = (f"{args.model} ({args.weights} weights)",
+              f"fine-tuned: {os.path.basename(os.path.dirname(checkpoint))}"
+              if checkpoint else "")
+    maps = data_maps([it.path for it in report.items],
+                     np.array([it.label for it in report.items]), report.classes, args.model,
+                     args.weights, args.image_size, args.method, checkpoint=checkpoint,
+                     titles=titles, device=args.device, seed=args.seed,
+                     allow_download=not args.no_download)
+    wrong = {maps[-1].paths[i] for i in maps[-1].mistakes}
     images = []
-    for title, backbone, weights, size in maps:
-        features = image_features(paths, backbone, weights, size, args.device,
-                                  allow_download=not args.no_download, seed=args.seed)
-        kept = labels[features.valid]
-        points = map_coordinates(features.vectors, args.method, args.seed)
-        separation = class_separation(points, kept)
-        line = (f"{title}: {len(points):,} images, {args.method}; nearest neighbour on the map "
-                f"of the same class for {separation * 100:.0f} %" if separation is not None
-                else f"{title}: {len(points):,} images")
+    for one in maps:
+        line = (f"{one.title}: {len(one.points):,} images, {args.method}; nearest neighbour on "
+                f"the map of the same class for {one.separation * 100:.0f} %"
+                if one.separation is not None else f"{one.title}: {len(one.points):,} images")
+        if checkpoint:
+            line += f"; x: the fine-tuned model's {len(wrong):,} mistakes"
         print(line)
-        images.append(draw_map(points, kept, report.classes, line))
+        crossed = [i for i, p in enumerate(one.paths) if p in wrong]
+        images.append(draw_map(one.points, one.labels, report.classes, line, crossed=crossed))
     width = sum(i.width for i in images)
     sheet = Image.new("RGB", (width, max(i.height for i in images)), "white")
     x = 0

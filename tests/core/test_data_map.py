@@ -4,7 +4,7 @@ separate on the map, the PNG from the command line with a fine-tuned model's map
 import numpy as np
 import pytest
 
-from tlgui.core.data_map import class_separation, draw_map, map_coordinates
+from tlgui.core.data_map import class_separation, draw_map, map_coordinates, model_mistakes
 
 
 def clusters(per_class=25, dims=12, seed=0):
@@ -49,6 +49,29 @@ def test_draw_map_rings_marked_points():
     assert (plain != ringed).any()
 
 
+def test_model_mistakes_match_classes_by_name():
+    classes = ["cat", "dog", "owl"]
+    labels = np.array([0, 0, 1, 1, 2])
+    # The model knows dog and cat, in the other order, and not owl.
+    model_classes = ["dog", "cat"]
+    assert model_mistakes(labels, classes, model_classes, np.array([1, 1, 0, 0, 0])).tolist() \
+        == []  # every known image right; the owl is nobody's mistake
+    assert model_mistakes(labels, classes, model_classes, np.array([0, 1, 1, 0, 1])).tolist() \
+        == [0, 2]
+    # A model that predicts one class: every image of the other classes is wrong.
+    assert model_mistakes(labels, classes, ["cat", "dog", "owl"],
+                          np.zeros(5, np.int64)).tolist() == [2, 3, 4]
+    assert model_mistakes(np.zeros(0, np.int64), classes, classes, np.zeros(0)).tolist() == []
+
+
+def test_draw_map_crosses_points():
+    vectors, labels = clusters(per_class=5)
+    points = map_coordinates(vectors, "pca")
+    plain = np.asarray(draw_map(points, labels, ["a", "b", "c"], "title"))
+    crossed = np.asarray(draw_map(points, labels, ["a", "b", "c"], "title", crossed=[3]))
+    assert (plain != crossed).any()
+
+
 def test_inspect_map_command_draws_before_and_after(tmp_path, capsys):
     from PIL import Image
 
@@ -76,3 +99,31 @@ def test_inspect_map_command_draws_before_and_after(tmp_path, capsys):
     assert "fine-tuned: model: 20 images" in printed
     with Image.open(out) as image:
         assert image.size == (2 * 820, 680)
+
+    # The mistakes marked on the fine-tuned map are the model's own: its head on the stored
+    # features predicts what the whole model predicts from the images.
+    from tlgui.core.data_map import data_maps
+    from tlgui.core.evaluation import predict_paths
+    from tlgui.core.models import load_trained
+
+    data = scan([str(root)])
+    checkpoint = str(tmp_path / "run" / "model" / "best.pt")
+    maps = data_maps([it.path for it in data.items], [it.label for it in data.items],
+                     data.classes, "resnet18", "none", 32, checkpoint=checkpoint, device="cpu")
+    model, info = load_trained(checkpoint)
+    kept, probabilities, _ = predict_paths(model, load_preprocessing(info), maps[1].paths,
+                                           device="cpu", workers=0)
+    assert kept == maps[1].paths
+    truth = np.array([info["classes"].index(data.classes[k]) for k in maps[1].labels])
+    wrong = np.flatnonzero(probabilities.argmax(1) != truth)
+    top2 = np.sort(probabilities, 1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-2  # float16 storage may flip a near tie only
+    assert set(maps[1].mistakes[clear[maps[1].mistakes]]) == set(wrong[clear[wrong]])
+    assert len(maps[0].mistakes) == 0
+    assert f"{len(maps[1].mistakes)} mistakes" in printed
+
+
+def load_preprocessing(info):
+    from tlgui.core.preprocess import Preprocessing
+
+    return Preprocessing.from_dict(info["preprocessing"])

@@ -147,6 +147,24 @@ def test_least_recently_used_keys_are_evicted_beyond_the_limit(tmp_path):
     assert store.clear() == 2 * one and store.contents() == []
 
 
+def test_one_key_is_removed_and_nothing_outside_the_store(tmp_path):
+    paths = images(tmp_path, 4)
+    store = FeatureStore(tmp_path / "store")
+    kept, gone = store.features(key(cut=1)), store.features(key(cut=2))
+    for features in (kept, gone):
+        stored_features(features, paths, Backbone(paths))
+    size = gone.size_bytes()
+    assert size > 0 and store.remove(gone.folder) == size
+    assert store.remove(gone.folder) == 0  # gone already
+    assert [k.folder for k in store.contents()] == [kept.folder]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "key.json").write_text((kept.folder / "key.json").read_text())
+    for outside in (tmp_path / "other", tmp_path, kept.folder / ".." / ".." / "other"):
+        with pytest.raises(FeatureStoreError, match="not a folder of the feature store"):
+            store.remove(outside)
+    assert (tmp_path / "other" / "key.json").exists() and os.path.exists(paths[0])
+
+
 def test_the_limit_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv(fs.LIMIT_ENV, "1.5")
     assert fs.limit_bytes() == int(1.5 * 2**30)

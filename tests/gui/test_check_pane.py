@@ -101,3 +101,43 @@ def test_the_map_places_every_image_and_shows_the_hovered_one(qtbot, make_window
     plot.hovered.emit(wrong, "red")
     assert not tab.preview.pixmap().isNull()
     assert "red" in tab.legend.text() and "green" in tab.legend.text()
+
+
+def test_the_stored_features_tab_lists_and_removes_what_the_map_stored(
+        qtbot, make_window, coloured, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    root, _wrong = coloured
+    window, check = loaded(qtbot, make_window, root)
+    window.go_to(window.panes.index(check))
+    tab = check.store_tab
+    with qtbot.waitSignal(tab.worker.finished, timeout=10_000):
+        check.tabs.setCurrentWidget(tab)  # shown: read again
+    assert tab.table.rowCount() == 0 and "empty" in tab.summary.text()
+    assert not tab.clear_button.isEnabled()
+
+    check.tabs.setCurrentWidget(check.map_tab)
+    check.map_tab.method.setCurrentIndex(check.map_tab.method.findData("pca"))
+    with qtbot.waitSignal(check.map_tab.worker.finished, timeout=120_000):
+        check.map_tab.draw_button.click()
+    with qtbot.waitSignal(tab.worker.finished, timeout=10_000):
+        check.tabs.setCurrentWidget(tab)
+    assert tab.table.rowCount() == 1
+    texts = [tab.table.item(0, c).text() for c in range(tab.table.columnCount())]
+    assert texts[0] == "resnet18" and texts[2] == "32 px" and texts[3] == "30"
+    assert "1 set," in tab.summary.text()
+
+    messages = []
+    tab.message.connect(messages.append)
+    window.controller.is_running = lambda: True  # a training reads the store
+    tab.table.selectRow(0)
+    tab.remove_button.click()
+    assert tab.table.rowCount() == 1 and "in use" in messages[-1]
+    window.controller.is_running = lambda: False
+
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(tab.remover.finished, timeout=10_000):
+        tab.clear_button.click()
+    qtbot.waitUntil(lambda: tab.table.rowCount() == 0, timeout=10_000)
+    assert "freed" in messages[-1] and sorted(p.name for p in root.rglob("*"))

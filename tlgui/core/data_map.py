@@ -10,6 +10,7 @@ deterministic for a seed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -71,10 +72,78 @@ def class_separation(points: np.ndarray, labels: np.ndarray) -> float | None:
     return float(np.mean(labels[d.argmin(1)] == labels))
 
 
+def model_mistakes(labels: np.ndarray, classes: Sequence[str], model_classes: Sequence[str],
+                   predictions: np.ndarray) -> np.ndarray:
+    """Positions where a model's prediction (an index into ``model_classes``) names another
+    class than the image's label (an index into ``classes``). Classes are matched by name;
+    an image of a class the model does not know is no mistake of its."""
+    known = {name: k for k, name in enumerate(model_classes)}
+    expected = np.array([known.get(classes[int(k)], -1) for k in labels], dtype=np.int64)
+    predictions = np.asarray(predictions, dtype=np.int64)
+    return np.flatnonzero((expected >= 0) & (predictions != expected))
+
+
+@dataclass
+class DataMap:
+    """One map: the images that could be read, their 2-D places and labels."""
+
+    title: str
+    points: np.ndarray  #: (n, 2)
+    labels: np.ndarray  #: class index per point
+    paths: list[str]
+    separation: float | None  #: see :func:`class_separation`
+    #: Positions of the points a fine-tuned model gets wrong (its map only, else empty).
+    mistakes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def data_maps(paths: Sequence[str], labels: np.ndarray, classes: Sequence[str], backbone: str,
+              weights: str, image_size: int | None, method: str = "pca", *,
+              checkpoint: str | None = None, titles: tuple[str, str] | None = None,
+              device: str = "auto", seed: int = 0, allow_download: bool = False,
+              progress=None, cancel=None) -> list[DataMap]:
+    """The map of ``paths`` through ``backbone`` with ``weights``, and with ``checkpoint``
+    (a trained model's ``best.pt``) the map through that model, its mistakes marked.
+    ``progress(stage, done, total)``."""
+    from .features import frozen_backbone, image_features
+    from .models import load_trained
+    from .preprocess import Preprocessing, preprocessing_for
+
+    labels = np.asarray(labels)
+    before, after = titles or (f"{backbone} ({weights} weights)", "fine-tuned")
+    sources = [(before, backbone, frozen_backbone(backbone, weights, allow_download, seed,
+                                                  cancel),
+                preprocessing_for(backbone, image_size), None)]
+    if checkpoint:
+        model, info = load_trained(checkpoint)
+        model.set_frozen_blocks(model.num_blocks)  # its features, then its head on them
+        sources.append((after, info["spec"]["name"], model,
+                        Preprocessing.from_dict(info["preprocessing"]), info["classes"]))
+    maps = []
+    for title, name, model, preprocessing, model_classes in sources:
+        report = None if progress is None else (
+            lambda d, t, title=title: progress(f"features ({title})", d, t))
+        features = image_features(paths, name, device=device, seed=seed, cancel=cancel,
+                                  model=model, preprocessing=preprocessing,
+                                  classify=model_classes is not None, progress=report)
+        if cancel is not None:
+            cancel.check()
+        if progress is not None:
+            progress(f"placing the images ({title})", 0, 0)
+        points = map_coordinates(features.vectors, method, seed)
+        kept = labels[features.valid]
+        shown = [p for p, ok in zip(paths, features.valid) if ok]
+        one = DataMap(title, points, kept, shown, class_separation(points, kept))
+        if model_classes is not None:
+            one.mistakes = model_mistakes(kept, classes, model_classes, features.predictions)
+        maps.append(one)
+    return maps
+
+
 def draw_map(points: np.ndarray, labels: np.ndarray, classes: Sequence[str], title: str,
-             size: int = 640, marked: Sequence[int] = ()):
+             size: int = 640, marked: Sequence[int] = (), crossed: Sequence[int] = ()):
     """A PIL image of the map: a dot per image in its class's colour, ``marked`` images
-    ringed (mistakes, audit findings), the title and a legend."""
+    ringed (audit findings), ``crossed`` ones crossed (a model's mistakes), the title and a
+    legend."""
     from PIL import Image, ImageDraw
 
     margin, legend_width = 24, 180
@@ -94,6 +163,10 @@ def draw_map(points: np.ndarray, labels: np.ndarray, classes: Sequence[str], tit
     for i in marked:
         x, y = place(points[i])
         draw.ellipse((x - 6, y - 6, x + 6, y + 6), outline="#000", width=2)
+    for i in crossed:
+        x, y = place(points[i])
+        draw.line((x - 4, y - 4, x + 4, y + 4), fill="#000", width=2)
+        draw.line((x - 4, y + 4, x + 4, y - 4), fill="#000", width=2)
     for k, name in enumerate(classes):
         y = 40 + 18 * k
         if y > size:

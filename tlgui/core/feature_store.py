@@ -307,6 +307,21 @@ class FeatureStore:
             shutil.rmtree(folder, ignore_errors=True)
         return freed
 
+    def remove(self, folder: str | os.PathLike) -> int:
+        """Remove one key's folder (from :meth:`contents`); returns the bytes freed. A folder
+        that is not directly in the store is refused: this never deletes anything else."""
+        folder = Path(folder)
+        refused = FeatureStoreError(f"{folder}: not a folder of the feature store {self.root}")
+        if folder.resolve().parent != self.root.resolve():
+            raise refused
+        if not folder.exists():
+            return 0  # evicted meanwhile
+        if _read_key(folder) is None:
+            raise refused
+        freed = folder_bytes(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        return freed
+
     def evict(self, limit: int | None = None, keep: Iterable[Path] = ()) -> list[Path]:
         """Remove least recently used keys until the store holds at most ``limit`` bytes
         (default :func:`limit_bytes`); folders in ``keep`` (in use now) stay. Returns the

@@ -243,6 +243,7 @@ class MainWindow(QMainWindow):
             d.dataset(), *d.split_settings(), t.device.currentData() or "auto")
         self.check_pane.edit_requested.connect(self._on_image_edit)
         self.check_pane.undo_requested.connect(d.clear_image_edits)
+        self.check_pane.training_running = lambda: c.is_running()
         m.settings_changed.connect(self._update_problems)
         m.settings_changed.connect(self._update_inspect_backbone)
         m.settings_changed.connect(lambda: t.set_starting_weights(m.weights()))

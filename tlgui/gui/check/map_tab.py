@@ -40,15 +40,19 @@ class MapPlot(pg.PlotWidget):
         self.scatter = pg.ScatterPlotItem(size=7, pen=None, hoverable=True,
                                           hoverSize=12, hoverPen=pg.mkPen("k", width=1.5))
         self.rings = pg.ScatterPlotItem(size=14, pen=pg.mkPen("k", width=1.5), brush=None)
+        self.crosses = pg.ScatterPlotItem(size=9, symbol="x", pen=None, brush=pg.mkBrush("k"))
         self.addItem(self.scatter)
         self.addItem(self.rings)
+        self.addItem(self.crosses)
         self.scatter.sigHovered.connect(self._on_hovered)
         self.scatter.sigClicked.connect(self._on_clicked)
         self.paths: list[str] = []
         self.texts: list[str] = []
 
     def show_map(self, title: str, points: np.ndarray, labels: np.ndarray,
-                 paths: list[str], classes: list[str], marked: set[str]) -> None:
+                 paths: list[str], classes: list[str], marked: set[str],
+                 wrong: set[str] = frozenset()) -> None:
+        """``marked`` paths are ringed (audit findings), ``wrong`` ones crossed (mistakes)."""
         self.setTitle(title)
         self.paths = list(paths)
         self.texts = [classes[int(k)] for k in labels]
@@ -56,6 +60,10 @@ class MapPlot(pg.PlotWidget):
         self.scatter.setData(pos=points, brush=brushes, data=np.arange(len(points)))
         ringed = [i for i, p in enumerate(self.paths) if p in marked]
         self.rings.setData(pos=points[ringed] if ringed else np.zeros((0, 2)))
+        crossed = [i for i, p in enumerate(self.paths) if p in wrong]
+        self.crosses.setData(pos=points[crossed] if crossed else np.zeros((0, 2)))
+        for i in crossed:
+            self.texts[i] += " · the fine-tuned model gets it wrong"
         self.autoRange()
 
     def clear_map(self) -> None:
@@ -63,6 +71,7 @@ class MapPlot(pg.PlotWidget):
         self.paths, self.texts = [], []
         self.scatter.clear()
         self.rings.clear()
+        self.crosses.clear()
 
     def _on_hovered(self, item, points, event) -> None:
         if len(points):
@@ -152,50 +161,42 @@ class MapTab(QWidget):
         label = f"{backbone} ({'ImageNet' if weights == 'imagenet' else 'random'} weights)"
 
         def task(emit, control):
-            from ...core.data_map import class_separation, map_coordinates
-            from ...core.features import image_features
-            from ...core.models import load_trained
+            from ...core.data_map import data_maps
 
-            paths = [it.path for it in report.items]
-            labels = np.array([it.label for it in report.items])
-            sources = [(label, backbone, weights, image_size)]
-            if checkpoint:
-                _, info = load_trained(checkpoint)
-                sources.append(("fine-tuned", info["spec"]["name"], checkpoint,
-                                info["preprocessing"]["crop_size"]))
-            maps = []
-            for title, name, source, size in sources:
-                features = image_features(
-                    paths, name, source, size, device, seed=seed, cancel=control,
-                    progress=lambda d, t, title=title: emit(
-                        Progress(d, t, f"features ({title})")))
-                control.check()
-                emit(Progress(0, 0, f"placing the images ({title})"))
-                points = map_coordinates(features.vectors, method, seed)
-                kept = labels[features.valid]
-                shown = [p for p, ok in zip(paths, features.valid) if ok]
-                maps.append((title, points, kept, shown, class_separation(points, kept)))
-            return maps
+            return data_maps([it.path for it in report.items],
+                             np.array([it.label for it in report.items]), report.classes,
+                             backbone, weights, image_size, method, checkpoint=checkpoint,
+                             titles=(label, "fine-tuned"), device=device, seed=seed,
+                             progress=lambda stage, d, t: emit(Progress(d, t, stage)),
+                             cancel=control)
 
         self.classes = list(report.classes)
         self.worker.start(task, on_succeeded=self.show_maps, on_failed=self.error.emit,
                           on_cancelled=lambda: self.message.emit("map cancelled"))
 
     def show_maps(self, maps) -> None:
+        """Show :class:`~tlgui.core.data_map.DataMap` s: the backbone's, and a fine-tuned
+        model's beside it (whose mistakes are crossed on both)."""
         plots = (self.before_plot, self.after_plot)
+        wrong = {maps[-1].paths[i] for i in maps[-1].mistakes} if len(maps) > 1 else set()
         lines = []
-        for plot, (title, points, labels, paths, separation) in zip(plots, maps):
-            near = (f" · nearest neighbour of the same class for {separation * 100:.0f} %"
-                    if separation is not None else "")
-            plot.show_map(f"{title}<br>{len(points):,} images{near}", points, labels, paths,
-                          self.classes, self.marked)
-            if separation is not None:
-                lines.append(f"{title}: {separation * 100:.0f} %")
+        for plot, one in zip(plots, maps):
+            near = (f" · nearest neighbour of the same class for {one.separation * 100:.0f} %"
+                    if one.separation is not None else "")
+            plot.show_map(f"{one.title}<br>{len(one.points):,} images{near}", one.points,
+                          one.labels, one.paths, self.classes, self.marked, wrong)
+            if one.separation is not None:
+                lines.append(f"{one.title}: {one.separation * 100:.0f} %")
         self.after_plot.setVisible(len(maps) > 1)
         if len(maps) < 2:
             self.after_plot.clear_map()
         swatches = "".join(f"<span style='color:{PALETTE[k % len(PALETTE)]}'>●</span> "
                            f"{name}<br>" for k, name in enumerate(self.classes))
+        if self.marked:
+            swatches += "<br>◯ an audit finding"
+        if len(maps) > 1:
+            swatches += (f"<br>✕ the fine-tuned model's mistakes: {len(wrong):,} of "
+                         f"{len(maps[-1].points):,}")
         self.legend.setText(swatches)
         self.message.emit("map drawn: " + ", ".join(lines))
 

@@ -22,6 +22,7 @@ from ...core.images import MIN_IMAGE_SIZE
 from ..pane import Pane
 from .audit_tab import AuditTab
 from .map_tab import MapTab
+from .store_tab import StoreTab
 
 #: The backbone the Check step uses until the user picks another: small and quick on a CPU.
 DEFAULT_BACKBONE = "resnet18"
@@ -57,14 +58,21 @@ class CheckPane(Pane):
                                    f"{MIN_IMAGE_SIZE} px)")
         self.audit_tab = AuditTab()
         self.map_tab = MapTab()
+        self.store_tab = StoreTab()
+        #: True while a training runs; set by the window (the store tab then keeps its files).
+        self.training_running: Callable[[], bool] = lambda: False
+        self.store_tab.in_use = lambda: (self.training_running()
+                                         or self.audit_tab.worker.is_running()
+                                         or self.map_tab.worker.is_running())
         self.tabs = QTabWidget()
         self.tabs.addTab(self.audit_tab, "Audit")
         self.tabs.addTab(self.map_tab, "Map")
+        self.tabs.addTab(self.store_tab, "Stored Features")
         self.audit_tab.run_button.clicked.connect(self.audit)
         self.map_tab.draw_button.clicked.connect(self.draw_map)
         self.audit_tab.edit_requested.connect(self.edit_requested)
         self.audit_tab.undo_requested.connect(self.undo_requested)
-        for tab in (self.audit_tab, self.map_tab):
+        for tab in (self.audit_tab, self.map_tab, self.store_tab):
             tab.message.connect(self.message)
             tab.error.connect(self.error)
         self.audit_tab.worker.succeeded.connect(
@@ -144,3 +152,4 @@ class CheckPane(Pane):
     def shutdown(self) -> None:
         self.audit_tab.shutdown()
         self.map_tab.shutdown()
+        self.store_tab.shutdown()
