@@ -124,6 +124,8 @@ def main() -> None:
                                                              Qt.MatchFlag.MatchContains))
     c.draw_map()
     shoot_when_done(window, c.map_tab.worker, "check_map", 1.5)
+    c.tabs.setCurrentWidget(c.store_tab)
+    shoot_when_done(window, c.store_tab.worker, "check_store", 1.0)
 
     r = window.results_pane
     window.go_to(window.panes.index(r))

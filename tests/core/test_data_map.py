@@ -96,7 +96,7 @@ def test_inspect_map_command_draws_before_and_after(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "resnet18 (none weights): 20 images, pca" in printed
-    assert "fine-tuned: model: 20 images" in printed
+    assert "fine-tuned: model, epoch 1: 20 images" in printed
     with Image.open(out) as image:
         assert image.size == (2 * 820, 680)
 

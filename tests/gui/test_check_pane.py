@@ -141,3 +141,46 @@ def test_the_stored_features_tab_lists_and_removes_what_the_map_stored(
         tab.clear_button.click()
     qtbot.waitUntil(lambda: tab.table.rowCount() == 0, timeout=10_000)
     assert "freed" in messages[-1] and sorted(p.name for p in root.rglob("*"))
+
+
+def test_the_map_follows_a_training_and_crosses_its_mistakes(qtbot, make_window, coloured,
+                                                             tmp_path):
+    import os
+    import shutil
+
+    from tlgui.core.data import scan
+    from tlgui.core.training import TrainConfig, Trainer
+
+    root, _wrong = coloured
+    config = TrainConfig(model="resnet18", weights="none", image_size=32, epochs=1,
+                         batch_size=8, hidden=16, workers=0, strategy="frozen")
+    Trainer(config, scan([str(root)]), tmp_path / "trained").run()
+    best = tmp_path / "trained" / "model" / "best.pt"
+
+    window, check = loaded(qtbot, make_window, root)
+    window.go_to(window.panes.index(check))
+    check.tabs.setCurrentWidget(check.map_tab)
+    tab = check.map_tab
+    tab.method.setCurrentIndex(tab.method.findData("pca"))
+    with qtbot.waitSignal(tab.worker.finished, timeout=120_000):
+        tab.draw_button.click()
+    assert not tab.after_plot.isVisible()
+    before = tab.before_plot.points.copy()
+
+    tab.follow.setChecked(True)
+    followed = tmp_path / "running" / "with_dropout"
+    tab.follow_run(followed)
+    with qtbot.waitSignal(tab.worker.finished, timeout=120_000):
+        shutil.copy(best, followed / ".best.pt.tmp")  # as the trainer writes it
+        os.replace(followed / ".best.pt.tmp", followed / "best.pt")
+    assert tab.after_plot.isVisible()
+    assert "fine-tuned, epoch 1" in tab.after_plot.plotItem.titleLabel.text
+    assert len(tab.after_plot.points) == 30
+    np.testing.assert_array_equal(tab.before_plot.points, before)  # the backbone's map stays
+    crossed = len(tab.after_plot.crosses.data)
+    assert f"mistakes: {crossed} of 30" in tab.legend.text()
+    assert len(tab.before_plot.crosses.data) == crossed
+
+    tab.stop_following()
+    assert tab._followed is None and not tab.watcher.directories()
+    assert check.remembered_settings()["check/map_follow"] is True

@@ -99,23 +99,30 @@ class DataMap:
 def data_maps(paths: Sequence[str], labels: np.ndarray, classes: Sequence[str], backbone: str,
               weights: str, image_size: int | None, method: str = "pca", *,
               checkpoint: str | None = None, titles: tuple[str, str] | None = None,
-              device: str = "auto", seed: int = 0, allow_download: bool = False,
-              progress=None, cancel=None) -> list[DataMap]:
-    """The map of ``paths`` through ``backbone`` with ``weights``, and with ``checkpoint``
-    (a trained model's ``best.pt``) the map through that model, its mistakes marked.
-    ``progress(stage, done, total)``."""
+              backbone_map: bool = True, device: str = "auto", seed: int = 0,
+              allow_download: bool = False, progress=None, cancel=None) -> list[DataMap]:
+    """The map of ``paths`` through ``backbone`` with ``weights`` (unless ``backbone_map`` is
+    off), and with ``checkpoint`` (a trained model's ``best.pt``) the map of what that model's
+    last layer takes in (its hidden layer, or its features when its head has none): the space
+    in which it separates the classes. That map's title gets the checkpoint's epoch, and its
+    ``mistakes`` the images the model gets wrong. ``progress(stage, done, total)``."""
     from .features import frozen_backbone, image_features
     from .models import load_trained
     from .preprocess import Preprocessing, preprocessing_for
 
     labels = np.asarray(labels)
     before, after = titles or (f"{backbone} ({weights} weights)", "fine-tuned")
-    sources = [(before, backbone, frozen_backbone(backbone, weights, allow_download, seed,
-                                                  cancel),
-                preprocessing_for(backbone, image_size), None)]
+    sources = []
+    if backbone_map:
+        sources.append((before, backbone, frozen_backbone(backbone, weights, allow_download,
+                                                          seed, cancel),
+                        preprocessing_for(backbone, image_size), None))
     if checkpoint:
         model, info = load_trained(checkpoint)
         model.set_frozen_blocks(model.num_blocks)  # its features, then its head on them
+        epoch = info.get("epoch")
+        if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0:
+            after = f"{after}, epoch {epoch + 1}"
         sources.append((after, info["spec"]["name"], model,
                         Preprocessing.from_dict(info["preprocessing"]), info["classes"]))
     maps = []
@@ -129,7 +136,8 @@ def data_maps(paths: Sequence[str], labels: np.ndarray, classes: Sequence[str], 
             cancel.check()
         if progress is not None:
             progress(f"placing the images ({title})", 0, 0)
-        points = map_coordinates(features.vectors, method, seed)
+        vectors = features.vectors if model_classes is None else features.last_layer_inputs
+        points = map_coordinates(vectors, method, seed)
         kept = labels[features.valid]
         shown = [p for p, ok in zip(paths, features.valid) if ok]
         one = DataMap(title, points, kept, shown, class_separation(points, kept))

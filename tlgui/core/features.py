@@ -56,6 +56,10 @@ class ImageFeatures:
     #: With ``classify``: the model's class index for each valid image (its head on the
     #: features), else None.
     predictions: np.ndarray | None = None
+    #: With ``classify``: what the head's last layer takes in (its hidden layer's output, or
+    #: the features themselves for a head without one, reduced as by :func:`compact`): the
+    #: space in which the model draws its boundaries between the classes.
+    last_layer_inputs: np.ndarray | None = None
 
 
 #: Stored rows read and reduced at a time: VGG's 25,088 values per image would take 10 GB as
@@ -105,7 +109,8 @@ def image_features(paths: Sequence[str], backbone: str, weights: str = "imagenet
     store = FeatureStore()
     features = store.features(feature_key(model, preprocessing, precision))
     stored = stored_features(features, list(paths), compute, progress)
-    blocks, predicted = [], []
+    blocks, predicted, inputs = [], [], []
+    body, last = (model.head[:-1], model.head[-1]) if classify else (None, None)
     for start in range(0, len(stored), READ_ROWS):
         if cancel is not None:
             cancel.check()
@@ -114,16 +119,20 @@ def image_features(paths: Sequence[str], backbone: str, weights: str = "imagenet
         blocks.append(compact(vectors, backbone))
         if classify:
             with torch.no_grad():
-                logits = model.head(torch.from_numpy(vectors).to(torch_device)
-                                    .reshape(len(vectors), -1))
-            predicted.append(logits.argmax(1).cpu().numpy())
+                z = body(torch.from_numpy(vectors).to(torch_device).reshape(len(vectors), -1))
+                predicted.append(last(z).argmax(1).cpu().numpy())
+            z = z.float().cpu().numpy()
+            inputs.append(compact(z, backbone) if z.shape[1] == model.feature_dim else z)
     width = compact(np.zeros((1, model.feature_dim), np.float32), backbone).shape[1]
     vectors = np.concatenate(blocks) if blocks else np.zeros((0, width), np.float32)
-    predictions = None
+    predictions = last_layer_inputs = None
     if classify:
         predictions = np.concatenate(predicted) if predicted else np.zeros(0, np.int64)
+        last_layer_inputs = np.concatenate(inputs) if inputs else \
+            np.zeros((0, last.in_features), np.float32)
     try:
         store.evict(keep=[features.folder])
     except (OSError, ValueError):
         pass  # the features are read already; a store that cannot shrink is no reason to fail
-    return ImageFeatures(vectors, stored.valid, unreadable, computed[0], predictions)
+    return ImageFeatures(vectors, stored.valid, unreadable, computed[0], predictions,
+                         last_layer_inputs)

@@ -259,6 +259,8 @@ class MainWindow(QMainWindow):
         c.state_changed.connect(self._on_state_changed)
         c.training_started.connect(t.on_training_started)
         c.training_started.connect(self._remember_curves_folders)
+        c.training_started.connect(lambda event: self.check_pane.map_tab.follow_run(
+            self.last_run_dir / event.runs[0]))
         c.stage_progressed.connect(t.on_stage_progressed)
         c.batch_finished.connect(t.on_batch_finished)
         c.epoch_finished.connect(t.on_epoch_finished)
@@ -411,6 +413,8 @@ class MainWindow(QMainWindow):
         self.start_action.setEnabled(not busy)
         self.pause_action.setEnabled(busy and state != "stopping")
         self.stop_action.setEnabled(busy and state != "stopping")
+        if state == "idle":
+            self.check_pane.map_tab.stop_following()
         if state == "idle" and self._close_when_idle:
             QTimer.singleShot(0, self.close)
 

@@ -4,11 +4,14 @@ audit's findings are ringed. The maths is in :mod:`tlgui.core.data_map`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QFileSystemWatcher, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QImageReader, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -22,6 +25,8 @@ from ...core.progress import Progress
 from ..busy import BusyIndicator
 from ..workers import TaskController
 
+#: Said of an image under the pointer that the fine-tuned model gets wrong.
+WRONG = " · the fine-tuned model gets it wrong"
 #: Side of the image shown for the dot under the pointer, in pixels.
 PREVIEW = 160
 
@@ -46,6 +51,7 @@ class MapPlot(pg.PlotWidget):
         self.addItem(self.crosses)
         self.scatter.sigHovered.connect(self._on_hovered)
         self.scatter.sigClicked.connect(self._on_clicked)
+        self.points = np.zeros((0, 2))
         self.paths: list[str] = []
         self.texts: list[str] = []
 
@@ -54,21 +60,27 @@ class MapPlot(pg.PlotWidget):
                  wrong: set[str] = frozenset()) -> None:
         """``marked`` paths are ringed (audit findings), ``wrong`` ones crossed (mistakes)."""
         self.setTitle(title)
+        self.points = np.asarray(points)
         self.paths = list(paths)
         self.texts = [classes[int(k)] for k in labels]
         brushes = [pg.mkBrush(PALETTE[int(k) % len(PALETTE)]) for k in labels]
         self.scatter.setData(pos=points, brush=brushes, data=np.arange(len(points)))
         ringed = [i for i, p in enumerate(self.paths) if p in marked]
         self.rings.setData(pos=points[ringed] if ringed else np.zeros((0, 2)))
-        crossed = [i for i, p in enumerate(self.paths) if p in wrong]
-        self.crosses.setData(pos=points[crossed] if crossed else np.zeros((0, 2)))
-        for i in crossed:
-            self.texts[i] += " · the fine-tuned model gets it wrong"
+        self.cross(wrong)
         self.autoRange()
+
+    def cross(self, wrong: set[str]) -> None:
+        """Cross the points of ``wrong`` paths (and no others)."""
+        crossed = [i for i, p in enumerate(self.paths) if p in wrong]
+        self.crosses.setData(pos=self.points[crossed] if crossed else np.zeros((0, 2)))
+        self.texts = [text.removesuffix(WRONG) for text in self.texts]
+        for i in crossed:
+            self.texts[i] += WRONG
 
     def clear_map(self) -> None:
         self.setTitle("")
-        self.paths, self.texts = [], []
+        self.points, self.paths, self.texts = np.zeros((0, 2)), [], []
         self.scatter.clear()
         self.rings.clear()
         self.crosses.clear()
@@ -103,6 +115,9 @@ class MapTab(QWidget):
         self.after.setToolTip("Beside the backbone's map, the same images through a model "
                               "trained on them: its classes should stand further apart")
         self.after.addItem("No trained model", None)
+        self.follow = QCheckBox("Follow the training")
+        self.follow.setToolTip("While a training runs, draw its best model so far beside the "
+                               "backbone's map each time it improves")
         self.draw_button = QPushButton("Draw Map")
         self.draw_button.setToolTip("Place every image by its features (Ctrl+Shift+M)")
         self.draw_button.setShortcut("Ctrl+Shift+M")
@@ -119,12 +134,18 @@ class MapTab(QWidget):
             plot.hovered.connect(self._show_preview)
         self.marked: set[str] = set()
         self.classes: list[str] = []
+        self._drawn: dict | None = None  #: what the maps shown were drawn from
+        self._followed: Path | None = None  #: the running training's best.pt
+        self._followed_time = 0  #: its modification time when last drawn
+        self.watcher = QFileSystemWatcher(self)
+        self.watcher.directoryChanged.connect(lambda _folder: self._follow_update())
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Method:"))
         controls.addWidget(self.method)
         controls.addWidget(QLabel("Beside it:"))
         controls.addWidget(self.after, 1)
+        controls.addWidget(self.follow)
         controls.addWidget(self.draw_button)
         plots = QHBoxLayout()
         plots.addWidget(self.before_plot, 1)
@@ -157,48 +178,107 @@ class MapTab(QWidget):
         if report is None:
             self.message.emit("no data to map: open image folders on the Data step")
             return
-        method, checkpoint = self.method.currentData(), self.after.currentData()
-        label = f"{backbone} ({'ImageNet' if weights == 'imagenet' else 'random'} weights)"
+        self._drawn = {"report": report, "backbone": backbone, "weights": weights,
+                       "image_size": image_size, "device": device, "seed": seed,
+                       "method": self.method.currentData()}
+        self.classes = list(report.classes)
+        self._start(self.after.currentData(), backbone_map=True)
+
+    def _start(self, checkpoint: str | None, backbone_map: bool) -> None:
+        d = self._drawn
+        report = d["report"]
+        label = (f"{d['backbone']} ({'ImageNet' if d['weights'] == 'imagenet' else 'random'} "
+                 f"weights)")
 
         def task(emit, control):
             from ...core.data_map import data_maps
 
             return data_maps([it.path for it in report.items],
                              np.array([it.label for it in report.items]), report.classes,
-                             backbone, weights, image_size, method, checkpoint=checkpoint,
-                             titles=(label, "fine-tuned"), device=device, seed=seed,
-                             progress=lambda stage, d, t: emit(Progress(d, t, stage)),
+                             d["backbone"], d["weights"], d["image_size"], d["method"],
+                             checkpoint=checkpoint, titles=(label, "fine-tuned"),
+                             backbone_map=backbone_map, device=d["device"], seed=d["seed"],
+                             progress=lambda stage, done, t: emit(Progress(done, t, stage)),
                              cancel=control)
 
-        self.classes = list(report.classes)
-        self.worker.start(task, on_succeeded=self.show_maps, on_failed=self.error.emit,
+        shown = self.show_maps if backbone_map else self.show_fine_tuned
+        self.worker.start(task, on_succeeded=shown, on_failed=self.error.emit,
                           on_cancelled=lambda: self.message.emit("map cancelled"))
+
+    # -- following a training ----------------------------------------------------------------
+    def follow_run(self, run_folder: str | Path) -> None:
+        """A training writes ``run_folder``: with *Follow the training* on, its best model is
+        drawn beside the backbone's map each time its ``best.pt`` is written."""
+        if self.watcher.directories():
+            self.watcher.removePaths(self.watcher.directories())
+        self._followed = Path(run_folder) / "best.pt"
+        self._followed_time = 0
+        Path(run_folder).mkdir(parents=True, exist_ok=True)
+        self.watcher.addPath(str(run_folder))
+
+    def stop_following(self) -> None:
+        if self.watcher.directories():
+            self.watcher.removePaths(self.watcher.directories())
+        self._follow_update()  # the last best.pt, if it came after the last drawing
+        self._followed = None
+
+    def _follow_update(self) -> None:
+        best = self._followed
+        if (best is None or not self.follow.isChecked() or self._drawn is None
+                or not self.isVisible() or self.worker.is_running()):
+            return
+        try:
+            modified = best.stat().st_mtime_ns
+        except OSError:
+            return  # not written yet
+        if modified != self._followed_time:
+            self._followed_time = modified
+            self._start(str(best), backbone_map=False)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._follow_update()  # what the training improved while the map was not shown
+
+    def show_fine_tuned(self, maps) -> None:
+        """Show a fine-tuned model's map beside the backbone's map already shown."""
+        (one,) = maps
+        wrong = {one.paths[i] for i in one.mistakes}
+        self._show_one(self.after_plot, one, wrong)
+        self.after_plot.setVisible(True)
+        self.before_plot.cross(wrong)
+        self._show_legend(wrong, len(one.points))
+        self.message.emit(f"map drawn: {one.title}")
+        self._follow_update()  # written again while this one was drawn
 
     def show_maps(self, maps) -> None:
         """Show :class:`~tlgui.core.data_map.DataMap` s: the backbone's, and a fine-tuned
         model's beside it (whose mistakes are crossed on both)."""
-        plots = (self.before_plot, self.after_plot)
         wrong = {maps[-1].paths[i] for i in maps[-1].mistakes} if len(maps) > 1 else set()
-        lines = []
-        for plot, one in zip(plots, maps):
-            near = (f" · nearest neighbour of the same class for {one.separation * 100:.0f} %"
-                    if one.separation is not None else "")
-            plot.show_map(f"{one.title}<br>{len(one.points):,} images{near}", one.points,
-                          one.labels, one.paths, self.classes, self.marked, wrong)
-            if one.separation is not None:
-                lines.append(f"{one.title}: {one.separation * 100:.0f} %")
+        for plot, one in zip((self.before_plot, self.after_plot), maps):
+            self._show_one(plot, one, wrong)
         self.after_plot.setVisible(len(maps) > 1)
         if len(maps) < 2:
             self.after_plot.clear_map()
+        self._show_legend(wrong, len(maps[-1].points) if len(maps) > 1 else None)
+        lines = [f"{one.title}: {one.separation * 100:.0f} %" for one in maps
+                 if one.separation is not None]
+        self.message.emit("map drawn: " + ", ".join(lines))
+
+    def _show_one(self, plot: MapPlot, one, wrong: set[str]) -> None:
+        near = (f" · nearest neighbour of the same class for {one.separation * 100:.0f} %"
+                if one.separation is not None else "")
+        plot.show_map(f"{one.title}<br>{len(one.points):,} images{near}", one.points,
+                      one.labels, one.paths, self.classes, self.marked, wrong)
+
+    def _show_legend(self, wrong: set[str], fine_tuned_points: int | None) -> None:
         swatches = "".join(f"<span style='color:{PALETTE[k % len(PALETTE)]}'>●</span> "
                            f"{name}<br>" for k, name in enumerate(self.classes))
         if self.marked:
             swatches += "<br>◯ an audit finding"
-        if len(maps) > 1:
+        if fine_tuned_points is not None:
             swatches += (f"<br>✕ the fine-tuned model's mistakes: {len(wrong):,} of "
-                         f"{len(maps[-1].points):,}")
+                         f"{fine_tuned_points:,}")
         self.legend.setText(swatches)
-        self.message.emit("map drawn: " + ", ".join(lines))
 
     def set_marked(self, paths: set[str]) -> None:
         """Images to ring on the maps (the audit's findings)."""

@@ -132,7 +132,8 @@ class CheckPane(Pane):
         backbone, weights, size = self.choice()
         return {"check/backbone": backbone, "check/weights": weights,
                 "check/image_size": size or 0,
-                "check/map_method": self.map_tab.method.currentData()}
+                "check/map_method": self.map_tab.method.currentData(),
+                "check/map_follow": self.map_tab.follow.isChecked()}
 
     def restore_settings(self, values: dict) -> None:
         backbone = values.get("check/backbone")
@@ -145,6 +146,8 @@ class CheckPane(Pane):
             index = box.findData(values.get(key))
             if index >= 0:
                 box.setCurrentIndex(index)
+        if isinstance(values.get("check/map_follow"), bool):
+            self.map_tab.follow.setChecked(values["check/map_follow"])
         size = values.get("check/image_size")
         if isinstance(size, int) and not isinstance(size, bool):
             self.image_size.setValue(size)
