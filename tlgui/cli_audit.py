@@ -42,7 +42,8 @@ def cmd_audit(args) -> int:
     tty = sys.stderr.isatty()
 
     def progress(stage: str, done: int, total: int) -> None:
-        print(f"\r{stage}: {done}/{total}", end="", file=sys.stderr, flush=True)
+        count = f": {done:,}/{total:,}" if total else "…"
+        print(f"\r\033[K{stage}{count}", end="", file=sys.stderr, flush=True)
 
     result = run_audit(report, args.model, args.weights, args.image_size, args.device,
                        args.val_fraction, args.seed, allow_download=not args.no_download,

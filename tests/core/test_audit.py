@@ -91,7 +91,15 @@ def test_exact_and_near_duplicates_and_leaks(tmp_path):
     where[30] = "val"
     # 45 (class 2) is nearly 10 (class 0): a duplicate across classes
     vectors[45] = vectors[10] + 0.001
-    result = audit.audit_features(items, where, vectors, CLASSES, threshold=0.999)
+    stages = []
+    result = audit.audit_features(items, where, vectors, CLASSES, threshold=0.999,
+                                  progress=lambda *call: stages.append(call))
+    assert [name for name, done, total in stages if total == 0] == [
+        "looking for files with the same bytes", "looking for near duplicates",
+        "classifying each image with a model that never saw it (5 folds)",
+        "looking for outliers"]
+    assert ("looking for files with the same bytes", 60, 60) in stages  # all the same size
+    assert ("looking for near duplicates", 60, 60) in stages
     by_path = {(f.path, f.issue): f for f in result.findings}
     exact = by_path[(items[3].path, "duplicate")]
     assert exact.score == 1.0 and "same bytes as" in exact.detail and exact.suggested == ""
@@ -134,6 +142,14 @@ def test_nearest_neighbours_in_blocks_match_the_whole_matrix(monkeypatch):
     np.fill_diagonal(full, -np.inf)
     assert best.tolist() == full.argmax(1).tolist()
     np.testing.assert_allclose(sim, full.max(1), rtol=1e-5)
+
+    # Blocks are cut to hold a bounded number of similarities, and each one is reported.
+    monkeypatch.setattr(audit, "_BLOCK", 2048)
+    monkeypatch.setattr(audit, "_BLOCK_VALUES", 30 * 16)
+    calls = []
+    again, _ = audit.nearest_neighbours(x, progress=lambda d, t: calls.append((d, t)))
+    assert again.tolist() == best.tolist()
+    assert calls == [(0, 30), (16, 30), (30, 30)]
 
 
 def test_csv_has_the_columns():

@@ -58,6 +58,8 @@ COPY_QUANTILE = 0.05
 MIN_NEAR_DUPLICATE = 0.9
 #: Blocks of rows compared at a time when looking for near duplicates (bounded memory).
 _BLOCK = 2048
+#: Similarities held at once by the nearest-neighbour search (float32: 256 MB).
+_BLOCK_VALUES = 2**26
 
 CSV_COLUMNS = ("path", "issue", "label", "suggested", "score", "detail")
 
@@ -161,9 +163,11 @@ def mislabelled(probabilities: np.ndarray, labels: np.ndarray) -> list[tuple[int
 
 
 # -- duplicates ------------------------------------------------------------------------------
-def exact_duplicate_groups(paths: Sequence[str]) -> list[list[int]]:
+def exact_duplicate_groups(paths: Sequence[str], progress=None,
+                           cancel=None) -> list[list[int]]:
     """Groups (of indices into ``paths``, in order) of files with the same bytes; sizes are
-    compared first, so only files with a same-sized partner are read."""
+    compared first, so only files with a same-sized partner are read. ``progress(done,
+    total)`` counts the files read."""
     by_size: dict[int, list[int]] = {}
     for i, path in enumerate(paths):
         try:
@@ -171,18 +175,22 @@ def exact_duplicate_groups(paths: Sequence[str]) -> list[list[int]]:
         except OSError:
             continue
     groups: dict[str, list[int]] = {}
-    for same in by_size.values():
-        if len(same) < 2:
+    to_read = [i for same in by_size.values() if len(same) > 1 for i in same]
+    for done, i in enumerate(to_read):
+        if done % 256 == 0:
+            _check(cancel)
+            if progress is not None:
+                progress(done, len(to_read))
+        try:
+            with open(paths[i], "rb") as f:
+                digest = hashlib.file_digest(f, "blake2b").hexdigest() \
+                    if hasattr(hashlib, "file_digest") else \
+                    hashlib.blake2b(f.read()).hexdigest()  # Python 3.10
+        except OSError:
             continue
-        for i in same:
-            try:
-                with open(paths[i], "rb") as f:
-                    digest = hashlib.file_digest(f, "blake2b").hexdigest() \
-                        if hasattr(hashlib, "file_digest") else \
-                        hashlib.blake2b(f.read()).hexdigest()
-            except OSError:
-                continue
-            groups.setdefault(digest, []).append(i)
+        groups.setdefault(digest, []).append(i)
+    if progress is not None:
+        progress(len(to_read), len(to_read))
     return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: g[0])
 
 
@@ -197,21 +205,28 @@ def centred(vectors: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
     return _unit_rows(x - (x.mean(0) if mean is None else mean))
 
 
-def nearest_neighbours(vectors: np.ndarray, cancel=None) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbours(vectors: np.ndarray, cancel=None,
+                       progress=None) -> tuple[np.ndarray, np.ndarray]:
     """For each row, the most similar other row (cosine of :func:`centred` features) and that
-    similarity; computed a block at a time, so memory stays bounded at any size, and
-    ``cancel`` (anything with ``is_set()``) is honoured between blocks."""
+    similarity; computed a block of rows at a time (at most :data:`_BLOCK_VALUES`
+    similarities), so memory stays bounded at any size; ``cancel`` (anything with
+    ``is_set()``) is honoured and ``progress(done, total)`` called between blocks."""
     x = centred(vectors).astype(np.float32)
     n = len(x)
     best = np.full(n, -1, dtype=np.int64)
     similarity = np.full(n, -np.inf, dtype=np.float32)
-    for start in range(0, n, _BLOCK):
+    rows_per_block = int(min(_BLOCK, max(16, _BLOCK_VALUES // max(n, 1))))
+    for start in range(0, n, rows_per_block):
         _check(cancel)
-        block = x[start:start + _BLOCK] @ x.T
+        if progress is not None:
+            progress(start, n)
+        block = x[start:start + rows_per_block] @ x.T
         rows = np.arange(len(block))
         block[rows, start + rows] = -np.inf  # not itself
         best[start:start + len(block)] = block.argmax(1)
         similarity[start:start + len(block)] = block[rows, best[start:start + len(block)]]
+    if progress is not None:
+        progress(n, n)
     return best, similarity
 
 
@@ -298,9 +313,18 @@ def outlier_scores(vectors: np.ndarray, labels: np.ndarray, classes: int) -> np.
 # -- the whole audit -------------------------------------------------------------------------
 def audit_features(items: Sequence[ImageItem], where: Sequence[str], vectors: np.ndarray,
                    classes: Sequence[str], threshold: float | None,
-                   seed: int = 0, cancel=None) -> AuditResult:
+                   seed: int = 0, cancel=None,
+                   progress: Callable[[str, int, int], None] | None = None) -> AuditResult:
     """The audit of ``items`` (one row of ``vectors`` each; ``where`` says "train", "val" or
-    "test" for each) with the near-duplicate ``threshold`` (None: exact copies only)."""
+    "test" for each) with the near-duplicate ``threshold`` (None: exact copies only).
+    ``progress(stage, done, total)`` reports each stage (total 0: no count)."""
+
+    def stage(name: str):
+        if progress is None:
+            return None
+        progress(name, 0, 0)
+        return lambda done, total: progress(name, done, total)
+
     labels = np.array([it.label for it in items], dtype=np.int64)
     paths = [it.path for it in items]
     k = len(classes)
@@ -321,13 +345,15 @@ def audit_features(items: Sequence[ImageItem], where: Sequence[str], vectors: np
         return Finding(paths[i], issue, name(labels[i]), "", score, detail)
 
     exact_pairs = set()
-    for group in exact_duplicate_groups(paths):
+    for group in exact_duplicate_groups(paths, stage("looking for files with the same bytes"),
+                                        cancel):
         first = group[0]
         for i in group[1:]:
             exact_pairs.add((min(i, first), max(i, first)))
             findings.append(pair_finding(i, first, 1.0, "same bytes as"))
     if len(items) > 1 and threshold is not None:
-        best, similarity = nearest_neighbours(vectors, cancel)
+        best, similarity = nearest_neighbours(vectors, cancel,
+                                              stage("looking for near duplicates"))
         seen_pairs = set(exact_pairs)
         for i in np.argsort(-similarity, kind="stable"):
             j = int(best[i])
@@ -345,6 +371,7 @@ def audit_features(items: Sequence[ImageItem], where: Sequence[str], vectors: np
                                          f"(similarity {s:.3f}) as"))
 
     _check(cancel)
+    stage(f"classifying each image with a model that never saw it ({FOLDS} folds)")
     probabilities = out_of_fold_probabilities(vectors, labels, k, seed)
     _check(cancel)
     accuracy = None
@@ -365,6 +392,7 @@ def audit_features(items: Sequence[ImageItem], where: Sequence[str], vectors: np
                 f"{probabilities[i, suggested] * 100:.0f} % and its folder's class "
                 f"{probabilities[i, labels[i]] * 100:.0f} %"))
 
+    stage("looking for outliers")
     scores = outlier_scores(vectors, labels, k)
     for i in np.argsort(-scores, kind="stable"):
         if scores[i] <= OUTLIER_Z:
@@ -412,7 +440,7 @@ def run_audit(report: ScanReport, backbone: str, weights: str = "imagenet",
               progress: Callable[[str, int, int], None] | None = None,
               cancel=None) -> AuditResult:
     """Audit ``report``'s images (and its test folder's) with ``backbone``'s features.
-    ``progress(stage, done, total)`` reports the backbone pass."""
+    ``progress(stage, done, total)`` reports each stage, the backbone pass counted."""
     import torch
 
     from .features import compact, frozen_backbone, image_features
@@ -432,7 +460,7 @@ def run_audit(report: ScanReport, backbone: str, weights: str = "imagenet",
     where = [where[i] for i in kept]
 
     if progress:
-        progress("comparing the images", 0, 0)
+        progress("altering a few images to calibrate what counts as a copy", 0, 0)
     # Calibrate the near-duplicate threshold: altered copies of a sample of the images,
     # compared with the originals' stored features.
     rng = np.random.default_rng(seed)
@@ -456,7 +484,7 @@ def run_audit(report: ScanReport, backbone: str, weights: str = "imagenet",
         copy_vectors = compact(out, backbone)
     threshold, note = calibrate(copy_vectors, originals, features.vectors)
     result = audit_features(items, where, features.vectors, report.classes, threshold, seed,
-                            cancel)
+                            cancel, progress)
     result.unreadable = features.unreadable
     result.notes.insert(0, note)
     return result
