@@ -110,6 +110,17 @@ def test_a_killed_extraction_keeps_whole_shards_and_resumes(tmp_path, monkeypatc
     np.testing.assert_array_equal(got[np.arange(20)], expected(paths))
 
 
+def test_a_shard_is_written_after_a_while_however_small(tmp_path, monkeypatch):
+    monkeypatch.setattr(fs, "SHARD_SECONDS", 0.0)  # a slow backbone: a shard per batch
+    paths = images(tmp_path, 20)
+    store = FeatureStore(tmp_path / "store")
+    stored_features(store.features(key()), paths, Backbone(paths, batch=4))
+    assert len(list(store.features(key()).folder.glob("shard-*.json"))) == 5
+    monkeypatch.setattr(fs, "SHARD_SECONDS", 3600.0)
+    stored_features(store.features(key(cut=3)), paths, Backbone(paths, batch=4))
+    assert len(list(store.features(key(cut=3)).folder.glob("shard-*.json"))) == 1
+
+
 def test_images_that_cannot_be_decoded_have_no_features(tmp_path):
     paths = images(tmp_path, 6) + [str(tmp_path / "gone.bin")]  # computed, never stored
     store = FeatureStore(tmp_path / "store")

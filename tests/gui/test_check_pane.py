@@ -39,6 +39,17 @@ def loaded(qtbot, make_window, root):
     return window, check
 
 
+def drawn_map(qtbot, window, check):
+    """The Map tab, shown, with the PCA map of the data drawn."""
+    window.go_to(window.panes.index(check))
+    check.tabs.setCurrentWidget(check.map_tab)
+    tab = check.map_tab
+    tab.method.setCurrentIndex(tab.method.findData("pca"))
+    with qtbot.waitSignal(tab.worker.finished, timeout=120_000):
+        tab.draw_button.click()
+    return tab
+
+
 def test_audit_move_leave_out_undo_and_csv(qtbot, make_window, coloured, tmp_path):
     root, wrong = coloured
     before = sorted(p.name for p in root.rglob("*"))
@@ -88,12 +99,7 @@ def test_audit_move_leave_out_undo_and_csv(qtbot, make_window, coloured, tmp_pat
 def test_the_map_places_every_image_and_shows_the_hovered_one(qtbot, make_window, coloured):
     root, wrong = coloured
     window, check = loaded(qtbot, make_window, root)
-    window.go_to(window.panes.index(check))
-    check.tabs.setCurrentWidget(check.map_tab)
-    tab = check.map_tab
-    tab.method.setCurrentIndex(tab.method.findData("pca"))
-    with qtbot.waitSignal(tab.worker.finished, timeout=120_000):
-        tab.draw_button.click()
+    tab = drawn_map(qtbot, window, check)
     plot = tab.before_plot
     assert len(plot.scatter.data) == 30 and not tab.after_plot.isVisible()
     assert "30 images" in plot.plotItem.titleLabel.text
@@ -116,10 +122,7 @@ def test_the_stored_features_tab_lists_and_removes_what_the_map_stored(
     assert tab.table.rowCount() == 0 and "empty" in tab.summary.text()
     assert not tab.clear_button.isEnabled()
 
-    check.tabs.setCurrentWidget(check.map_tab)
-    check.map_tab.method.setCurrentIndex(check.map_tab.method.findData("pca"))
-    with qtbot.waitSignal(check.map_tab.worker.finished, timeout=120_000):
-        check.map_tab.draw_button.click()
+    drawn_map(qtbot, window, check)
     with qtbot.waitSignal(tab.worker.finished, timeout=10_000):
         check.tabs.setCurrentWidget(tab)
     assert tab.table.rowCount() == 1
@@ -158,12 +161,7 @@ def test_the_map_follows_a_training_and_crosses_its_mistakes(qtbot, make_window,
     best = tmp_path / "trained" / "model" / "best.pt"
 
     window, check = loaded(qtbot, make_window, root)
-    window.go_to(window.panes.index(check))
-    check.tabs.setCurrentWidget(check.map_tab)
-    tab = check.map_tab
-    tab.method.setCurrentIndex(tab.method.findData("pca"))
-    with qtbot.waitSignal(tab.worker.finished, timeout=120_000):
-        tab.draw_button.click()
+    tab = drawn_map(qtbot, window, check)
     assert not tab.after_plot.isVisible()
     before = tab.before_plot.points.copy()
 

@@ -43,9 +43,11 @@ from .paths import atomic_output, atomic_write_json, cache_dir
 
 #: Bumped when the layout changes; folders of another format are ignored (and evicted).
 STORE_FORMAT = 1
-#: A shard is written once it holds this many bytes of outputs (or the extraction ends): a
-#: kill loses at most this much work, and few files keep lookups quick.
+#: A shard is written once it holds this many bytes of outputs, or this many seconds of work
+#: (or the extraction ends): a kill loses at most that much, and few files keep lookups quick.
+#: (512 half-precision values an image: 64 MB is 65,536 images, minutes on a CPU.)
 SHARD_BYTES = 64 * 2**20
+SHARD_SECONDS = 60.0
 #: The store's default size limit; least recently used keys are removed beyond it.
 DEFAULT_LIMIT_BYTES = 20 * 2**30
 #: ``TLGUI_FEATURE_STORE_GB`` sets the limit in gigabytes (0: keep nothing).
@@ -415,12 +417,14 @@ def stored_features(
         pending: list[np.ndarray] = []
         pending_bytes = 0
         done = 0
+        started = time.monotonic()
 
         def flush() -> None:
-            nonlocal pending_ids, pending, pending_bytes
+            nonlocal pending_ids, pending, pending_bytes, started
             if pending_ids:
                 features.add(pending_ids, np.concatenate(pending))
             pending_ids, pending, pending_bytes = [], [], 0
+            started = time.monotonic()
 
         try:
             for positions, outputs in compute(missing):
@@ -430,7 +434,8 @@ def stored_features(
                 pending.append(outputs[known] if len(known) < len(positions) else outputs)
                 pending_bytes += outputs.nbytes
                 done += len(positions)
-                if pending_bytes >= SHARD_BYTES:
+                if (pending_bytes >= SHARD_BYTES
+                        or time.monotonic() - started >= SHARD_SECONDS):
                     flush()
                 if progress is not None:
                     progress(done, len(missing))
