@@ -188,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_inspect_parser(sub)
     add_audit_parsers(sub)
 
+    p = sub.add_parser("follow", help="print a training's progress from its run folder's "
+                                      "log (one running elsewhere, say), until it ends")
+    p.add_argument("run", help="the run folder")
+    p.add_argument("--quiet-minutes", type=float, default=None, metavar="M",
+                   help="give up after M minutes without news (default 10)")
+
     p = sub.add_parser("sample", help="write the sample data set into a folder")
     p.add_argument("folder", nargs="?", help="where to write it (default: print the cached copy)")
     return parser
@@ -222,7 +228,7 @@ def _run(argv: list[str] | None) -> int:
                "weights": cmd_weights, "sample": cmd_sample, "inspect": cmd_inspect,
                "evaluate": cmd_evaluate, "predict": cmd_predict,
                "export": cmd_export, "audit": cmd_audit,
-               "features": cmd_features}[args.command]
+               "features": cmd_features, "follow": cmd_follow}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -429,6 +435,45 @@ class _TrainPrinter:
         if self.tty:
             print("\r\033[K", end="", file=sys.stderr)
         print(text, flush=True)
+
+
+def cmd_follow(args) -> int:
+    """``tlgui follow RUN``: the run folder's event log printed as ``tlgui train`` prints its
+    events, read as it grows; the exit status says how the training ended."""
+    from .core import events as ev
+    from .core.event_log import LOG_NAME, QUIET_SECONDS, EventLogReader, TrainingFailed
+
+    run = Path(args.run)
+    if not (run / "config.json").is_file():
+        print(f"tlgui: {run}: not a tlgui run folder (no config.json)", file=sys.stderr)
+        return EXIT_ERROR
+    quiet_limit = QUIET_SECONDS if args.quiet_minutes is None else args.quiet_minutes * 60
+    reader = EventLogReader(run / LOG_NAME)
+    printer = _TrainPrinter()
+    said_skipped = False
+    while True:
+        for event in reader.read():
+            printer(event)
+            if isinstance(event, ev.TrainingFinished):
+                print(f"training {event.status}")
+                return 0
+            if isinstance(event, TrainingFailed):
+                print(f"tlgui: the training failed: {event.message}", file=sys.stderr)
+                return EXIT_ERROR
+        if reader.log.skipped and not said_skipped:
+            said_skipped = True
+            print(f"tlgui: skipped what is not an event: {reader.log.first_problem}",
+                  file=sys.stderr)
+        quiet = reader.modified_seconds_ago()
+        if quiet is None:  # no log (yet): as old as the run folder's settings
+            quiet = max(0.0, time.time() - (run / "config.json").stat().st_mtime)
+        if quiet >= quiet_limit:
+            print(f"tlgui: no news from {run / LOG_NAME} for {quiet / 60:.1f} min: the "
+                  f"training was probably killed ('tlgui train DATA --out {run} --resume' "
+                  f"continues it)",
+                  file=sys.stderr)
+            return EXIT_ERROR
+        time.sleep(1.0)
 
 
 def _pct(x) -> str:

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .event_log import run_status
 from .paths import atomic_write_json
 
 PROJECT_FORMAT = "tlgui-project"
@@ -104,8 +105,9 @@ def read_run(path) -> RunRecord:
         raise ProjectError(f"{config_file}: epochs: {epochs!r} is not a number of epochs")
     texts = {key: config.get(key, "?") for key in ("model", "strategy", "weights")}
     test_folder = config.get("test_folder") or None
-    status = summary.get("status", "interrupted")
-    if not all(isinstance(v, str) for v in (*texts.values(), status)) or not (
+    written = summary.get("status", "")  # the summary's word, checked below
+    status = run_status(path, written if isinstance(written, str) and written else None)
+    if not all(isinstance(v, str) for v in (*texts.values(), written)) or not (
             test_folder is None or isinstance(test_folder, str)):
         raise ProjectError(f"{config_file}: model, strategy, weights and test folder must be "
                            f"texts")

@@ -40,6 +40,8 @@ from .data import (
     without_files,
 )
 from .device import autocast_dtype, describe, select_device
+from .errors import one_line
+from .event_log import EventLogWriter, TrainingFailed
 from .feature_store import FeatureKey, FeatureStore, StoredFeatures, stored_features
 from .features import feature_key
 from .images import MIN_IMAGE_SIZE, ImageLoadError
@@ -295,7 +297,16 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir else None
         if resume:
             self._check_resumable()
-        self.on_event = on_event or (lambda event: None)
+        listener = on_event or (lambda event: None)
+        #: Every event also goes to the run folder's append-only log (see event_log).
+        self.event_log = EventLogWriter(self.out_dir) if self.out_dir else None
+
+        def report(event) -> None:
+            if self.event_log is not None:
+                self.event_log.write(event)
+            listener(event)
+
+        self.on_event = report
         self.control = control or RunControl()
         self.resume = resume
         self.stats = TrainingStats()
@@ -311,6 +322,17 @@ class Trainer:
     # -- public ----------------------------------------------------------------------------
     def run(self) -> dict:
         """Train and return the summary (also written to ``summary.json``)."""
+        try:
+            return self._run()
+        except Exception as e:
+            if self.event_log is not None:
+                self.event_log.write(TrainingFailed(one_line(e)))
+            raise
+        finally:
+            if self.event_log is not None:
+                self.event_log.close()
+
+    def _run(self) -> dict:
         cfg = self.config
         self._verify_images()
         seed_everything(cfg.seed)

@@ -35,13 +35,15 @@ from .inspect import InspectPane
 from .model_pane import ModelPane
 from .pane import Pane
 from .results import ResultsPane
+from .run_follower import RunFollower
 from .training_controller import TrainingController
 from .training_pane import TrainingPane
 from .workers import SHUTDOWN_WAIT_MS, TaskController, after_next_paint
 
 MAX_RECENT = 8
 STATE_TEXT = {"idle": "Idle", "preparing": "Preparing…", "running": "Training",
-              "paused": "Paused", "stopping": "Stopping…"}
+              "paused": "Paused", "stopping": "Stopping…",
+              "following": "Following a run (read-only)"}
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 TORCH_LOADING = "PyTorch is still loading; training starts when it is ready"
 
@@ -108,6 +110,7 @@ class MainWindow(QMainWindow):
         self._start_when_loaded = False
         self.backend: dict | None = None
         self.last_run_dir: Path | None = None
+        self._followed: str | None = None  #: the run folder the follower reads
         self.error_box: QMessageBox | None = None
         self._errors: list[tuple[str, str]] = []  #: what the open error box holds
         self.project_path: str | None = None
@@ -123,6 +126,8 @@ class MainWindow(QMainWindow):
 
         self.panes: list[Pane] = self._make_panes()
         self.controller = TrainingController(self)
+        #: Shows on the Train step a training written elsewhere (its run folder's log).
+        self.follower = RunFollower(self)
         self.loader = TaskController("loader", self)
         self._update_title()
 
@@ -259,14 +264,23 @@ class MainWindow(QMainWindow):
         c.state_changed.connect(self._on_state_changed)
         c.training_started.connect(t.on_training_started)
         c.training_started.connect(self._remember_curves_folders)
-        c.training_started.connect(lambda event: self.check_pane.map_tab.follow_run(
-            self.last_run_dir / event.runs[0]))
+        c.training_started.connect(self._map_follows)
         c.stage_progressed.connect(t.on_stage_progressed)
         c.batch_finished.connect(t.on_batch_finished)
         c.epoch_finished.connect(t.on_epoch_finished)
         c.log_message.connect(t.add_log)
         c.training_finished.connect(self._on_training_finished)
         c.training_failed.connect(self._on_training_failed)
+        f = self.follower
+        f.training_started.connect(t.on_training_started)
+        f.stage_progressed.connect(t.on_stage_progressed)
+        f.batch_finished.connect(t.on_batch_finished)
+        f.epoch_finished.connect(t.on_epoch_finished)
+        f.log_message.connect(t.add_log)
+        f.training_finished.connect(self._on_followed_finished)
+        f.training_failed.connect(self._on_followed_failed)
+        f.following_changed.connect(self._on_following_changed)
+        self.results_pane.running_run_opened.connect(self.follow_run)
         self.loader.succeeded.connect(self._on_backend_loaded)
         self.loader.failed.connect(self.show_error)
 
@@ -310,6 +324,7 @@ class MainWindow(QMainWindow):
         refused (it would train on the previous data set)."""
         if self.controller.is_running():
             return
+        self.follower.stop()  # the Train step shows this training now
         if self.backend is None:
             self._start_when_loaded = True
             self.training_pane.set_problem(TORCH_LOADING[0].upper() + TORCH_LOADING[1:] + ".")
@@ -342,6 +357,51 @@ class MainWindow(QMainWindow):
         self.controller.start(config, report, self.last_run_dir, held=True)
         after_next_paint(self.training_pane.curves.loss.viewport(), self.controller.release)
 
+    def follow_run(self, folder: str) -> None:
+        """Show on the Train step the training that writes ``folder`` (elsewhere: another
+        process, another machine with the folder on a share), as it goes. Read-only."""
+        if self.controller.is_running():
+            self.show_message(f"a training runs in this window; {folder} is not followed")
+            return
+        self._followed = folder
+        self.training_pane.clear_for_new_data()
+        self.training_pane.add_log(f"following the training in {folder} (read-only: it "
+                                   f"cannot be paused or stopped from here)")
+        self.go_to(self.panes.index(self.training_pane))
+        self.follower.follow(folder)
+
+    @Slot(bool)
+    def _on_following_changed(self, following: bool) -> None:
+        if not self.controller.is_running():
+            self._on_state_changed("following" if following else "idle")
+
+    def _refresh_followed(self) -> None:
+        folder = self._followed
+        try:
+            self.results_pane.add_run(folder)
+        except Exception as e:  # the run folder is unreadable: say so, keep going
+            self.show_error(f"{folder}: {e}")
+            return
+        run = next((r for r in self.results_pane.runs if r.path == str(folder)), None)
+        if run is not None:
+            self.inspect_pane.add_checkpoints(folder, list(run.variants), select_last=False)
+            self.check_pane.set_checkpoints(self.inspect_pane.checkpoints)
+
+    @Slot(dict)
+    def _on_followed_finished(self, summary: dict) -> None:
+        try:
+            self.training_pane.on_training_finished(summary)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            self.show_error(f"{self._followed}: the log's last line is not a training "
+                            f"summary")
+        self._refresh_followed()
+        self.show_message(f"the training in {self._followed} ended")
+
+    @Slot(str, str)
+    def _on_followed_failed(self, message: str, details: str) -> None:
+        self._on_training_failed(message, details)
+        self._refresh_followed()
+
     # -- reactions ---------------------------------------------------------------------------
     @Slot(object)
     def _on_backend_loaded(self, backend: dict) -> None:
@@ -372,6 +432,11 @@ class MainWindow(QMainWindow):
             self.start_training()
 
     @Slot(object)
+    def _map_follows(self, event) -> None:
+        """The Check step's map may follow the training's first run (see MapTab.follow)."""
+        if self.last_run_dir is not None and event.runs:
+            self.check_pane.map_tab.follow_run(self.last_run_dir / event.runs[0])
+
     def _remember_curves_folders(self, _event) -> None:
         self._curves_folders = list(self.dataset_pane.folders)
 

@@ -262,9 +262,10 @@ class TrainingPane(Pane):
 
     # -- state -------------------------------------------------------------------------------
     def set_state(self, state: str) -> None:
-        """idle, preparing, running, paused or stopping."""
+        """idle, preparing, running, paused, stopping, or following (a training elsewhere,
+        which this window cannot pause or stop; a training of its own may start)."""
         self._state = state
-        busy = state != "idle"
+        busy = state not in ("idle", "following")
         self.start_button.setEnabled(not busy and getattr(self, "_can_start", True))
         self.pause_button.setEnabled(state in ("running", "paused", "preparing"))
         self.pause_button.setText("Resume" if state == "paused" else "Pause")

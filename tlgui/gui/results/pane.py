@@ -9,6 +9,7 @@ kind of job never cancels another.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
@@ -53,6 +54,8 @@ class ResultsPane(Pane):
     runs_changed = Signal()  #: runs were added, removed or replaced
     #: the chosen model's checkpoint (``best.pt``), whenever the choice changes
     checkpoint_changed = Signal(str)
+    #: A run folder opened whose training is still being written (to follow it live).
+    running_run_opened = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -194,6 +197,10 @@ class ResultsPane(Pane):
                 self.add_run(folder)
             except Exception as e:  # shown to the user, not raised into Qt
                 self.error.emit(one_line(e, folder), "")
+                return
+            run = next((r for r in self.runs if r.path == str(Path(folder))), None)
+            if run is not None and run.status == "running":
+                self.running_run_opened.emit(run.path)
 
     # -- what the tabs do, for the window and its tests --------------------------------------
     def evaluate(self) -> None:
