@@ -4,6 +4,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 
 def run_fresh(code: str) -> str:
     """Run ``code`` in a new interpreter (this one has its modules imported already)."""
@@ -83,3 +85,17 @@ def test_pytorch_s_library_is_preloaded_and_then_imports_as_usual():
     """)
     assert out == ("True 2.0 False False" if sys.platform.startswith("linux")
                    else "False 2.0 False False")
+
+
+def test_release_gradually_empties_containers_and_keeps_what_is_shared():
+    from tlgui.core.heap import RELEASE_SLICE, release_gradually
+
+    shared = object()
+    big = [object() for _ in range(3 * RELEASE_SLICE + 5)] + [shared]
+    table = {i: (i, shared) for i in range(100)}
+    members = {(i, "x") for i in range(100)}
+    kept = [shared]
+    release_gradually(big, table, members)
+    assert big == [] and table == {} and members == set() and kept[0] is shared
+    with pytest.raises(TypeError, match="tuple"):
+        release_gradually((1, 2))

@@ -51,7 +51,7 @@ from .busy import BusyIndicator
 from .class_table import EXAMPLES_PER_CLASS, ClassTable
 from .image_table import ImageTableView
 from .pane import Pane
-from .workers import TaskController
+from .workers import TaskController, after_next_paint
 
 #: How long the split settings must stay unchanged before the numbers follow them.
 SPLIT_DELAY_MS = 250
@@ -325,7 +325,11 @@ class DatasetPane(Pane):
             report = scan(folders, test_folder=test_folder, threads=SCAN_THREADS,
                           progress=lambda d, t: emit(Progress(d, t, "Checking files")),
                           cancel=control)
+            # Decoding waits until the window has drawn the report: its threads would
+            # otherwise compete with that first drawing for the interpreter (a visible pause).
+            control.pause()
             emit((folders, report))
+            control.check()
             return verify_images(report, threads=SCAN_THREADS, cancel=control,
                                  progress=lambda d, t: emit(Progress(d, t, "Decoding images")))
 
@@ -370,6 +374,9 @@ class DatasetPane(Pane):
             self.folders = list(folders)
             self.test_folder = report.test_folder
             self._on_scanned(report)
+            control = self.scanner.control
+            if control is not None:  # the decoding goes on once the report is on screen
+                after_next_paint(self.classes.viewport(), control.resume)
 
     def _on_scanned(self, report: ScanReport) -> None:
         self.report = report
