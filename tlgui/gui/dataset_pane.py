@@ -60,6 +60,10 @@ SPLIT_DELAY_MS = 250
 #: the window for Python's lock, and beyond the cores it is no faster: a few keep the window
 #: answering while it scans.
 SCAN_THREADS = 2
+#: The full decoding starts this long after the quick scan's report is drawn: its start (the
+#: worker processes' first results, the first progress) and the drawing of the report each
+#: hold the interpreter a few tens of milliseconds; one after the other they stay short.
+DECODE_DELAY_MS = 400
 
 #: The line :meth:`DatasetPane.problems` gives while a scan runs.
 STILL_CHECKING = "the images are still being checked"
@@ -376,7 +380,8 @@ class DatasetPane(Pane):
             self._on_scanned(report)
             control = self.scanner.control
             if control is not None:  # the decoding goes on once the report is on screen
-                after_next_paint(self.classes.viewport(), control.resume)
+                after_next_paint(self.classes.viewport(), lambda: QTimer.singleShot(
+                    DECODE_DELAY_MS, control.resume))
 
     def _on_scanned(self, report: ScanReport) -> None:
         self.report = report
