@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORK = Path(tempfile.mkdtemp(prefix="tlgui-screenshots-"))
-os.environ["TLGUI_RUNS_DIR"] = str(WORK / "runs")
-os.environ["TLGUI_FEATURE_STORE_DIR"] = str(WORK / "features")
+if __name__ == "__main__":  # worker processes import this file too (as __mp_main__)
+    WORK = Path(tempfile.mkdtemp(prefix="tlgui-screenshots-"))
+    os.environ["TLGUI_RUNS_DIR"] = str(WORK / "runs")
+    os.environ["TLGUI_FEATURE_STORE_DIR"] = str(WORK / "features")
 
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402

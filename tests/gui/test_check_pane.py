@@ -103,7 +103,7 @@ def test_the_map_places_every_image_and_shows_the_hovered_one(qtbot, make_window
     plot = tab.before_plot
     assert len(plot.scatter.data) == 30 and not tab.after_plot.isVisible()
     assert "30 images" in plot.plotItem.titleLabel.text
-    assert "nearest neighbour of the same class" in plot.plotItem.titleLabel.text
+    assert "% next to their own class" in plot.plotItem.titleLabel.text
     plot.hovered.emit(wrong, "red")
     assert not tab.preview.pixmap().isNull()
     assert "red" in tab.legend.text() and "green" in tab.legend.text()

@@ -49,6 +49,8 @@ class MapPlot(pg.PlotWidget):
         self.addItem(self.scatter)
         self.addItem(self.rings)
         self.addItem(self.crosses)
+        self.setToolTip("Each dot is an image, placed by its features. \"Next to their own "
+                        "class\": the share of images whose nearest dot is of their class.")
         self.scatter.sigHovered.connect(self._on_hovered)
         self.scatter.sigClicked.connect(self._on_clicked)
         self.points = np.zeros((0, 2))
@@ -265,7 +267,7 @@ class MapTab(QWidget):
         self.message.emit("map drawn: " + ", ".join(lines))
 
     def _show_one(self, plot: MapPlot, one, wrong: set[str]) -> None:
-        near = (f" · nearest neighbour of the same class for {one.separation * 100:.0f} %"
+        near = (f" · {one.separation * 100:.0f} % next to their own class"
                 if one.separation is not None else "")
         plot.show_map(f"{one.title}<br>{len(one.points):,} images{near}", one.points,
                       one.labels, one.paths, self.classes, self.marked, wrong)
