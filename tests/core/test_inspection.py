@@ -564,3 +564,23 @@ def test_a_cancelled_adversarial_search_stops():
     cancel.set()
     with pytest.raises(Cancelled, match="^cancelled$"):
         adversarial(halves_model(), torch.full((1, 3, 16, 16), 0.5), 0, cancel=cancel)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_v2_s", "regnet_y_800mf", "convnext_tiny"])
+def test_every_view_works_on_the_newer_backbones(name):
+    """Layers, feature maps, Grad-CAM, the ideal image and the adversarial example, on a
+    small input (the views are the same for every size)."""
+    torch.manual_seed(0)
+    model = pretrained(name, weights="none")
+    x = torch.rand(1, 3, 64, 64)
+    layers = fm.describe_layers(model)
+    assert len(layers) >= 4 and all(len(info.shape) == 3 for info in layers)
+    maps = fm.feature_maps(model, x, layers[-1].name)
+    assert len(maps.maps) == layers[-1].shape[0] and maps.grid(count=4).shape[2] == 3
+    heat, index, probability = gradcam(model, x)
+    assert heat.shape == (64, 64) and 0 <= heat.min() <= heat.max() <= 1
+    assert 0 <= index < 1000 and 0 < probability <= 1
+    image = ideal_image(model, 3, steps=2, size=64, every=1)
+    assert image.image.shape == (64, 64, 3)
+    result = adversarial(model, x, target=5, max_steps=2)
+    assert result.steps <= 2 and result.max_change <= 8

@@ -7,7 +7,8 @@ from tlgui.core.models import ModelSpec, build_model, twin_without_dropout
 from tlgui.core.registry import UnknownBackbone, backbone_info, backbone_names
 
 REQUIRED = ["vgg16", "vgg16_bn", "vgg19", "resnet18", "resnet50", "mobilenet_v3_small",
-            "mobilenet_v3_large", "efficientnet_b0"]
+            "mobilenet_v3_large", "efficientnet_b0", "efficientnet_v2_s", "regnet_y_800mf",
+            "convnext_tiny"]
 
 
 def test_registry_has_the_required_backbones_with_their_figures():

@@ -48,6 +48,21 @@ def test_cached_imagenet_weights_load_from_the_hub_cache(monkeypatch):
     assert torch.equal(net.blocks[0][0].weight, state["features.0.0.weight"])
 
 
+@pytest.mark.parametrize("name, norm", [("convnext_tiny", "classifier.0.weight"),
+                                        ("regnet_y_800mf", None)])
+def test_every_backbone_weight_is_loaded_and_only_the_classifier_left(name, norm, monkeypatch):
+    """ConvNeXt's classifier starts with a LayerNorm of the backbone: it is loaded, not left
+    at random as the new head is."""
+    state = fake_imagenet_state(name)
+    save_in_hub_cache(state, monkeypatch, name)
+    net = build_model(ModelSpec(name, 2), "imagenet", allow_download=False)
+    own = dict(net.blocks.named_parameters(prefix="blocks"))
+    first = next(k for k in state if k.endswith("weight"))
+    assert any(torch.equal(v, state[first]) for v in own.values())
+    if norm is not None:
+        assert torch.equal(net.neck[1].weight, state[norm])
+
+
 def test_a_changed_cached_file_is_checked_again(monkeypatch):
     path = save_in_hub_cache(fake_imagenet_state(), monkeypatch)
     W.load_imagenet_state(NAME, allow_download=False)

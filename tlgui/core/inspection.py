@@ -111,6 +111,10 @@ def _stages_of_torchvision(name: str, model: nn.Module):
         stages = [(n, getattr(model, n)) for n in ("conv1", "relu", "maxpool", "layer1",
                                                   "layer2", "layer3", "layer4")]
         cam = model.layer4
+    elif family == "regnet":
+        stages = [("stem", model.stem)] + [(f"block{i}", stage) for i, stage
+                                           in enumerate(model.trunk_output, 1)]
+        cam = model.trunk_output[-1]
     else:
         stages = [(f"stage{i}", m) for i, m in enumerate(model.features)]
         cam = model.features[-1]

@@ -16,7 +16,7 @@ from torch import nn
 
 from .errors import one_line
 from .preprocess import Preprocessing
-from .registry import BACKBONES, backbone_info
+from .registry import BACKBONES, backbone_info, classifier_prefix, unweighted_model
 from .weights import (
     CHECKPOINT_FORMAT,
     WeightsError,
@@ -48,6 +48,14 @@ def _split_backbone(name: str, model: nn.Module) -> tuple[list[nn.Module], nn.Mo
     if family in ("mobilenet", "efficientnet"):
         linear = next(m for m in model.classifier if isinstance(m, nn.Linear))
         return list(model.features), nn.Sequential(model.avgpool, flatten), linear.in_features
+    if family == "regnet":
+        blocks = [model.stem, *model.trunk_output]
+        return blocks, nn.Sequential(model.avgpool, flatten), model.fc.in_features
+    if family == "convnext":
+        # Its classifier is LayerNorm -> Flatten -> Linear: the norm is the backbone's own.
+        norm, _, linear = model.classifier
+        return list(model.features), nn.Sequential(model.avgpool, norm, flatten), \
+            linear.in_features
     raise ValueError(f"no block layout for {name}")
 
 
@@ -208,10 +216,9 @@ def build_model(
             state = read_state_dict(weights)
             check_fits(spec.name, state, weights)
             source = weights
-        # Built on the meta device: no time is spent initialising weights about to be replaced
+        # Built without weights: no time is spent initialising weights about to be replaced
         # (VGG's ImageNet classifier alone holds over 100 million of them).
-        with torch.device("meta"):
-            tv_model = get_model(spec.name, weights=None)
+        tv_model = unweighted_model(spec.name)
         if state.get("format") == CHECKPOINT_FORMAT:
             checkpoint = state
         else:
@@ -226,7 +233,7 @@ def build_model(
 
 
 def _load_backbone(tv_model: nn.Module, state: dict, name: str, source: str) -> None:
-    head = "fc." if BACKBONES[name][0] == "resnet" else "classifier."
+    head = classifier_prefix(name)
     own = tv_model.state_dict()
     state = {k: v for k, v in state.items() if not k.startswith(head) and k in own}
     missing = [k for k in own if not k.startswith(head) and k not in state]
@@ -273,7 +280,6 @@ def load_trained(path) -> tuple[TransferNet, dict]:
     transforms and generated scripts. Raises :class:`WeightsError` with one line naming the
     file and the first problem.
     """
-    from torchvision.models import get_model
 
     checkpoint = read_state_dict(path)
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
@@ -293,9 +299,9 @@ def load_trained(path) -> tuple[TransferNet, dict]:
         raise WeightsError(f"{path}: {e}") from e
     checkpoint = {**checkpoint, "spec": asdict(spec), "classes": list(classes),
                   "preprocessing": preprocessing.to_dict()}
-    with torch.device("meta"):  # every weight comes from the file
-        tv_model = get_model(spec.name, weights=None)
-        blocks, neck, dim = _split_backbone(spec.name, tv_model)
+    tv_model = unweighted_model(spec.name)  # every weight comes from the file
+    blocks, neck, dim = _split_backbone(spec.name, tv_model)
+    with torch.device("meta"):
         head = make_head(dim, spec.num_classes, spec.dropout, spec.hidden)
     net = TransferNet(spec.name, blocks, neck, head, dim)
     state = checkpoint.get("model")
@@ -373,17 +379,15 @@ def block_names(name: str, count: int) -> list[str]:
         return [f"conv{i + 1}" for i in range(count)]
     if family == "resnet":
         return ["stem"] + [f"layer{i}" for i in range(1, count)]
+    if family == "regnet":
+        return ["stem"] + [f"block{i}" for i in range(1, count)]
     return [f"stage{i}" for i in range(count)]
 
 
 @cache
 def _block_sizes(name: str) -> tuple[tuple[int, ...], int]:
-    """Parameters per block and the feature dimension, laid out on the meta device."""
-    from torchvision.models import get_model
-
-    with torch.device("meta"):
-        tv_model = get_model(name, weights=None)
-        blocks, _, dim = _split_backbone(name, tv_model)
+    """Parameters per block and the feature dimension (see unweighted_model)."""
+    blocks, _, dim = _split_backbone(name, unweighted_model(name))
     return tuple(sum(p.numel() for p in block.parameters()) for block in blocks), dim
 
 

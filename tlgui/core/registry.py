@@ -15,8 +15,24 @@ BACKBONES: dict[str, tuple[str, str]] = {
     "resnet50": ("resnet", "deeper, heavier and more accurate residual network"),
     "mobilenet_v3_small": ("mobilenet", "tiny and fast, for weak hardware; a little less accurate"),
     "mobilenet_v3_large": ("mobilenet", "small and fast, good accuracy for its size"),
-    "efficientnet_b0": ("efficientnet", "best accuracy per computation of the list"),
+    "efficientnet_b0": ("efficientnet", "best accuracy per computation of the classics"),
+    "efficientnet_v2_s": ("efficientnet", "a newer EfficientNet: more accurate, trains faster; "
+                                          "384 px by default"),
+    "regnet_y_800mf": ("regnet", "a small network found by architecture search; fast and "
+                                 "accurate for its size"),
+    "convnext_tiny": ("convnext", "a modern convolutional network built like a transformer; "
+                                  "highly accurate"),
 }
+
+#: Where the ImageNet classifier's own weights lie in each family's state dict (what a new
+#: head replaces). ConvNeXt's classifier begins with a LayerNorm that belongs to the backbone.
+CLASSIFIER_PREFIX = {"vgg": "classifier.", "resnet": "fc.", "mobilenet": "classifier.",
+                     "efficientnet": "classifier.", "regnet": "fc.", "convnext": "classifier.2."}
+
+
+def classifier_prefix(name: str) -> str:
+    """The state-dict prefix of backbone ``name``'s ImageNet classifier."""
+    return CLASSIFIER_PREFIX[BACKBONES[name][0]]
 
 
 class UnknownBackbone(ValueError):
@@ -84,6 +100,21 @@ def backbone_info(name: str) -> BackboneInfo:
         interpolation=preset.interpolation.value,
         min_size=int(max(meta["min_size"])),
     )
+
+
+def unweighted_model(name: str):
+    """torchvision's ``name`` built without spending time or memory on weights about to be
+    replaced (on the meta device) where its layout allows. RegNet works out its widths with
+    tensors, which the meta device cannot read back: it is built on the CPU, randomly
+    initialised (6 million weights, a fraction of a second)."""
+    import torch
+    from torchvision.models import get_model
+
+    try:
+        with torch.device("meta"):
+            return get_model(name, weights=None)
+    except NotImplementedError:
+        return get_model(name, weights=None)
 
 
 def imagenet_weights(name: str):

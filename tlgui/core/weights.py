@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .control import CancelFlag, Cancelled
 from .paths import atomic_output
-from .registry import BACKBONES, backbone_info
+from .registry import BACKBONES, backbone_info, classifier_prefix, unweighted_model
 
 # torch hub's convention: "<name>-<first hex digits of sha256>.pth"
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
@@ -178,8 +178,10 @@ _OTHER_ARCHITECTURES = (
 
 def _classifier_prefix(name: str) -> str:
     """Where the ImageNet classifier's weights live in ``name``'s state dict."""
-    family = BACKBONES[name][0] if name in BACKBONES else name
-    return "fc." if family.startswith(("resnet", "resnext", "wide_resnet")) else "classifier."
+    if name in BACKBONES:
+        return classifier_prefix(name)
+    return "fc." if name.startswith(("resnet", "resnext", "wide_resnet", "regnet")) \
+        else "classifier."
 
 
 @cache
@@ -187,12 +189,7 @@ def expected_shapes(name: str) -> dict[str, tuple[int, ...]]:
     """The state-dict shapes of torchvision's ``name``, built on the meta device (no memory).
 
     Cached per name: treat the result as read-only."""
-    import torch
-    from torchvision.models import get_model
-
-    with torch.device("meta"):
-        model = get_model(name, weights=None)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    return {k: tuple(v.shape) for k, v in unweighted_model(name).state_dict().items()}
 
 
 def check_fits(name: str, state: dict, source: str) -> None:
