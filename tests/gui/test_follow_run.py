@@ -38,6 +38,8 @@ def test_a_run_being_written_elsewhere_is_followed_until_it_ends(make_window, qt
     qtbot.waitUntil(lambda: "epoch 1/2" in t.log.toPlainText(), timeout=5_000)
     assert "epoch 2/2" not in t.log.toPlainText()
     assert window.results_pane.runs[0].status == "running"
+    # The Check step's map can follow it as it can a training of this window's own.
+    assert window.check_pane.map_tab._followed == live / "model" / "best.pt"
 
     for name in ("model", "summary.json", "classes.json"):  # the training ends elsewhere
         source = done / name
@@ -48,6 +50,7 @@ def test_a_run_being_written_elsewhere_is_followed_until_it_ends(make_window, qt
     assert "epoch 2/2" in t.log.toPlainText()
     assert "best validation" in t.summary.text()
     assert window.state_label.text() == "Idle"
+    assert window.check_pane.map_tab._followed is None
     assert window.results_pane.runs[0].status == "finished"
     assert str(live / "model" / "best.pt") in window.inspect_pane.checkpoints.values()
     assert sorted(p.name for p in live.iterdir()) == sorted(

@@ -273,6 +273,7 @@ class MainWindow(QMainWindow):
         c.training_failed.connect(self._on_training_failed)
         f = self.follower
         f.training_started.connect(t.on_training_started)
+        f.training_started.connect(self._map_follows)
         f.stage_progressed.connect(t.on_stage_progressed)
         f.batch_finished.connect(t.on_batch_finished)
         f.epoch_finished.connect(t.on_epoch_finished)
@@ -433,9 +434,12 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _map_follows(self, event) -> None:
-        """The Check step's map may follow the training's first run (see MapTab.follow)."""
-        if self.last_run_dir is not None and event.runs:
-            self.check_pane.map_tab.follow_run(self.last_run_dir / event.runs[0])
+        """The Check step's map may follow the training's first run (see MapTab.follow): this
+        window's own, or the one it follows."""
+        folder = (Path(self._followed) if self.follower.is_following() and self._followed
+                  else self.last_run_dir)
+        if folder is not None and event.runs:
+            self.check_pane.map_tab.follow_run(folder / event.runs[0])
 
     def _remember_curves_folders(self, _event) -> None:
         self._curves_folders = list(self.dataset_pane.folders)
