@@ -59,6 +59,9 @@ def test_a_nan_figure_survives():
     ('{"event": "BatchFinished", "epoch": true, "epochs": 3, "batch": 1, "batches": 2}',
      "epoch"),
     ('{"event": "TrainingFinished", "status": "finished", "summary": [1]}', "summary"),
+    ('{"event": "TrainingStarted", "runs": [1], "dropouts": [0.5], "epochs": 1, '
+     '"start_epoch": 0, "train_size": 2, "val_size": 1, "device": "CPU", '
+     '"trainable_params": 1, "frozen_params": 1, "feature_cache": false}', "runs"),
 ])
 def test_a_line_that_is_no_event_is_refused(line, why):
     with pytest.raises(ValueError, match=why):

@@ -167,7 +167,11 @@ def test_the_map_follows_a_training_and_crosses_its_mistakes(qtbot, make_window,
 
     tab.follow.setChecked(True)
     followed = tmp_path / "running" / "with_dropout"
+    followed.parent.mkdir()  # the training's folder; the run's own comes at its first save
     tab.follow_run(followed)
+    assert not followed.exists()  # the map only reads
+    followed.mkdir()
+    qtbot.waitUntil(lambda: str(followed) in tab.watcher.directories(), timeout=5_000)
     with qtbot.waitSignal(tab.worker.finished, timeout=120_000):
         shutil.copy(best, followed / ".best.pt.tmp")  # as the trainer writes it
         os.replace(followed / ".best.pt.tmp", followed / "best.pt")

@@ -82,8 +82,9 @@ def _field_ok(value, annotation: str) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "dict":
         return isinstance(value, dict) and _plain(value)
-    if kind.startswith("tuple"):
-        return isinstance(value, list) and _plain(value)
+    if kind.startswith("tuple[") and kind.endswith(", ...]"):  # tuple[str, ...] and the like
+        element = kind[len("tuple["):-len(", ...]")]
+        return isinstance(value, list) and all(_field_ok(v, element) for v in value)
     return False
 
 

@@ -215,17 +215,26 @@ class MapTab(QWidget):
             self.watcher.removePaths(self.watcher.directories())
         self._followed = Path(run_folder) / "best.pt"
         self._followed_time = 0
-        Path(run_folder).mkdir(parents=True, exist_ok=True)
-        self.watcher.addPath(str(run_folder))
+        self._watch()
+
+    def _watch(self) -> None:
+        """Watch the run's folder, or the training's folder until the run's appears (it is
+        only read: a run followed from elsewhere may be on a share that is not ours)."""
+        folder = self._followed.parent
+        for watched in (folder.parent, folder):
+            if watched.is_dir() and str(watched) not in self.watcher.directories():
+                self.watcher.addPath(str(watched))
 
     def stop_following(self) -> None:
-        if self.watcher.directories():
-            self.watcher.removePaths(self.watcher.directories())
         self._follow_update()  # the last best.pt, if it came after the last drawing
         self._followed = None
+        if self.watcher.directories():
+            self.watcher.removePaths(self.watcher.directories())
 
     def _follow_update(self) -> None:
         best = self._followed
+        if best is not None:
+            self._watch()  # the run's folder may have appeared
         if (best is None or not self.follow.isChecked() or self._drawn is None
                 or not self.isVisible() or self.worker.is_running()):
             return
