@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core import events as ev
 from ..core.event_log import QUIET_SECONDS, EventLogReader, TrainingFailed
+from .training_controller import give_out
 
 #: How often the log is read while following (a share may be slow; a second is live enough).
 POLL_MS = 1000
@@ -80,19 +81,10 @@ class RunFollower(QObject):
             self._quiet_said = False
 
     def _give_out(self, event) -> None:
-        if isinstance(event, ev.TrainingStarted):
-            self.training_started.emit(event)
-        elif isinstance(event, ev.StageProgress):
-            self.stage_progressed.emit(event)
-        elif isinstance(event, ev.BatchFinished):
-            self.batch_finished.emit(event)
-        elif isinstance(event, ev.EpochFinished):
-            self.epoch_finished.emit(event)
-        elif isinstance(event, ev.LogMessage):
-            self.log_message.emit(event.text)
-        elif isinstance(event, ev.TrainingFinished):
-            self.training_finished.emit(event.summary)
-            self.stop()
-        elif isinstance(event, TrainingFailed):
+        if isinstance(event, TrainingFailed):
             self.training_failed.emit(event.message, f"{self.folder}: the training failed")
+            self.stop()
+            return
+        give_out(self, event)
+        if isinstance(event, ev.TrainingFinished):
             self.stop()

@@ -8,6 +8,23 @@ from ..core import events as ev
 from .workers import TaskController
 
 
+def give_out(owner: QObject, event) -> None:
+    """Emit ``event`` (from the trainer, or read from a run's log) with ``owner``'s signal of
+    the same name as :class:`TrainingController`'s: one mapping for both."""
+    if isinstance(event, ev.BatchFinished):
+        owner.batch_finished.emit(event)
+    elif isinstance(event, ev.EpochFinished):
+        owner.epoch_finished.emit(event)
+    elif isinstance(event, ev.StageProgress):
+        owner.stage_progressed.emit(event)
+    elif isinstance(event, ev.TrainingStarted):
+        owner.training_started.emit(event)
+    elif isinstance(event, ev.LogMessage):
+        owner.log_message.emit(event.text)
+    elif isinstance(event, ev.TrainingFinished):
+        owner.training_finished.emit(event.summary)
+
+
 class TrainingController(QObject):
     """The one object widgets use to train.
 
@@ -91,20 +108,9 @@ class TrainingController(QObject):
 
     @Slot(object)
     def _on_event(self, event) -> None:
-        if isinstance(event, ev.BatchFinished):
-            if self.state == "preparing":
-                self._set_state("running")
-            self.batch_finished.emit(event)
-        elif isinstance(event, ev.EpochFinished):
-            self.epoch_finished.emit(event)
-        elif isinstance(event, ev.StageProgress):
-            self.stage_progressed.emit(event)
-        elif isinstance(event, ev.TrainingStarted):
-            self.training_started.emit(event)
-        elif isinstance(event, ev.LogMessage):
-            self.log_message.emit(event.text)
-        elif isinstance(event, ev.TrainingFinished):
-            self.training_finished.emit(event.summary)
+        if isinstance(event, ev.BatchFinished) and self.state == "preparing":
+            self._set_state("running")
+        give_out(self, event)
 
     @Slot()
     def _on_finished(self) -> None:
