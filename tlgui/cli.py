@@ -437,6 +437,10 @@ class _TrainPrinter:
         print(text, flush=True)
 
 
+#: How long ``tlgui follow`` waits for a run folder that is not written yet.
+FOLLOW_START_SECONDS = 60.0
+
+
 def cmd_follow(args) -> int:
     """``tlgui follow RUN``: the run folder's event log printed as ``tlgui train`` prints its
     events, read as it grows; the exit status says how the training ended."""
@@ -444,10 +448,16 @@ def cmd_follow(args) -> int:
     from .core.event_log import LOG_NAME, QUIET_SECONDS, EventLogReader, TrainingFailed
 
     run = Path(args.run)
-    if not (run / "config.json").is_file():
-        print(f"tlgui: {run}: not a tlgui run folder (no config.json)", file=sys.stderr)
-        return EXIT_ERROR
     quiet_limit = QUIET_SECONDS if args.quiet_minutes is None else args.quiet_minutes * 60
+    waited = time.monotonic()
+    if not (run / "config.json").is_file():
+        print(f"waiting for {run} to be written (a training that has just started?)…",
+              file=sys.stderr, flush=True)
+    while not (run / "config.json").is_file():
+        if time.monotonic() - waited >= min(quiet_limit, FOLLOW_START_SECONDS):
+            print(f"tlgui: {run}: not a tlgui run folder (no config.json)", file=sys.stderr)
+            return EXIT_ERROR
+        time.sleep(0.5)
     reader = EventLogReader(run / LOG_NAME)
     printer = _TrainPrinter()
     said_skipped = False
@@ -455,7 +465,10 @@ def cmd_follow(args) -> int:
         for event in reader.read():
             printer(event)
             if isinstance(event, ev.TrainingFinished):
-                print(f"training {event.status}")
+                try:
+                    _print_summary(event.summary, run)
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    print(f"training {event.status}")  # a summary of another shape
                 return 0
             if isinstance(event, TrainingFailed):
                 print(f"tlgui: the training failed: {event.message}", file=sys.stderr)

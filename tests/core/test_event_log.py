@@ -163,7 +163,8 @@ def test_follow_prints_a_run_from_its_log(tiny, tmp_path, capsys):
     capsys.readouterr()
     assert main(["follow", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "epoch   1/2" in out and "epoch   2/2" in out and out.endswith("training finished\n")
+    assert "epoch   1/2" in out and "epoch   2/2" in out
+    assert "finished: resnet18 on 4 classes" in out and out.endswith(f"run folder: {run}\n")
 
     lines = (run / log.LOG_NAME).read_text().splitlines(keepends=True)
     (run / log.LOG_NAME).write_text(lines[0] + "{broken\n")  # started, then nothing sensible
@@ -176,8 +177,9 @@ def test_follow_prints_a_run_from_its_log(tiny, tmp_path, capsys):
         f.write(log.to_line(TrainingFailed("no space left on device")) + "\n")
     assert main(["follow", str(run)]) == 1
     assert "the training failed: no space left on device" in capsys.readouterr().err
-    assert main(["follow", str(tmp_path)]) == 1
-    assert "not a tlgui run folder" in capsys.readouterr().err
+    assert main(["follow", str(tmp_path), "--quiet-minutes", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "waiting for" in err and "not a tlgui run folder" in err
 
 
 def test_a_failed_training_says_so_in_its_log(tiny, tmp_path, monkeypatch):

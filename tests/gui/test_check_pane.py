@@ -127,7 +127,8 @@ def test_the_stored_features_tab_lists_and_removes_what_the_map_stored(
         check.tabs.setCurrentWidget(tab)
     assert tab.table.rowCount() == 1
     texts = [tab.table.item(0, c).text() for c in range(tab.table.columnCount())]
-    assert texts[0] == "resnet18" and texts[2] == "32 px" and texts[3] == "30"
+    assert texts[0] == "resnet18" and texts[3] == "32 px" and texts[4] == "30"
+    assert len(texts[1]) == 8 and int(texts[1], 16) >= 0  # the weights' fingerprint
     assert "1 set," in tab.summary.text()
 
     messages = []

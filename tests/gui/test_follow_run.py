@@ -34,9 +34,12 @@ def test_a_run_being_written_elsewhere_is_followed_until_it_ends(make_window, qt
     assert window.panes[window.steps.currentRow()] is t
     assert "Following" in window.state_label.text()
     assert not t.stop_button.isEnabled() and not t.pause_button.isEnabled()  # read-only
-    assert t.settings_box.isEnabled()  # a training of this window's own may be set up
+    assert not t.settings_box.isEnabled()  # this window's settings are not the run's
     qtbot.waitUntil(lambda: "epoch 1/2" in t.log.toPlainText(), timeout=5_000)
     assert "epoch 2/2" not in t.log.toPlainText()
+    assert t.curves.accuracy.points("model", "val")[0] == [1]
+    window.dataset_pane.dataset_changed.emit()  # as when PyTorch loads: the curves stay
+    assert t.curves.accuracy.points("model", "val")[0] == [1]
     assert window.results_pane.runs[0].status == "running"
     # The Check step's map can follow it as it can a training of this window's own.
     assert window.check_pane.map_tab._followed == live / "model" / "best.pt"
@@ -49,6 +52,8 @@ def test_a_run_being_written_elsewhere_is_followed_until_it_ends(make_window, qt
     qtbot.waitUntil(lambda: not window.follower.is_following(), timeout=5_000)
     assert "epoch 2/2" in t.log.toPlainText()
     assert "best validation" in t.summary.text()
+    assert t.curves.accuracy.points("model", "val")[0] == [1, 2]
+    assert t.settings_box.isEnabled()
     assert window.state_label.text() == "Idle"
     assert window.check_pane.map_tab._followed is None
     assert window.results_pane.runs[0].status == "finished"

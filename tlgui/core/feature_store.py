@@ -267,6 +267,7 @@ class StoredKey:
     images: int
     size_bytes: int
     last_used: float  #: seconds since the epoch
+    weights: str = ""  #: the frozen part's fingerprint (see module_fingerprint)
 
 
 class FeatureStore:
@@ -295,7 +296,8 @@ class FeatureStore:
             found.append(StoredKey(folder, str(info.get("backbone", "?")),
                                    int(info.get("cut", 0)),
                                    int(preprocessing.get("crop_size", 0)), images,
-                                   folder_bytes(folder), _last_used(folder)))
+                                   folder_bytes(folder), _last_used(folder),
+                                   str(info.get("weights", ""))))
         return sorted(found, key=lambda k: -k.last_used)
 
     def size_bytes(self) -> int:

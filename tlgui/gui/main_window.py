@@ -453,7 +453,8 @@ class MainWindow(QMainWindow):
                                       report.classes if report else [])
         self.check_pane.set_edits(self.dataset_pane.shown_edits())
         folders = list(self.dataset_pane.folders)
-        if not self.controller.is_running() and folders != self._curves_folders:
+        if (not self.controller.is_running() and not self.follower.is_following()
+                and folders != self._curves_folders):
             # The last curves describe another data set. Edits of this one (a seed, a rename, a
             # class left out) keep them: they are what the user compares the next run with.
             self.training_pane.clear_for_new_data()

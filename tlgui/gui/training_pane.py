@@ -270,7 +270,8 @@ class TrainingPane(Pane):
         self.pause_button.setEnabled(state in ("running", "paused", "preparing"))
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
         self.stop_button.setEnabled(state in ("running", "paused", "preparing"))
-        self.settings_box.setEnabled(not busy)
+        # Following a run trained elsewhere, these settings are not its own: they wait.
+        self.settings_box.setEnabled(not busy and state != "following")
         if state == "idle" and self._live:  # ended without a summary (it failed)
             self._show_ended("stopped")
         elif state == "paused" and self._live and self._epoch:  # no time passes while paused

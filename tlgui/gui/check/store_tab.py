@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
 from ...core.units import format_bytes
 from ..workers import TaskController
 
-HEADERS = ["backbone", "frozen blocks", "input", "images", "size", "last used"]
+HEADERS = ["backbone", "weights", "frozen blocks", "input", "images", "size", "last used"]
+#: Characters of the weights' fingerprint shown: enough to tell sets apart at a glance.
+WEIGHTS_SHOWN = 8
 
 
 def _listing() -> dict:
@@ -112,7 +114,11 @@ class StoreTab(QWidget):
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(contents))
         for row, k in enumerate(contents):
-            cells = [QTableWidgetItem(k.backbone), NumberItem(str(k.cut), k.cut),
+            weights = QTableWidgetItem(k.weights[:WEIGHTS_SHOWN])
+            weights.setToolTip("A fingerprint of the frozen weights these features came from: "
+                               "sets that differ only here came from other weights (another "
+                               "random start, ImageNet, a fine-tuned model)")
+            cells = [QTableWidgetItem(k.backbone), weights, NumberItem(str(k.cut), k.cut),
                      NumberItem(f"{k.image_size} px" if k.image_size else "?", k.image_size),
                      NumberItem(f"{k.images:,}", k.images),
                      NumberItem(format_bytes(k.size_bytes), k.size_bytes),
@@ -178,6 +184,7 @@ class StoreTab(QWidget):
         self.remover.start(task, on_succeeded=self._removed, on_failed=self._remove_failed)
 
     def _removed(self, freed: int) -> None:
+        self.table.clearSelection()  # a second Delete must not remove the next set unasked
         self.message.emit(f"feature store: {format_bytes(freed)} freed")
         self.refresh()
 
