@@ -269,3 +269,34 @@ def test_the_usage_snippet_skips_an_unreadable_file_with_the_reason(run, tmp_pat
     only_bad = subprocess.run([sys.executable, str(usage), str(notes)], capture_output=True,
                               text=True, cwd=tmp_path, timeout=120)
     assert only_bad.returncode == 1 and only_bad.stdout == ""
+
+
+def test_a_vision_transformer_exports_to_onnx(tmp_path):
+    """In evaluation mode PyTorch fuses attention into one kernel ONNX cannot express: the
+    export computes it step by step, and gives the model's own probabilities."""
+    pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from dataclasses import asdict
+
+    from tlgui.core.models import ModelSpec, build_model
+    from tlgui.core.preprocess import preprocessing_for
+    from tlgui.core.weights import CHECKPOINT_FORMAT
+
+    torch.manual_seed(0)
+    spec = ModelSpec("vit_b_16", num_classes=3, hidden=8)
+    net = build_model(spec, "none").eval()
+    preprocessing = preprocessing_for("vit_b_16")
+    checkpoint = tmp_path / "best.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "version": 1, "run": "r", "epoch": 1,
+                "spec": asdict(spec), "classes": ["a", "b", "c"],
+                "preprocessing": preprocessing.to_dict(), "model": net.state_dict(),
+                "val_acc": None}, checkpoint)
+    model_file, _ = export(checkpoint, tmp_path / "vit.onnx", "onnx")
+    assert torch.backends.mha.get_fastpath_enabled()  # given back as it was
+    x = torch.rand(2, 3, 224, 224)
+    mean = torch.tensor(preprocessing.mean).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessing.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = torch.softmax(net((x - mean) / std), 1).numpy()
+    got = onnxruntime.InferenceSession(str(model_file)).run(None, {"pixels": x.numpy()})[0]
+    assert np.allclose(got, expected, atol=1e-4)

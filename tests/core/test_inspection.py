@@ -566,21 +566,98 @@ def test_a_cancelled_adversarial_search_stops():
         adversarial(halves_model(), torch.full((1, 3, 16, 16), 0.5), 0, cancel=cancel)
 
 
-@pytest.mark.parametrize("name", ["efficientnet_v2_s", "regnet_y_800mf", "convnext_tiny"])
-def test_every_view_works_on_the_newer_backbones(name):
-    """Layers, feature maps, Grad-CAM, the ideal image and the adversarial example, on a
-    small input (the views are the same for every size)."""
-    torch.manual_seed(0)
-    model = pretrained(name, weights="none")
-    x = torch.rand(1, 3, 64, 64)
+def _check_every_view(model, size: int) -> None:
+    """Layers, feature maps, Grad-CAM, the ideal image and the adversarial example."""
+    x = torch.rand(1, 3, size, size)
     layers = fm.describe_layers(model)
     assert len(layers) >= 4 and all(len(info.shape) == 3 for info in layers)
     maps = fm.feature_maps(model, x, layers[-1].name)
     assert len(maps.maps) == layers[-1].shape[0] and maps.grid(count=4).shape[2] == 3
     heat, index, probability = gradcam(model, x)
-    assert heat.shape == (64, 64) and 0 <= heat.min() <= heat.max() <= 1
-    assert 0 <= index < 1000 and 0 < probability <= 1
-    image = ideal_image(model, 3, steps=2, size=64, every=1)
-    assert image.image.shape == (64, 64, 3)
-    result = adversarial(model, x, target=5, max_steps=2)
+    assert heat.shape == (size, size) and 0 <= heat.min() <= heat.max() <= 1
+    assert heat.max() == 1  # the class score depends on the layer Grad-CAM looks at
+    assert 0 <= index < len(model.classes) and 0 < probability <= 1
+    image = ideal_image(model, 1, steps=2, size=size, every=1)
+    assert image.image.shape == (size, size, 3)
+    result = adversarial(model, x, target=0 if index else 1, max_steps=2)
     assert result.steps <= 2 and result.max_change <= 8
+
+
+@pytest.mark.parametrize("name, size", [("efficientnet_v2_s", 64), ("regnet_y_800mf", 64),
+                                        ("convnext_tiny", 64), ("swin_t", 64),
+                                        ("vit_b_16", 224)])
+def test_every_view_works_on_the_newer_backbones(name, size):
+    """On a small input where the network takes one (the views are the same for every size);
+    a vision transformer takes 224 px only."""
+    torch.manual_seed(0)
+    model = pretrained(name, weights="none")
+    if name == "vit_b_16":  # torchvision starts its classifier at zero: every score is 0
+        nn.init.normal_(model.model.module.heads.head.weight, std=0.02)
+    _check_every_view(model, size)
+
+
+@pytest.mark.parametrize("name, size", [("swin_t", 224), ("vit_b_16", 224)])
+def test_every_view_works_on_fine_tuned_transformers(name, size, tmp_path):
+    """tlgui's own cut of the transformers: Swin's channels-last stages and ViT's tokens
+    (its embedding block included) are shown as maps on the patch grid."""
+    from dataclasses import asdict
+
+    from tlgui.core.models import ModelSpec, build_model
+    from tlgui.core.preprocess import preprocessing_for
+    from tlgui.core.weights import CHECKPOINT_FORMAT
+
+    torch.manual_seed(0)
+    spec = ModelSpec(name, num_classes=3, hidden=8)
+    net = build_model(spec, "none")
+    torch.save({"format": CHECKPOINT_FORMAT, "version": 1, "run": "r", "epoch": 1,
+                "spec": asdict(spec), "classes": ["a", "b", "c"],
+                "preprocessing": preprocessing_for(name).to_dict(),
+                "model": net.state_dict(), "val_acc": None}, tmp_path / "best.pt")
+    model = fine_tuned(tmp_path / "best.pt")
+    grid = size // (16 if name == "vit_b_16" else 32)
+    assert fm.describe_layers(model)[-1].shape == (768, grid, grid)
+    _check_every_view(model, size)
+
+
+def test_channel_maps_of_tokens_and_of_channels_last_outputs():
+    from tlgui.core.inspection import as_channel_maps
+
+    # a class token, then 4 patch tokens of 2 channels, in rows: (0,0) (0,1) (1,0) (1,1)
+    tokens = torch.tensor([[[9, 9], [1, 10], [2, 20], [3, 30], [4, 40]]])
+    maps = as_channel_maps(tokens, "tokens")
+    assert maps.tolist() == [[[[1, 2], [3, 4]], [[10, 20], [30, 40]]]]
+    channels_last = torch.arange(12).reshape(1, 2, 3, 2)  # N, H, W, C
+    assert torch.equal(as_channel_maps(channels_last, "nhwc")[0, 1],
+                       channels_last[0, :, :, 1])
+    assert as_channel_maps(channels_last).shape == (1, 2, 3, 2)  # channels first: as it is
+    with pytest.raises(ValueError, match="3 patch tokens"):
+        as_channel_maps(torch.zeros(1, 4, 2), "tokens")
+
+
+def test_gradcam_on_tokens_puts_the_patches_back_in_their_places():
+    """A hand-made token model whose score is channel 0 summed over the patches; channel 0
+    is bright in the right column only. Grad-CAM lights that column (tokens in row order:
+    read in column order, it would light the bottom row)."""
+
+    class Tokens(nn.Module):
+        def forward(self, x):  # (N, 3, 2, 2) -> class token + 4 patch tokens, 2 channels
+            patches = x[:, :2].flatten(2).transpose(1, 2)
+            return torch.cat([torch.ones_like(patches[:, :1]), patches], 1)
+
+    class Score(nn.Module):
+        def forward(self, tokens):
+            total = tokens[:, :, 0].sum(1)  # the class token too: it is not a place
+            return torch.stack([total, -total], 1)
+
+    tokens = Tokens()
+    net = nn.Sequential(tokens, Score())
+    model = InspectModel("tokens", "vit", PixelModel(net, (0, 0, 0), (1, 1, 1)), ["a", "b"],
+                         Preprocessing(2, 2, (0, 0, 0), (1, 1, 1), "bilinear"),
+                         [("tokens", tokens)], tokens, {"tokens": "tokens"}, "tokens")
+    x = torch.zeros(1, 3, 2, 2)
+    x[0, 0, :, 1] = 0.5
+    heat, index, _ = gradcam(model, x)
+    assert index == 0
+    assert heat.tolist() == [[0, 1], [0, 1]]
+    with pytest.raises(ValueError, match="takes 2 px images only, not 4 px"):
+        ideal_image(model, 0, steps=1, size=4)

@@ -49,7 +49,8 @@ def test_cached_imagenet_weights_load_from_the_hub_cache(monkeypatch):
 
 
 @pytest.mark.parametrize("name, norm", [("convnext_tiny", "classifier.0.weight"),
-                                        ("regnet_y_800mf", None)])
+                                        ("regnet_y_800mf", None), ("swin_t", "norm.weight"),
+                                        ("vit_b_16", "encoder.ln.weight")])
 def test_every_backbone_weight_is_loaded_and_only_the_classifier_left(name, norm, monkeypatch):
     """ConvNeXt's classifier starts with a LayerNorm of the backbone: it is loaded, not left
     at random as the new head is."""
@@ -59,8 +60,12 @@ def test_every_backbone_weight_is_loaded_and_only_the_classifier_left(name, norm
     own = dict(net.blocks.named_parameters(prefix="blocks"))
     first = next(k for k in state if k.endswith("weight"))
     assert any(torch.equal(v, state[first]) for v in own.values())
-    if norm is not None:
-        assert torch.equal(net.neck[1].weight, state[norm])
+    if norm is not None:  # the norm before the classifier belongs to the backbone
+        neck_norm = next(m for m in net.neck if hasattr(m, "weight"))
+        assert torch.equal(neck_norm.weight, state[norm])
+    if name == "vit_b_16":  # parameters of the model itself, outside its layers
+        assert torch.equal(net.blocks[0].class_token, state["class_token"])
+        assert torch.equal(net.blocks[0].pos_embedding, state["encoder.pos_embedding"])
 
 
 def test_a_changed_cached_file_is_checked_again(monkeypatch):

@@ -248,6 +248,22 @@ def test_settings_are_remembered(make_window, qtbot, settings):
     assert again.dataset_pane.val_fraction.value() == 30
 
 
+def test_the_image_size_follows_the_backbone(make_window):
+    """The box names the backbone's own size; a vision transformer takes that size only, so
+    the box is greyed, and the size chosen before comes back with another backbone."""
+    window = make_window()
+    size = window.training_pane.image_size
+    size.setValue(160)
+    window.model_pane.select_backbone("vit_b_16")
+    assert not size.isEnabled() and size.text() == "backbone default (224 px)"
+    assert window.training_pane.settings()["image_size"] is None
+    assert [n for n, _, _ in window.model_pane._layout_rows()][:2] == ["embed", "layer1"]
+    window.model_pane.select_backbone("efficientnet_v2_s")
+    assert size.isEnabled() and size.value() == 160
+    assert size.specialValueText() == "backbone default (384 px)"
+    assert window.training_pane.settings()["image_size"] == 160
+
+
 def test_model_pane_shows_frozen_blocks_and_cached_weights(make_window, qtbot, monkeypatch):
     import torch
     from torchvision.models import get_model

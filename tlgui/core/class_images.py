@@ -113,6 +113,9 @@ def ideal_image(
     live view); the best of those images, and of the start, is the one returned.
     """
     size = size or model.input_size
+    if model.fixed_size and size != model.input_size:
+        raise ValueError(f"{model.title} takes {model.input_size} px images only, not "
+                         f"{size} px")
     jitter = max(1, round(size / 28)) if jitter is None else jitter
     module = model.model
     generator = torch.Generator().manual_seed(seed)

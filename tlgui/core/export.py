@@ -8,6 +8,7 @@ probabilities (N, classes): normalisation is inside the model.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import json
@@ -125,10 +126,22 @@ def _require_onnx():
     return onnx
 
 
+@contextlib.contextmanager
+def _plain_attention():
+    """Attention layers (a vision transformer's) computed step by step: in evaluation mode
+    PyTorch fuses them into one kernel the ONNX exporter has no translation for."""
+    before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(before)
+
+
 def _onnx_bytes(model, example, meta: dict) -> bytes:
     onnx = _require_onnx()
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _plain_attention():
         # The TorchScript-based exporter (the one that needs no extra compiler) warns that a
         # newer one exists.
         warnings.simplefilter("ignore", DeprecationWarning)

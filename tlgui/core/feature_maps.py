@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .inspection import InspectModel
+from .inspection import InspectModel, as_channel_maps
 
 # Viridis (perceptually uniform), sampled at 0, 32, …, 224, 255 of matplotlib's 256 colours.
 _VIRIDIS = np.array([
@@ -51,7 +51,8 @@ def _kind(module) -> str:
 
 @torch.no_grad()
 def activations(model: InspectModel, x: torch.Tensor, names=None) -> dict[str, torch.Tensor]:
-    """The outputs of the named stages (all when ``names`` is None) for the image batch ``x``."""
+    """The outputs of the named stages (all when ``names`` is None) for the image batch ``x``,
+    each as (N, C, H, W) channel maps (see :func:`~tlgui.core.inspection.as_channel_maps`)."""
     wanted = set(names) if names is not None else None
     outputs: dict[str, torch.Tensor] = {}
     handles = []
@@ -59,7 +60,8 @@ def activations(model: InspectModel, x: torch.Tensor, names=None) -> dict[str, t
         if wanted is None or name in wanted:
             def hook(_module, _input, output, name=name):
                 # Clone: VGG's ReLUs work in place and would overwrite a conv's output later.
-                outputs.setdefault(name, output.detach().clone())
+                maps = as_channel_maps(output.detach(), model.layout(name))
+                outputs.setdefault(name, maps.clone())
             handles.append(module.register_forward_hook(hook))
     try:
         model.model(x)

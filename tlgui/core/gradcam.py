@@ -2,7 +2,9 @@
 
 The gradient of the class score with respect to the last convolutional stage's output,
 averaged over space, weighs that stage's channels; their weighted sum, rectified and scaled
-up to the image, is the heat map (Selvaraju et al., 2017).
+up to the image, is the heat map (Selvaraju et al., 2017). A transformer's stage gives tokens,
+not maps: its patch tokens are put back on their grid first (Swin's channels-last output is
+transposed), so the same sum applies.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from .feature_maps import colormap
-from .inspection import InspectModel, format_probability
+from .inspection import InspectModel, as_channel_maps, format_probability
 
 
 def gradcam(model: InspectModel, x: torch.Tensor, class_index: int | None = None
@@ -35,8 +37,9 @@ def gradcam(model: InspectModel, x: torch.Tensor, class_index: int | None = None
             logits[0, class_index].backward()
     finally:
         handle.remove()
-    activation = store["activation"].detach()[0]
-    weights = store["gradient"].detach()[0].mean(dim=(1, 2))
+    activation = as_channel_maps(store["activation"].detach(), model.cam_layout)[0]
+    gradient = as_channel_maps(store["gradient"].detach(), model.cam_layout)[0]
+    weights = gradient.mean(dim=(1, 2))
     cam = F.relu((weights[:, None, None] * activation).sum(0))
     cam = F.interpolate(cam[None, None], size=x.shape[-2:], mode="bilinear",
                         align_corners=False)[0, 0]

@@ -4,7 +4,8 @@ outputs can be shown."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -12,7 +13,27 @@ from torch import nn
 
 from .images import load_rgb
 from .preprocess import Preprocessing, preprocessing_for
-from .registry import BACKBONES
+from .registry import BACKBONES, FIXED_SIZE_FAMILIES
+
+#: How a stage lays out its output: ``nchw`` (a convolutional network's channels first),
+#: ``nhwc`` (Swin's channels last) or ``tokens`` (a vision transformer's class token followed
+#: by one token per patch, in rows).
+LAYOUTS = ("nchw", "nhwc", "tokens")
+
+
+def as_channel_maps(output: torch.Tensor, layout: str = "nchw") -> torch.Tensor:
+    """A stage's output as (N, C, H, W) maps, one per channel, whatever its ``layout``: a
+    transformer's patch tokens are put back on their grid (the class token, which belongs to
+    no place in the image, is left out)."""
+    if layout == "nhwc":
+        return output.permute(0, 3, 1, 2)
+    if layout == "tokens":
+        patches = output[:, 1:]
+        side = math.isqrt(patches.shape[1])
+        if side * side != patches.shape[1]:
+            raise ValueError(f"{patches.shape[1]} patch tokens do not make a square grid")
+        return patches.transpose(1, 2).reshape(len(output), -1, side, side)
+    return output
 
 
 class PixelModel(nn.Module):
@@ -38,11 +59,22 @@ class InspectModel:
     classes: list[str]
     preprocessing: Preprocessing
     stages: list[tuple[str, nn.Module]]  #: (name, module) in forward order
-    cam_layer: nn.Module  #: the last convolutional stage, for Grad-CAM
+    cam_layer: nn.Module  #: the last stage whose places the class score depends on
+    #: stage name -> layout of its output (see :data:`LAYOUTS`); absent: ``nchw``
+    layouts: dict[str, str] = field(default_factory=dict)
+    cam_layout: str = "nchw"
 
     @property
     def input_size(self) -> int:
         return self.preprocessing.crop_size
+
+    @property
+    def fixed_size(self) -> bool:
+        """Whether the model takes images of :attr:`input_size` only (a vision transformer)."""
+        return self.family in FIXED_SIZE_FAMILIES
+
+    def layout(self, stage: str) -> str:
+        return self.layouts.get(stage, "nchw")
 
     def load_image(self, path: str) -> torch.Tensor:
         """``path`` resized (with the weights' own interpolation: bicubic for EfficientNet) and
@@ -115,10 +147,34 @@ def _stages_of_torchvision(name: str, model: nn.Module):
         stages = [("stem", model.stem)] + [(f"block{i}", stage) for i, stage
                                            in enumerate(model.trunk_output, 1)]
         cam = model.trunk_output[-1]
+    elif family == "vit":
+        layers = list(model.encoder.layers)
+        stages = [("embed", model.conv_proj)] + [(f"layer{i}", layer) for i, layer
+                                                 in enumerate(layers, 1)]
+        cam = _vit_cam_layer(layers[-1])
     else:
         stages = [(f"stage{i}", m) for i, m in enumerate(model.features)]
         cam = model.features[-1]
     return family, stages, cam
+
+
+def _layouts(family: str, stages, model_is_tlgui: bool) -> tuple[dict[str, str], str]:
+    """(stage layouts, Grad-CAM layer layout) of a family's stages."""
+    if family == "swin":
+        return {name: "nhwc" for name, _ in stages}, "nhwc"
+    if family == "vit":
+        # torchvision's patch projection gives a grid; tlgui's embedding block gives tokens.
+        first = "tokens" if model_is_tlgui else "nchw"
+        return ({name: first if i == 0 else "tokens" for i, (name, _) in enumerate(stages)},
+                "tokens")
+    return {}, "nchw"
+
+
+def _vit_cam_layer(last_layer: nn.Module) -> nn.Module:
+    """Where Grad-CAM looks in a vision transformer: the last layer's input, normalised. The
+    last layer's own output reaches the class score through the class token alone (its patch
+    tokens get no gradient); its input reaches it through the last attention."""
+    return last_layer.ln_1
 
 
 def pretrained(name: str, weights: str = "imagenet", allow_download: bool = False,
@@ -137,8 +193,9 @@ def pretrained(name: str, weights: str = "imagenet", allow_download: bool = Fals
     p = preprocessing_for(name)
     title = f"{name}, {'ImageNet' if weights == 'imagenet' else 'random'} weights"
     classes = list(imagenet_weights(name).meta["categories"])
+    layouts, cam_layout = _layouts(family, stages, model_is_tlgui=False)
     return InspectModel(title, family, PixelModel(model, p.mean, p.std).eval(), classes, p,
-                        stages, cam)
+                        stages, cam, layouts, cam_layout)
 
 
 def fine_tuned(checkpoint_path) -> InspectModel:
@@ -153,11 +210,12 @@ def fine_tuned(checkpoint_path) -> InspectModel:
         cam = net.blocks[-1][-2]
     else:
         stages = list(zip(block_names(net.name, net.num_blocks), net.blocks))
-        cam = net.blocks[-1]
+        cam = _vit_cam_layer(net.blocks[-1]) if family == "vit" else net.blocks[-1]
     p = Preprocessing.from_dict(checkpoint["preprocessing"])
     title = f"{net.name} fine-tuned ({checkpoint.get('run', 'model')})"
+    layouts, cam_layout = _layouts(family, stages, model_is_tlgui=True)
     return InspectModel(title, family, PixelModel(net, p.mean, p.std).eval(),
-                        list(checkpoint["classes"]), p, stages, cam)
+                        list(checkpoint["classes"]), p, stages, cam, layouts, cam_layout)
 
 
 def format_probability(p: float) -> str:

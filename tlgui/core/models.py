@@ -28,6 +28,31 @@ from .weights import (
 STRATEGIES = ("frozen", "partial", "full")
 
 
+class VitEmbedding(nn.Module):
+    """A vision transformer's first step as a block of its own: the image cut into 16 × 16
+    patches, each projected to a token, the class token put in front and the learnt position
+    embedding added (torchvision's ``VisionTransformer`` does this inside its ``forward``)."""
+
+    def __init__(self, vit: nn.Module):
+        super().__init__()
+        self.conv_proj = vit.conv_proj
+        self.class_token = vit.class_token
+        self.pos_embedding = vit.encoder.pos_embedding
+        self.dropout = vit.encoder.dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        patches = self.conv_proj(x).flatten(2).transpose(1, 2)  # (N, patches, width)
+        token = self.class_token.expand(x.shape[0], -1, -1)
+        return self.dropout(torch.cat([token, patches], dim=1) + self.pos_embedding)
+
+
+class ClassToken(nn.Module):
+    """The class token of a token sequence: what a vision transformer classifies."""
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens[:, 0]
+
+
 def _split_backbone(name: str, model: nn.Module) -> tuple[list[nn.Module], nn.Module, int]:
     """(blocks, neck, feature dimension) of a torchvision classification model."""
     family = BACKBONES[name][0]
@@ -56,6 +81,17 @@ def _split_backbone(name: str, model: nn.Module) -> tuple[list[nn.Module], nn.Mo
         norm, _, linear = model.classifier
         return list(model.features), nn.Sequential(model.avgpool, norm, flatten), \
             linear.in_features
+    if family == "swin":
+        # features = patch embedding, stage 1, merging, stage 2, …: a block is a stage with
+        # the step that feeds it. Outputs are channels-last (N, H, W, C) until the neck.
+        features = list(model.features)
+        blocks = [nn.Sequential(*features[i:i + 2]) for i in range(0, len(features), 2)]
+        neck = nn.Sequential(model.norm, model.permute, model.avgpool, flatten)
+        return blocks, neck, model.head.in_features
+    if family == "vit":
+        blocks = [VitEmbedding(model), *model.encoder.layers]
+        neck = nn.Sequential(model.encoder.ln, ClassToken())
+        return blocks, neck, model.heads.head.in_features
     raise ValueError(f"no block layout for {name}")
 
 
@@ -381,6 +417,8 @@ def block_names(name: str, count: int) -> list[str]:
         return ["stem"] + [f"layer{i}" for i in range(1, count)]
     if family == "regnet":
         return ["stem"] + [f"block{i}" for i in range(1, count)]
+    if family == "vit":
+        return ["embed"] + [f"layer{i}" for i in range(1, count)]
     return [f"stage{i}" for i in range(count)]
 
 

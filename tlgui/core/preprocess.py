@@ -121,6 +121,9 @@ def preprocessing_for(name: str, image_size: int | None = None) -> Preprocessing
     """The backbone's own preprocessing, or scaled to ``image_size`` (crop side in pixels)."""
     info = backbone_info(name)
     crop = image_size or info.crop_size
+    if info.fixed_size and crop != info.crop_size:
+        raise ValueError(f"{name} takes {info.crop_size} px images only (its position "
+                         f"embedding is learnt for that size), not {crop} px")
     if crop < info.min_size:
         raise ValueError(f"image size {crop} is below {name}'s minimum of {info.min_size} px")
     resize = round(crop * info.resize_size / info.crop_size)

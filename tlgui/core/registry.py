@@ -22,12 +22,21 @@ BACKBONES: dict[str, tuple[str, str]] = {
                                  "accurate for its size"),
     "convnext_tiny": ("convnext", "a modern convolutional network built like a transformer; "
                                   "highly accurate"),
+    "swin_t": ("swin", "a vision transformer that looks through shifted windows; highly "
+                       "accurate, slower without a GPU; 224 px or more"),
+    "vit_b_16": ("vit", "the original vision transformer: 86 million weights, 224 px images "
+                        "only; for a GPU"),
 }
+
+#: Families whose networks take one image size only: ViT's position embedding is learnt for
+#: its 14 × 14 grid of 16-pixel patches.
+FIXED_SIZE_FAMILIES = ("vit",)
 
 #: Where the ImageNet classifier's own weights lie in each family's state dict (what a new
 #: head replaces). ConvNeXt's classifier begins with a LayerNorm that belongs to the backbone.
 CLASSIFIER_PREFIX = {"vgg": "classifier.", "resnet": "fc.", "mobilenet": "classifier.",
-                     "efficientnet": "classifier.", "regnet": "fc.", "convnext": "classifier.2."}
+                     "efficientnet": "classifier.", "regnet": "fc.", "convnext": "classifier.2.",
+                     "swin": "head.", "vit": "heads."}
 
 
 def classifier_prefix(name: str) -> str:
@@ -58,6 +67,11 @@ class BackboneInfo:
     std: tuple[float, float, float]
     interpolation: str
     min_size: int
+
+    @property
+    def fixed_size(self) -> bool:
+        """Whether the network takes images of :attr:`crop_size` only."""
+        return self.family in FIXED_SIZE_FAMILIES
 
     @property
     def weights_file(self) -> str:

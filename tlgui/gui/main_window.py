@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
         m.settings_changed.connect(self._update_problems)
         m.settings_changed.connect(self._update_inspect_backbone)
         m.settings_changed.connect(lambda: t.set_starting_weights(m.weights()))
+        m.settings_changed.connect(self._update_image_size)
         self.results_pane.runs_changed.connect(self._on_runs_changed)
         # Look inside shows the model Results shows; both run on the Train step's device.
         self.results_pane.checkpoint_changed.connect(self.inspect_pane.select_checkpoint)
@@ -487,6 +488,11 @@ class MainWindow(QMainWindow):
             self.check_pane.map_tab.stop_following()
         if state == "idle" and self._close_when_idle:
             QTimer.singleShot(0, self.close)
+
+    def _update_image_size(self) -> None:
+        info = self.model_pane.backbone_info()
+        if info is not None:
+            self.training_pane.set_backbone(info.crop_size, info.fixed_size)
 
     def _update_inspect_backbone(self) -> None:
         name = self.model_pane.backbone()

@@ -344,6 +344,11 @@ class ModelPane(Pane):
         rows = self.table.selectionModel().selectedRows() if self.infos else []
         return self.infos[rows[0].row()].name if rows else "vgg16"
 
+    def backbone_info(self):
+        """The chosen backbone's :class:`~tlgui.core.registry.BackboneInfo` (None before
+        PyTorch has loaded)."""
+        return next((i for i in self.infos if i.name == self.backbone()), None)
+
     def weights(self) -> str:
         checked = self.weights_group.checkedId()
         if checked == 1:
@@ -436,8 +441,7 @@ class ModelPane(Pane):
         self.changed.emit()
 
     def _on_backbone_changed(self) -> None:
-        name = self.backbone()
-        info = next((i for i in self.infos if i.name == name), None)
+        info = self.backbone_info()
         if info:
             self.advice.setText(f"<b>{info.name}</b>: {info.advice}.")
             blocks = len(self._layout_rows()) - 1

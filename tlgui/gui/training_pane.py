@@ -42,6 +42,7 @@ from .pane import Pane
 from .plots import RUN_COLOURS, RUN_LABELS, CurvesView, train_curve_note
 
 #: What the summary says before any training, and again after the data set changes.
+SIZE_TIP = "Smaller images train faster on weak machines"
 SUMMARY_PLACEHOLDER = ("Curves appear here as each epoch ends: solid lines are validation "
                        "accuracy, dashed lines training accuracy (measured with dropout off, "
                        "like validation). The thin line is the training loss of the epoch "
@@ -92,9 +93,11 @@ class TrainingPane(Pane):
         self.early_stopping.setSpecialValueText("off")
         self.early_stopping.setSuffix(" epochs without gain")
         self.image_size = ImageSizeBox()
+        self._fixed_size = False  #: the backbone takes its own size only
+        self._size_before_fixed = 0
         self.image_size.setSpecialValueText("backbone default (224 px)")
         self.image_size.setSuffix(" px")
-        self.image_size.setToolTip("Smaller images train faster on weak machines")
+        self.image_size.setToolTip(SIZE_TIP)
         self.compare = QCheckBox("Compare with and without dropout")
         self.compare.setChecked(True)
         self.compare.setToolTip("Train the same model twice, side by side: one with the head's "
@@ -210,7 +213,7 @@ class TrainingPane(Pane):
             "schedule": self.schedule.currentData(),
             "augment": self.augment.isChecked(),
             "early_stopping": self.early_stopping.value(),
-            "image_size": self.image_size.value() or None,
+            "image_size": None if self._fixed_size else self.image_size.value() or None,
             "compare_dropout": self.compare.isChecked(),
         }
 
@@ -220,7 +223,10 @@ class TrainingPane(Pane):
             if key in s:
                 widget.setValue(int(s[key]))
         if "image_size" in s:
-            self.image_size.setValue(int(s["image_size"] or 0))
+            if self._fixed_size:  # shown when a backbone that takes other sizes is chosen
+                self._size_before_fixed = int(s["image_size"] or 0)
+            else:
+                self.image_size.setValue(int(s["image_size"] or 0))
         for key, widget in (("lr", self.lr), ("backbone_lr_factor", self.backbone_lr)):
             if key in s:
                 widget.setValue(float(s[key]))
@@ -231,6 +237,21 @@ class TrainingPane(Pane):
             index = combo.findData(s.get(key))
             if index >= 0:
                 combo.setCurrentIndex(index)
+
+    def set_backbone(self, crop_size: int, fixed_size: bool) -> None:
+        """Name the backbone's own image size; a backbone that takes that size only (a vision
+        transformer) has none to choose: the box shows its size, greyed, and the size chosen
+        before comes back with another backbone."""
+        self.image_size.setSpecialValueText(f"backbone default ({crop_size} px)")
+        if fixed_size and not self._fixed_size:
+            self._size_before_fixed = self.image_size.value()
+            self.image_size.setValue(0)
+        elif not fixed_size and self._fixed_size:
+            self.image_size.setValue(self._size_before_fixed)
+        self._fixed_size = fixed_size
+        self.image_size.setEnabled(not fixed_size)
+        self.image_size.setToolTip(f"This backbone takes {crop_size} px images only"
+                                   if fixed_size else SIZE_TIP)
 
     def set_starting_weights(self, weights: str) -> None:
         """Follow the Model step's starting weights: the backbone rate's default is the full

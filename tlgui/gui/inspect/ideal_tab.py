@@ -121,7 +121,8 @@ class IdealTab(QWidget):
         def compute(model, emit, control):
             from ...core.class_images import ideal_image
 
-            size = min(model.input_size, MAX_SIZE)
+            # A transformer takes its own size only (slower, but the only one it sees).
+            size = model.input_size if model.fixed_size else min(model.input_size, MAX_SIZE)
 
             def run(tv_weight: float, with_tv: bool, done_before: int):
                 stage = "With total variation" if with_tv else "Without total variation"
