@@ -239,8 +239,19 @@ def _run(argv: list[str] | None) -> int:
     except Exception as e:
         if args.debug:
             raise
-        print(f"tlgui: error: {one_line(e)}", file=sys.stderr)
+        from .core.distributed import PeerFailed
+
+        if not isinstance(e, PeerFailed):  # else the process that failed has said why
+            print(f"tlgui: error{_which_process()}: {one_line(e)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _which_process() -> str:
+    """Which of the processes torchrun started failed (nothing for a lone process)."""
+    world, rank = os.environ.get("WORLD_SIZE", "1"), os.environ.get("RANK", "0")
+    if world.isdigit() and rank.isdigit() and int(world) > 1:
+        return f" (process {int(rank) + 1} of {world})"
+    return ""
 
 
 def _data_paths(args) -> list[str]:
@@ -315,8 +326,7 @@ def cmd_scan(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .core.control import RunControl
-    from .core.training import TrainConfig, Trainer
+    from .core.training import TrainConfig
     from .core.weights import resolve_source
 
     if args.resume and not args.out:
@@ -348,26 +358,66 @@ def cmd_train(args) -> int:
 
     backbone_info(config.model)  # an unknown model fails here, before any work
     config.validate()  # and settings that cannot train, before the images are scanned
-    from .core.advice import strategy_warning
+    from .core import distributed
 
+    processes = distributed.SINGLE
+    if distributed.launched():  # one of several processes torchrun started
+        if not args.out:  # each process would name its own folder after its start time
+            raise CliError("a distributed training needs --out RUN_DIR")
+        processes, config.device = distributed.start(config.device)
+
+        def on_sigterm(signum, frame):  # torchrun ends every process when one fails
+            raise distributed.Terminated("ended by torchrun")
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return _train(args, config, processes)
+    finally:
+        distributed.stop()
+
+
+def _train(args, config, processes) -> int:
+    from .core.advice import strategy_warning
+    from .core.control import RunControl
+    from .core.training import Trainer
+
+    def note(text: str) -> None:  # rank 0 speaks for all
+        if processes.is_main:
+            print(text, file=sys.stderr)
+
+    if processes.distributed:
+        device = "GPU" if processes.backend == "nccl" else "CPU"
+        note(f"training distributed on {processes.world_size} processes "
+             f"({processes.backend}, one {device} each)")
     if strategy_warning(config.strategy, config.weights):
-        print(f"warning: {strategy_warning(config.strategy, config.weights)}", file=sys.stderr)
+        note(f"warning: {strategy_warning(config.strategy, config.weights)}")
     out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    if not args.resume and (out / "summary.json").exists():
+    # Rank 0 alone reads the run folder: the others may run where it is not (another node).
+    fresh = not args.resume and processes.is_main
+    if fresh and (out / "summary.json").exists():
         raise CliError(f"{out}: already holds a finished run; choose another --out or --resume")
-    if not args.resume and (out / "config.json").exists():  # a training that was interrupted
+    if fresh and (out / "config.json").exists():  # a training that was interrupted
         raise CliError(f"{out}: holds an unfinished run; continue it with --resume (same "
                        "settings) or choose another --out")
     report = _scan(args)
     for w in [report.imbalance_warning()] + [f"skipped {s.path}: {s.reason}"
                                               for s in report.skipped[:10]]:
         if w:
-            print(f"warning: {w}", file=sys.stderr)
+            note(f"warning: {w}")
     if len(report.skipped) > 10:
-        print(f"warning: … {len(report.skipped) - 10} more skipped ('tlgui scan' lists them)",
-              file=sys.stderr)
+        note(f"warning: … {len(report.skipped) - 10} more skipped ('tlgui scan' lists them)")
 
     control = RunControl()
+    if processes.distributed:
+        # A stop after this batch would come at another batch on each process, and they
+        # would wait for each other: Ctrl+C ends them all (torchrun passes it on), and
+        # --resume continues from the last complete epoch.
+        trainer = Trainer(config, report, out, on_event=_TrainPrinter(), control=control,
+                          resume=args.resume, processes=processes)
+        summary = trainer.run()
+        if processes.is_main:
+            _print_summary(summary, out)
+        return 0
     printer = _TrainPrinter()
     previous = signal.getsignal(signal.SIGINT)
 

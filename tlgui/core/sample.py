@@ -56,7 +56,12 @@ def ensure_sample_data(
         (tmp / ".complete").write_text("tlgui sample data set\n")
         if target.exists():
             target.rmdir()  # empty, checked above
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # made meanwhile by another process (torchrun starts several)
+            if not (target / ".complete").exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -16,10 +16,12 @@ import json
 import math
 import os
 import random
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,7 @@ from .data import (
     without_files,
 )
 from .device import autocast_dtype, describe, select_device
+from .distributed import SINGLE, Processes
 from .errors import one_line
 from .event_log import EventLogWriter, TrainingFailed
 from .feature_store import FeatureKey, FeatureStore, StoredFeatures, stored_features
@@ -76,6 +79,11 @@ SMALL_CHECKPOINT_BYTES = 100 * 2**20
 #: Settings that may differ when a training resumes: they change where and how fast it runs,
 #: not what it computes. Every other setting must be the one the run started with.
 RESUMABLE_CHANGES = ("device", "workers", "allow_download")
+
+#: Rank r of a distributed training draws its dropout masks and augmentations from the seed
+#: plus r times this, so that the ranks do not repeat each other's (rank 0: a single
+#: process's).
+RANK_SEED_STRIDE = 7919
 
 
 @dataclass
@@ -197,6 +205,9 @@ class RunState:
     #: class ``t`` the model gave class ``p``.
     best_val_predictions: list[list[int]] | None = None
     last_val_predictions: list[list[int]] | None = None
+    #: In a distributed training: the trainable part wrapped in DistributedDataParallel,
+    #: which averages its gradients over the ranks.
+    parallel: nn.Module | None = None
 
 
 @dataclass
@@ -279,6 +290,10 @@ class Trainer:
         the best epoch's weights it had found. A setting that changes the result (all but
         ``RESUMABLE_CHANGES``) or images that differ from the run's start are refused with a
         ``ValueError`` naming them; ``config.json`` and ``classes.json`` stay as written.
+    processes : Processes
+        This process's place in a distributed training (see :mod:`tlgui.core.distributed`):
+        every rank trains on its share of each batch; rank 0 alone reads and writes
+        ``out_dir`` and reports events. By default the one process of an ordinary training.
     """
 
     def __init__(
@@ -289,15 +304,20 @@ class Trainer:
         on_event: Callable[[object], None] | None = None,
         control: RunControl | None = None,
         resume: bool = False,
+        processes: Processes = SINGLE,
     ):
         config.validate()
         report.require_trainable()
+        self.processes = processes
+        if processes.distributed:
+            _check_batch_split(config.batch_size, processes.world_size)
         self.config = config
         self.report = report
-        self.out_dir = Path(out_dir) if out_dir else None
-        if resume:
+        # Rank 0 alone reads and writes the run folder; the others get what it read.
+        self.out_dir = Path(out_dir) if out_dir and processes.is_main else None
+        if resume and processes.is_main:
             self._check_resumable()
-        listener = on_event or (lambda event: None)
+        listener = (on_event if on_event and processes.is_main else None) or (lambda event: None)
         #: Every event also goes to the run folder's append-only log (see event_log).
         self.event_log = EventLogWriter(self.out_dir) if self.out_dir else None
 
@@ -318,6 +338,9 @@ class Trainer:
         #: Images that passed the scan but failed to decode here: path -> reason. They are
         #: left out of their batches, named in the log once, and listed in the summary.
         self.unreadable: dict[str, str] = {}
+        #: A distributed rank's own feature store, removed when the training ends (see
+        #: _feature_store).
+        self._private_store: Path | None = None
 
     # -- public ----------------------------------------------------------------------------
     def run(self) -> dict:
@@ -325,12 +348,19 @@ class Trainer:
         try:
             return self._run()
         except Exception as e:
+            # In a distributed training the rank that failed first names the reason; the
+            # others stop because it did, and say so.
+            explained = self.processes.explain_failure(e)
             if self.event_log is not None:
-                self.event_log.write(TrainingFailed(one_line(e)))
+                self.event_log.write(TrainingFailed(one_line(explained)))
+            if explained is not e:
+                raise explained from e
             raise
         finally:
             if self.event_log is not None:
                 self.event_log.close()
+            if self._private_store is not None:
+                shutil.rmtree(self._private_store, ignore_errors=True)
 
     def _run(self) -> dict:
         cfg = self.config
@@ -341,12 +371,14 @@ class Trainer:
             raise ValueError(f"{len(data_split.train)} training image(s) after the split: "
                              "training needs at least 2")
         self._val_size = len(data_split.val)
-        if self.resume:
+        if self.resume and self.processes.is_main:
             self._check_same_images(data_split)
+        self._check_ranks_agree(data_split)
         self._log(f"device: {describe(self.device)}")
         self.prepare()
         if self.resume:
-            self._remove_orphan_temp_files()
+            if self.out_dir:
+                self._remove_orphan_temp_files()
             start_epoch = self._restore()
         else:
             start_epoch = 0
@@ -411,7 +443,10 @@ class Trainer:
             for g in groups:
                 g["initial_lr"] = g["lr"]
             optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-            self.runs.append(RunState(name, dropout, net, optimizer, self._grad_scaler()))
+            run = RunState(name, dropout, net, optimizer, self._grad_scaler())
+            if self.processes.distributed:
+                run.parallel = _data_parallel(net, self.device)
+            self.runs.append(run)
         trainable, frozen = model.parameter_counts()
         self._log(
             f"{cfg.model}: {model.frozen_blocks} of {model.num_blocks} blocks frozen; "
@@ -489,22 +524,18 @@ class Trainer:
         saved one epoch ahead of the other when the training was killed, is not trained
         again). The frozen weights come from the model built as at the start (same settings,
         same seed); last.pt holds everything that training changed, the best epoch's
-        trainable weights included."""
+        trainable weights included. In a distributed training rank 0 reads the files and
+        hands their contents to the others."""
+        saved = self._read_last_checkpoints() if self.processes.is_main else None
+        saved = self.processes.broadcast(saved)
         start = None
-        for run in self.runs:
-            last = self.out_dir / run.name / "last.pt"
-            if not last.is_file():
+        for run, ckpt in zip(self.runs, saved):
+            if ckpt is None:
                 # Stopped or killed before its first epoch ended: its model is the one built
                 # then (same settings, same seed), so it starts from its first epoch.
                 self._log(f"{run.name}: no complete epoch yet; it starts from the first")
                 start = 0
                 continue
-            ckpt = torch.load(last, map_location="cpu", weights_only=True)
-            if ckpt.get("classes") != self.report.classes:
-                raise WeightsError(
-                    f"{last}: was trained on classes {ckpt.get('classes')}, "
-                    f"the data now has {self.report.classes}"
-                )
             run.model.load_state_dict(ckpt["trainable_state"], strict=False)
             run.optimizer.load_state_dict(ckpt["optimizer"])
             if run.scaler is not None and ckpt.get("scaler"):
@@ -518,21 +549,41 @@ class Trainer:
             run.stop_reason = ckpt.get("stop_reason", "")
             run.best_val_predictions = ckpt.get("best_val_predictions")
             run.last_val_predictions = ckpt.get("last_val_predictions")
-            if "best_state" in ckpt:
-                run.best_state = ckpt["best_state"]
-            elif run.best_epoch > 0:  # a last.pt from before it held the best weights
-                run.best_state = self._best_from_file(run)
+            run.best_state = ckpt.get("best_state")
             # best.pt may be older than last.pt (written at most every
             # BEST_CHECKPOINT_INTERVAL) or missing: write it again from last.pt.
             run.best_unsaved = run.best_state is not None
-            folder = self.out_dir / run.name
-            atomic_write_text(folder / "metrics.csv", _metrics_csv(run.history))
+            if self.out_dir:
+                folder = self.out_dir / run.name
+                atomic_write_text(folder / "metrics.csv", _metrics_csv(run.history))
             if run.active:
                 start = len(run.history) if start is None else min(start, len(run.history))
         start = self.config.epochs if start is None else start
         self._log(f"resuming at epoch {start + 1}" if start < self.config.epochs
                   else "resuming: every run has finished its epochs")
         return start
+
+    def _read_last_checkpoints(self) -> list[dict | None]:
+        """Each run's last.pt (None for a run without a complete epoch), with the best
+        epoch's weights under ``best_state`` (from best.pt for a last.pt written before it
+        held them)."""
+        saved = []
+        for run in self.runs:
+            last = self.out_dir / run.name / "last.pt"
+            if not last.is_file():
+                saved.append(None)
+                continue
+            ckpt = torch.load(last, map_location="cpu", weights_only=True)
+            if ckpt.get("classes") != self.report.classes:
+                raise WeightsError(
+                    f"{last}: was trained on classes {ckpt.get('classes')}, "
+                    f"the data now has {self.report.classes}"
+                )
+            if "best_state" not in ckpt and ckpt["best_epoch"] > 0:
+                run.best_epoch = ckpt["best_epoch"]
+                ckpt["best_state"] = self._best_from_file(run)
+            saved.append(ckpt)
+        return saved
 
     def _best_from_file(self, run: RunState) -> dict:
         """The best epoch's trainable weights from best.pt, for a last.pt written before
@@ -580,16 +631,28 @@ class Trainer:
         read once (``keep=False``) is not kept, and holds no idle worker processes."""
         cfg = self.config
         key = (id(items), train)
+        processes = self.processes
+        # Each rank of a distributed training takes its share of every batch: the sampler
+        # draws the same order as a single process does, and deals it out.
+        shared = train and processes.distributed
         if key not in self._loaders or not keep:
             transform = (self.preprocessing.train_transform(cfg.augment) if train
                          else self.preprocessing.eval_transform())
+            # A rank that left an image out would take a smaller step than the others, or
+            # none, and they would wait for it: there, an image that no longer decodes
+            # (checked before training) ends the training with its name.
             dataset = ImageDataset(items, transform, draft_size=self.preprocessing.resize_size,
-                                   skip_unreadable=True)
+                                   skip_unreadable=not shared)
             workers = cfg.workers if cfg.workers >= 0 else _auto_workers(self.device)
+            sampler = (torch.utils.data.DistributedSampler(
+                dataset, processes.world_size, processes.rank, shuffle=True,
+                seed=cfg.seed * 1000) if shared else None)
             loader = torch.utils.data.DataLoader(
                 dataset,
-                batch_size=cfg.batch_size,
-                shuffle=train,
+                batch_size=processes.local_batch_size(cfg.batch_size) if shared
+                else cfg.batch_size,
+                shuffle=train and not shared,
+                sampler=sampler,
                 generator=torch.Generator(),
                 num_workers=workers,
                 worker_init_fn=loader_worker_init,
@@ -605,7 +668,9 @@ class Trainer:
                 return loader
             self._loaders[key] = loader
         loader = self._loaders[key]
-        loader.generator.manual_seed(cfg.seed * 1000 + epoch)
+        loader.generator.manual_seed(cfg.seed * 1000 + epoch + RANK_SEED_STRIDE * processes.rank)
+        if shared:
+            loader.sampler.set_epoch(epoch)  # its order: the seed above, without the rank
         return loader
 
     def _stem_batches(self, items, train: bool, epoch: int = 0) -> Iterator[tuple]:
@@ -642,7 +707,16 @@ class Trainer:
         def progress(done: int, total: int) -> None:
             self.on_event(ev.StageProgress("verify", done, total, "decoding every image"))
 
-        failed = decode_failures(self.report, progress, cancel=self.control)
+        processes = self.processes
+        if processes.distributed:  # each rank decodes its share; all learn every failure
+            test = self.report.test_items
+            mine = replace(self.report, items=processes.share(self.report.items),
+                           test_items=None if test is None else processes.share(test))
+            failed = {}
+            for found in processes.gather(decode_failures(mine, progress, cancel=self.control)):
+                failed.update(found)
+        else:
+            failed = decode_failures(self.report, progress, cancel=self.control)
         gone = [path for path in failed if not os.path.exists(path)]
         if gone:  # not damaged but moved: the folder may have moved, as in the epochs
             raise ImageLoadError(gone[0], failed[gone[0]])
@@ -653,6 +727,27 @@ class Trainer:
             if name not in self.report.classes:
                 self._log(f"class '{name}' has no usable image — left out")
         self.report.require_trainable()
+
+    def _check_ranks_agree(self, data_split) -> None:
+        """Refuse, in one line on every rank, a distributed training whose processes see
+        other images (another copy of the folders on one machine, say): each would train on
+        its own data set."""
+        if not self.processes.distributed:
+            return
+        digest = hashlib.sha256()
+        for part in (data_split.train, data_split.val, self.report.test_items or ()):
+            for item in part:
+                digest.update(f"{item.key}\0{item.label}\n".encode())
+            digest.update(b"\1")
+        digest.update(json.dumps(self.report.classes).encode())
+        seen = self.processes.gather((digest.hexdigest(), len(data_split.train),
+                                      len(data_split.val)))
+        for rank, (other, train, val) in enumerate(seen):
+            if other != seen[0][0]:
+                raise ValueError(
+                    f"process {rank + 1} of {len(seen)} sees other images than process 1 "
+                    f"({train} training and {val} validation images there, {seen[0][1]} and "
+                    f"{seen[0][2]} here): every process must read the same folders")
 
     def _note_unreadable(self, unreadable: list[tuple[str, str]]) -> None:
         """Name each image that failed to decode in the log, once (augmentation reads the
@@ -666,7 +761,7 @@ class Trainer:
         """The frozen stem's outputs for ``items`` from the feature store, computing (and
         storing) those it lacks; and the labels of the images that have one."""
         started = time.perf_counter()
-        store = FeatureStore()
+        store = self._feature_store()
         features = store.features(self._feature_key())
         seen: dict[str, int] = {}
 
@@ -691,10 +786,23 @@ class Trainer:
                               dtype=torch.long, device=self.device)
         self.stats.feature_seconds += time.perf_counter() - started
         try:
-            store.evict(keep=[features.folder])
+            if self._private_store is None:
+                store.evict(keep=[features.folder])
         except (OSError, ValueError) as e:  # a full store is no reason to stop training
             self._log(f"feature store: {e}")
         return stored, labels
+
+    def _feature_store(self) -> FeatureStore:
+        """The user's feature store; in a distributed training, a store of this rank's own,
+        removed at the end. The ranks must compute the same missing images together, so they
+        start from the same (empty) store, and each holds every image's features, wherever
+        it runs."""
+        if not self.processes.distributed:
+            return FeatureStore()
+        if self._private_store is None:
+            self._private_store = Path(tempfile.mkdtemp(
+                prefix=f"tlgui-features-rank{self.processes.rank}-"))
+        return FeatureStore(self._private_store)
 
     def _feature_key(self) -> FeatureKey:
         """What the frozen stem's outputs depend on (see :mod:`tlgui.core.feature_store`)."""
@@ -703,38 +811,74 @@ class Trainer:
 
     def _stem_outputs(self, items, positions: list[int], unreadable: dict[str, int]):
         """Yield ``(positions, stem outputs)`` for ``items[positions]`` in order, leaving out
-        (and noting in ``unreadable``) those that fail to decode."""
+        (and noting in ``unreadable``) those that fail to decode. In a distributed training
+        each rank computes every N-th image, and every rank gets every output."""
+        if self.processes.distributed:
+            batches = self._shared_stem_outputs(items, positions)
+        else:
+            batches = self._computed_stem_outputs(items, positions)
+        for rows, z, failed in batches:
+            self._note_unreadable(failed)
+            for path, _ in failed:
+                unreadable[path] = 1
+            if z is not None:
+                yield rows, z
+
+    def _computed_stem_outputs(self, items, positions: list[int]):
+        """``(positions, stem outputs or None, [(path, reason), …])`` per batch of
+        ``items[positions]``, computed here."""
         model = self.runs[0].model
         subset = [items[i] for i in positions]
         size = self.config.batch_size
         for b, (x, _labels, failed) in enumerate(self._loader(subset, train=False, keep=False)):
-            self._note_unreadable(failed)
-            bad = {path for path, _ in failed}
-            for path in bad:
-                unreadable[path] = 1
             if self.control.checkpoint():
                 raise Cancelled
             if x is None:
+                yield [], None, failed
                 continue
+            bad = {path for path, _ in failed}
             rows = [i for i in positions[b * size:(b + 1) * size] if items[i].path not in bad]
             x = x.to(self.device, non_blocking=True)
             with torch.inference_mode(), self._autocast():
                 z = model.stem(x)
             self.stats.stem_images += len(rows)
-            yield rows, z
+            yield rows, z, failed
+
+    def _shared_stem_outputs(self, items, positions: list[int]):
+        """The feature pass shared among the ranks: each computes its share of ``positions``
+        a batch at a time, and all ranks exchange their batches (one exchange per batch, so
+        every rank holds one batch of each at a time)."""
+        processes = self.processes
+        size = self.config.batch_size
+        steps = max(math.ceil(len(positions[r::processes.world_size]) / size)
+                    for r in range(processes.world_size))
+        mine = self._computed_stem_outputs(items, processes.share(positions))
+        for _ in range(steps):
+            rows, z, failed = next(mine, ([], None, []))
+            batch = (rows, None if z is None else z.to(torch.float16).cpu().numpy(), failed)
+            for their_rows, outputs, their_failed in processes.gather(batch):
+                yield (their_rows, None if outputs is None else torch.from_numpy(outputs),
+                       their_failed)
 
     def _cached_batches(self, feats: StoredFeatures, labels, shuffle: bool, epoch: int):
         """Batches of stored stem outputs, read from disk a batch at a time."""
         n = len(labels)
+        processes = self.processes
+        size = self.config.batch_size
         if shuffle:
             generator = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
             order = torch.randperm(n, generator=generator)
+            if processes.distributed:  # dealt out as DistributedSampler deals images
+                padded = math.ceil(n / processes.world_size) * processes.world_size
+                order = torch.cat([order, order[: padded - n]])
+                order = processes.share(order)
+                size = processes.local_batch_size(size)
         else:
-            order = torch.arange(n)
-        for start in range(0, n, self.config.batch_size):
+            order = processes.share(torch.arange(n))  # evaluation: each image once
+        for start in range(0, len(order), size):
             if self.control.checkpoint():
                 raise Cancelled
-            idx = order[start : start + self.config.batch_size]
+            idx = order[start : start + size]
             z = torch.from_numpy(feats[idx.numpy()]).to(self.device, non_blocking=True)
             yield z.float(), labels[idx.to(labels.device)]
 
@@ -753,7 +897,9 @@ class Trainer:
             train_eval_cache = train_cache  # computed with the evaluation transform
         elif use_cache:
             train_eval_cache = self._cache(eval_items, "training accuracy")
-        batches = math.ceil(len(train_items) / cfg.batch_size)
+        processes = self.processes
+        per_rank = math.ceil(len(train_items) / processes.world_size)
+        batches = math.ceil(per_rank / processes.local_batch_size(cfg.batch_size))
         epoch_times: list[float] = []
         for epoch in range(start_epoch, cfg.epochs):
             if not any(r.active for r in self.runs):
@@ -763,7 +909,8 @@ class Trainer:
             if not active:
                 continue
             started = time.perf_counter()
-            torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout masks and augmentation
+            # dropout masks and augmentation
+            torch.manual_seed(cfg.seed * 1000 + epoch + RANK_SEED_STRIDE * processes.rank)
             factor = schedule_factor(cfg.schedule, epoch, cfg.epochs)
             for run in active:
                 for group in run.optimizer.param_groups:
@@ -782,6 +929,7 @@ class Trainer:
                 self._batch_event(epoch, b, batches, sums, started, epoch_times)
             if self.control.stop_requested:
                 return
+            sums = self._summed_over_ranks(sums)
             train_seconds = time.perf_counter() - started
             self.stats.train_seconds += train_seconds
             val = self._evaluate(active, val_items, val_cache)
@@ -822,9 +970,21 @@ class Trainer:
             # After every run's last.pt: a kill in between leaves the best in last.pt.
             self._flush_best_if_due()
 
+    def _summed_over_ranks(self, sums: dict[str, list]) -> dict[str, list]:
+        """Each run's ``[loss sum, correct, seen]`` over every rank's share of the epoch."""
+        if not self.processes.distributed:
+            return sums
+        names = list(sums)
+        total = self.processes.sum(torch.tensor([sums[n] for n in names], dtype=torch.float64))
+        return {n: [float(row[0]), int(row[1]), int(row[2])]
+                for n, row in zip(names, total.tolist())}
+
     def _step(self, run: RunState, z, y) -> tuple[float, int]:
         with self._autocast():
-            logits = run.model.from_stem(z)
+            # In a distributed training the wrapper averages the gradients over the ranks as
+            # backward runs: each rank's loss is the mean over its equal share of the batch,
+            # so the step is the one a single process takes on the whole batch.
+            logits = run.parallel(z) if run.parallel is not None else run.model.from_stem(z)
             loss = nn.functional.cross_entropy(logits, y)
         run.optimizer.zero_grad(set_to_none=True)
         scaler = run.scaler
@@ -848,8 +1008,8 @@ class Trainer:
         seen = 0
         if cache is not None:
             source = self._cached_batches(*cache, shuffle=False, epoch=0)
-        elif items:
-            source = self._stem_batches(items, train=False)
+        elif self.processes.share(items):
+            source = self._stem_batches(self.processes.share(items), train=False)
         else:
             source = iter(())
         for z, y in source:
@@ -862,6 +1022,14 @@ class Trainer:
                 predicted = logits.argmax(1)
                 totals[run.name][1] += int((predicted == y).sum())
                 totals[run.name][2] += torch.bincount((y * k + predicted).cpu(), minlength=k * k)
+        if self.processes.distributed:  # each rank saw its share of the images
+            names = list(totals)
+            packed = torch.stack([torch.cat([torch.tensor([totals[n][0], totals[n][1]]),
+                                             totals[n][2].double()]) for n in names])
+            packed, seen = self.processes.sum(packed), int(
+                self.processes.sum(torch.tensor([seen], dtype=torch.float64))[0])
+            totals = {n: [float(row[0]), int(row[1]), row[2:].round().long()]
+                      for n, row in zip(names, packed)}
         if seen == 0:
             return {r.name: (math.nan, math.nan, [[0] * k for _ in range(k)]) for r in runs}
         return {name: (loss / seen, correct / seen, counts.view(k, k).tolist())
@@ -1055,6 +1223,37 @@ class Trainer:
 
     def _log(self, text: str) -> None:
         self.on_event(ev.LogMessage(text))
+
+
+def _check_batch_split(batch_size: int, world_size: int) -> None:
+    """A batch is dealt out equally to the ranks, two images at least each (batch
+    normalisation needs two)."""
+    if batch_size % world_size or batch_size // world_size < 2:
+        raise ValueError(
+            f"batch size {batch_size} does not split into {world_size} equal shares of at "
+            f"least 2 images (one per process): choose a multiple of {world_size}, "
+            f"{2 * world_size} or more")
+
+
+class _FromStem(nn.Module):
+    """What trains: the model from its stem's output on (what DistributedDataParallel
+    wraps; it calls ``forward``)."""
+
+    def __init__(self, net: TransferNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net.from_stem(z)
+
+
+def _data_parallel(net: TransferNet, device: torch.device) -> nn.Module:
+    """``net``'s trainable part wrapped in DistributedDataParallel (which first gives every
+    rank rank 0's weights)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(
+        _FromStem(net), device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def _trainable_state(model: TransferNet) -> dict:
