@@ -130,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--all-skipped", action="store_true", help="list every skipped file")
 
-    p = sub.add_parser("train", help="fine-tune a pretrained backbone on image folders")
+    p = sub.add_parser("train", help="fine-tune a pretrained backbone on image folders",
+                       epilog="On several GPUs or machines: torchrun --nproc_per_node N -m "
+                              "tlgui train … (see the README).")
     _add_data_args(p)
     p.add_argument("--model", default="vgg16", help="backbone (see 'tlgui models'; default vgg16)")
     p.add_argument("--weights", default="imagenet", metavar="imagenet|none|FILE",

@@ -60,3 +60,28 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     except TypeError:  # an older torch, without the argument
         native = torch.cuda.is_bf16_supported()
     return torch.bfloat16 if native else torch.float16
+
+
+def tune_for(device: torch.device) -> None:
+    """Let PyTorch run ``device`` at full speed: on CUDA, cuDNN picks the fastest
+    convolution algorithm for the (fixed) input size once, and float32 matrix products use
+    TF32 tensor cores (on Ampere and later; 10 mantissa bits, far finer than the noise of
+    training). Nothing changes elsewhere."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    """How image tensors are laid out on ``device``: channels last on CUDA, where tensor
+    cores take convolutions in that layout without transposing them; PyTorch's default
+    elsewhere."""
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch of images on ``device``, in :func:`memory_format`'s layout."""
+    if x.dim() == 4:
+        return x.to(device, non_blocking=True, memory_format=memory_format(device))
+    return x.to(device, non_blocking=True)

@@ -14,7 +14,7 @@ import torch
 
 from .control import Cancelled
 from .data import DatasetError, ImageItem, scan, split, verify_images
-from .device import autocast_dtype, select_device
+from .device import autocast_dtype, memory_format, select_device, to_device, tune_for
 from .heap import building_long_lived
 from .images import ImageLoadError
 from .metrics import (  # noqa: F401  (re-exported: evaluation's numbers live there)
@@ -96,7 +96,7 @@ def map_images(fn, preprocessing: Preprocessing, paths: Sequence[str], batch_siz
                 raise Cancelled("cancelled")
             output = None
             if x is not None:
-                x = x.to(device, non_blocking=True)
+                x = to_device(x, device)
                 with torch.inference_mode(), torch.autocast(
                         device.type, dtype=dtype, enabled=dtype is not None):
                     output = fn(x)
@@ -118,7 +118,8 @@ def _predict(model, preprocessing: Preprocessing, paths: Sequence[str], batch_si
              device, workers: int, amp: bool, progress, cancel):
     """``(indices of the images read, probabilities (N, C) float32, [(path, reason)])``."""
     device = select_device(device) if isinstance(device, str) else torch.device(device)
-    model = model.to(device).eval()
+    tune_for(device)
+    model = model.to(device, memory_format=memory_format(device)).eval()
     indices, probabilities, failed = [], [], []
     for index, logits, unreadable in map_images(model, preprocessing, paths, batch_size,
                                                 device, workers, amp, progress, cancel):

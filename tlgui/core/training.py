@@ -41,7 +41,7 @@ from .data import (
     split,
     without_files,
 )
-from .device import autocast_dtype, describe, select_device
+from .device import autocast_dtype, describe, memory_format, select_device, to_device, tune_for
 from .distributed import SINGLE, Processes
 from .errors import one_line
 from .event_log import EventLogWriter, TrainingFailed
@@ -341,6 +341,7 @@ class Trainer:
         #: A distributed rank's own feature store, removed when the training ends (see
         #: _feature_store).
         self._private_store: Path | None = None
+        self._shares: dict[int, tuple[list, list]] = {}  #: see _share
 
     # -- public ----------------------------------------------------------------------------
     def run(self) -> dict:
@@ -434,7 +435,8 @@ class Trainer:
 
         torch.manual_seed(cfg.seed)  # the head's initial weights depend on the seed alone
         model = build_model(spec, cfg.weights, cfg.allow_download, download_progress, self.control)
-        model.to(self.device)
+        tune_for(self.device)
+        model.to(self.device, memory_format=memory_format(self.device))
         names = run_names(cfg)
         models = [model] + [twin_without_dropout(model) for _ in names[1:]]
         for (name, dropout), net in zip(names, models):
@@ -685,7 +687,7 @@ class Trainer:
             if x is None:  # not one image of this batch decoded
                 continue
             read += len(y)
-            x = x.to(self.device, non_blocking=True)
+            x = to_device(x, self.device)
             y = y.to(self.device, non_blocking=True)
             if model.frozen_blocks:
                 with torch.inference_mode(), self._autocast():
@@ -838,7 +840,7 @@ class Trainer:
                 continue
             bad = {path for path, _ in failed}
             rows = [i for i in positions[b * size:(b + 1) * size] if items[i].path not in bad]
-            x = x.to(self.device, non_blocking=True)
+            x = to_device(x, self.device)
             with torch.inference_mode(), self._autocast():
                 z = model.stem(x)
             self.stats.stem_images += len(rows)
@@ -916,20 +918,24 @@ class Trainer:
                 for group in run.optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * factor
                 run.model.train()
-            sums = {r.name: [0.0, 0, 0] for r in active}  # loss sum, correct, seen
+            # loss sum, correct, seen: the first two stay on the device while the epoch runs
+            # (reading them each step would make the CPU wait for the GPU every batch)
+            zero = torch.zeros((), device=self.device)
+            sums = {r.name: [zero, zero, 0] for r in active}
             source = (self._cached_batches(*train_cache, shuffle=True, epoch=epoch)
                       if train_cache else self._stem_batches(train_items, True, epoch))
             for b, (z, y) in enumerate(source, 1):
                 for run in active if len(y) > 1 else ():  # batch norm cannot learn from one
                     loss, correct = self._step(run, z, y)
                     s = sums[run.name]
-                    s[0] += loss * len(y)
-                    s[1] += correct
+                    s[0] = s[0] + loss * len(y)
+                    s[1] = s[1] + correct
                     s[2] += len(y)
                 self._batch_event(epoch, b, batches, sums, started, epoch_times)
             if self.control.stop_requested:
                 return
-            sums = self._summed_over_ranks(sums)
+            sums = self._summed_over_ranks(
+                {name: [float(s[0]), int(s[1]), s[2]] for name, s in sums.items()})
             train_seconds = time.perf_counter() - started
             self.stats.train_seconds += train_seconds
             val = self._evaluate(active, val_items, val_cache)
@@ -970,6 +976,15 @@ class Trainer:
             # After every run's last.pt: a kill in between leaves the best in last.pt.
             self._flush_best_if_due()
 
+    def _share(self, items: list[ImageItem]) -> list[ImageItem]:
+        """This rank's share of ``items`` to evaluate; the same list object every epoch, so
+        that its loader (and its worker processes) is made once."""
+        if not self.processes.distributed:
+            return items
+        if id(items) not in self._shares:  # the list is kept with its share: its id stays
+            self._shares[id(items)] = (items, self.processes.share(items))
+        return self._shares[id(items)][1]
+
     def _summed_over_ranks(self, sums: dict[str, list]) -> dict[str, list]:
         """Each run's ``[loss sum, correct, seen]`` over every rank's share of the epoch."""
         if not self.processes.distributed:
@@ -979,7 +994,9 @@ class Trainer:
         return {n: [float(row[0]), int(row[1]), int(row[2])]
                 for n, row in zip(names, total.tolist())}
 
-    def _step(self, run: RunState, z, y) -> tuple[float, int]:
+    def _step(self, run: RunState, z, y) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step: (the batch's mean loss, its correct predictions), as tensors
+        on the device (not read back: see _train)."""
         with self._autocast():
             # In a distributed training the wrapper averages the gradients over the ranks as
             # backward runs: each rank's loss is the mean over its equal share of the batch,
@@ -995,7 +1012,7 @@ class Trainer:
         else:
             loss.backward()
             run.optimizer.step()
-        return loss.item(), int((logits.argmax(1) == y).sum())
+        return loss.detach().float(), (logits.detach().argmax(1) == y).sum()
 
     @torch.no_grad()
     def _evaluate(self, runs, items, cache) -> dict[str, tuple[float, float, list[list[int]]]]:
@@ -1004,12 +1021,15 @@ class Trainer:
         for run in runs:
             run.model.eval()
         k = len(self.report.classes)
-        totals = {r.name: [0.0, 0, torch.zeros(k * k, dtype=torch.long)] for r in runs}
+        # Summed on the device and read back once (float32 for the loss: MPS has no float64).
+        losses = {r.name: torch.zeros((), device=self.device) for r in runs}
+        counts = {r.name: torch.zeros(k * k, dtype=torch.long, device=self.device)
+                  for r in runs}
         seen = 0
         if cache is not None:
             source = self._cached_batches(*cache, shuffle=False, epoch=0)
-        elif self.processes.share(items):
-            source = self._stem_batches(self.processes.share(items), train=False)
+        elif self._share(items):
+            source = self._stem_batches(self._share(items), train=False)
         else:
             source = iter(())
         for z, y in source:
@@ -1017,23 +1037,23 @@ class Trainer:
             for run in runs:
                 with self._autocast():
                     logits = run.model.from_stem(z)
-                totals[run.name][0] += float(
-                    nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
-                predicted = logits.argmax(1)
-                totals[run.name][1] += int((predicted == y).sum())
-                totals[run.name][2] += torch.bincount((y * k + predicted).cpu(), minlength=k * k)
+                losses[run.name] += nn.functional.cross_entropy(logits.float(), y,
+                                                                reduction="sum")
+                counts[run.name] += torch.bincount(y * k + logits.argmax(1), minlength=k * k)
+        names = list(losses)
+        packed = torch.stack([torch.cat([losses[n].double().cpu().view(1),
+                                         counts[n].double().cpu()]) for n in names])
         if self.processes.distributed:  # each rank saw its share of the images
-            names = list(totals)
-            packed = torch.stack([torch.cat([torch.tensor([totals[n][0], totals[n][1]]),
-                                             totals[n][2].double()]) for n in names])
-            packed, seen = self.processes.sum(packed), int(
-                self.processes.sum(torch.tensor([seen], dtype=torch.float64))[0])
-            totals = {n: [float(row[0]), int(row[1]), row[2:].round().long()]
-                      for n, row in zip(names, packed)}
+            packed = self.processes.sum(packed)
+            seen = int(self.processes.sum(torch.tensor([seen], dtype=torch.float64))[0])
+        totals = {}
+        for name, row in zip(names, packed):
+            matrix = row[1:].round().long().view(k, k)
+            totals[name] = (float(row[0]), int(matrix.diagonal().sum()), matrix)
         if seen == 0:
             return {r.name: (math.nan, math.nan, [[0] * k for _ in range(k)]) for r in runs}
-        return {name: (loss / seen, correct / seen, counts.view(k, k).tolist())
-                for name, (loss, correct, counts) in totals.items()}
+        return {name: (loss / seen, correct / seen, matrix.tolist())
+                for name, (loss, correct, matrix) in totals.items()}
 
     def _track_best(self, run: RunState, record: EpochRecord) -> bool:
         acc = record.val_acc if not math.isnan(record.val_acc) else record.train_acc
@@ -1215,7 +1235,8 @@ class Trainer:
         elapsed = now - started
         per_epoch = _mean(epoch_times) if epoch_times else elapsed / batch * batches
         eta = max(0.0, per_epoch - elapsed) + per_epoch * (self.config.epochs - epoch - 1)
-        losses = {name: s[0] / s[2] for name, s in sums.items() if s[2]}
+        # At most ten times a second: reading the sums back waits for the device.
+        losses = {name: float(s[0]) / s[2] for name, s in sums.items() if s[2]}
         self.on_event(ev.BatchFinished(
             epoch=epoch + 1, epochs=self.config.epochs, batch=batch, batches=batches,
             losses=losses, eta_seconds=eta,
