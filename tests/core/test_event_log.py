@@ -86,6 +86,21 @@ def test_the_reader_waits_for_a_whole_line_and_skips_what_is_no_event(tmp_path):
     assert EventLogReader(tmp_path / "nothing").read() == []
 
 
+def test_a_long_log_is_read_a_slice_at_a_time(tmp_path):
+    """A window catching up with hours of a run reads it in slices; a line longer than a
+    slice still comes whole, and nothing is read twice or left out."""
+    lines = [log.to_line(e) for e in EVENTS]
+    (tmp_path / log.LOG_NAME).write_text("".join(line + "\n" for line in lines))
+    reader = EventLogReader(tmp_path)
+    first = reader.read(max_bytes=len(lines[0]) + len(lines[1]) + 3)
+    assert first == EVENTS[:2] and reader.behind
+    one = reader.read(max_bytes=5)  # shorter than any line: one whole line
+    assert one == EVENTS[2:3] and reader.behind == (len(EVENTS) > 3)
+    rest = reader.read(max_bytes=10**6)
+    assert first + one + rest == EVENTS and not reader.behind
+    assert reader.read(max_bytes=10) == [] and not reader.behind
+
+
 def test_a_line_without_an_end_is_given_up(tmp_path, monkeypatch):
     monkeypatch.setattr(log, "MAX_LINE_BYTES", 100)
     (tmp_path / log.LOG_NAME).write_text("x" * 500)

@@ -224,3 +224,23 @@ def test_the_train_step_warning_colour_follows_a_dark_palette(qtbot):
     dark.setColor(QPalette.ColorRole.Window, QColor("#202124"))
     pane.setPalette(dark)
     assert "#ff6b6b" in pane.problem.styleSheet()  # light red on a dark one
+
+
+def test_many_epochs_at_once_are_drawn_once(qtbot, monkeypatch):
+    """A run followed from its folder brings hundreds of epochs in one go: each curve is
+    handed its points once, when the window is free again, not once per epoch."""
+    view = shown(qtbot, CurvesView())
+    view.reset(["model"], epochs=300)
+    curve = view.accuracy._curves[("model", "val")]
+    calls = []
+    original = curve.setData
+    monkeypatch.setattr(curve, "setData", lambda *a, **k: (calls.append(1), original(*a, **k)))
+    for epoch in range(1, 301):
+        view.add_epoch(ev.EpochFinished(
+            run="model", epoch=epoch, epochs=300, train_loss=1.0, train_acc=0.4,
+            val_loss=0.5, val_acc=epoch / 300, lr=1e-3, seconds=1.0, eta_seconds=1.0,
+            improved=True, train_loss_eval=0.5, train_acc_eval=0.5))
+    assert calls == []  # not yet: later in this turn of the event loop
+    qtbot.waitUntil(lambda: calls == [1], timeout=2_000)
+    assert list(curve.xData) == list(range(1, 301)) and curve.yData[-1] == 100
+    assert view.accuracy.points("model", "val")[0] == list(range(1, 301))

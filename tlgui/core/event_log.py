@@ -185,15 +185,26 @@ class EventLogReader:
         self.offset = 0
         self.lines = 0
         self.log = RunLog()
+        self.behind = False  #: the last read left complete lines for the next
 
-    def read(self) -> list:
-        """The new complete lines' events (a last line without its newline waits)."""
+    def read(self, max_bytes: int | None = None) -> list:
+        """The new complete lines' events (a last line without its newline waits); with
+        ``max_bytes``, those of about that much of the file at most (at least one line):
+        :attr:`behind` then says whether more is waiting."""
+        self.behind = False
         try:
             with open(self.path, "rb") as f:
-                if os.fstat(f.fileno()).st_size < self.offset:  # written anew: start over
+                size = os.fstat(f.fileno()).st_size
+                if size < self.offset:  # written anew: start over
                     self.offset, self.lines, self.log = 0, 0, RunLog()
                 f.seek(self.offset)
-                data = f.read()
+                data = f.read(-1 if max_bytes is None else max_bytes)
+                if b"\n" not in data and self.offset + len(data) < size:
+                    # a line longer than the slice: that line, whole
+                    data += f.read(MAX_LINE_BYTES + 1 - len(data))
+                    cut = data.find(b"\n")
+                    data = data[:cut + 1] if cut >= 0 else data
+                self.behind = self.offset + len(data) < size
         except FileNotFoundError:
             return []
         end = data.rfind(b"\n")

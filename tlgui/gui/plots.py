@@ -313,6 +313,14 @@ class MetricPlot(PalettePlot):
         self._redraw.setSingleShot(True)
         self._redraw.setInterval(REDRAW_INTERVAL_MS)
         self._redraw.timeout.connect(self.redraw_batches)
+        # Epoch points are handed to their curves once per turn of the event loop: a run
+        # followed from its folder brings hundreds of epochs at once, and a plot item redrawn
+        # for each took seconds.
+        self._dirty_points: set[tuple[str, str]] = set()
+        self._redraw_points = QTimer(self)
+        self._redraw_points.setSingleShot(True)
+        self._redraw_points.setInterval(0)
+        self._redraw_points.timeout.connect(self.redraw_points)
         self.hover_label = pg.TextItem(anchor=(0, 1))
         self.hover_label.setZValue(100)
         self.hover_label.hide()
@@ -336,6 +344,8 @@ class MetricPlot(PalettePlot):
         self._series.clear()
         self._dirty.clear()
         self._redraw.stop()
+        self._dirty_points.clear()
+        self._redraw_points.stop()
         self.hover_label.hide()
         self.epochs = max(1, epochs)
         self.batches = 0
@@ -406,7 +416,16 @@ class MetricPlot(PalettePlot):
         xs, ys = self._data[key]
         xs.append(epoch)
         ys.append(value * 100 if self.percent else value)
-        self._curves[key].setData(xs, ys)
+        self._dirty_points.add(key)
+        if not self._redraw_points.isActive():
+            self._redraw_points.start()
+
+    def redraw_points(self) -> None:
+        """Hand the epoch curves that changed to their plot items."""
+        for key in self._dirty_points:
+            if key in self._curves:
+                self._curves[key].setData(*self._data[key])
+        self._dirty_points.clear()
 
     def points(self, run: str, split: str) -> tuple[list, list]:
         """The (epochs, values) shown for one curve (for tests and summaries)."""

@@ -14,6 +14,9 @@ from ..core import events as ev
 from ..core.event_log import QUIET_SECONDS, EventLogReader, TrainingFailed
 from .training_controller import give_out
 
+#: The most of the log read at a time (a few hundred events: some tens of milliseconds).
+READ_BYTES = 64 * 2**10
+
 #: How often the log is read while following (a share may be slow; a second is live enough).
 POLL_MS = 1000
 
@@ -63,7 +66,11 @@ class RunFollower(QObject):
         if reader is None:
             return
         skipped = reader.log.skipped
-        found = reader.read()
+        # A slice at a time: a long run's log (hours of it) is read on the window's thread in
+        # bites that keep it responsive, the next one as soon as the window is free again.
+        found = reader.read(READ_BYTES)
+        if reader.behind:
+            QTimer.singleShot(0, self, self.poll)
         if reader.log.skipped and not skipped:
             self.log_message.emit(f"skipped what is not an event: {reader.log.first_problem}")
         for event in found:
