@@ -113,14 +113,26 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed_int, default=0, help="seed for the split and training")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+class _VersionAction(argparse.Action):
+    """``--version``: read when asked (package metadata), not at every start."""
 
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the versions of tlgui and what it runs on, and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .versions import version_line
+
+        print(version_line())
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="tlgui",
         description="Transfer learning on your own images. Without a command, the window opens.",
     )
-    parser.add_argument("--version", action="version", version=f"tlgui {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--sample", action="store_true",
                         help="open the window with the built-in sample data set loaded")

@@ -329,3 +329,17 @@ def test_the_summary_of_a_run_stopped_before_its_first_epoch_names_no_epoch(caps
                                 "train", "–", "(eval", "mode;", "train−val", "gap", "–)"]
     assert lines[3].split() == ["without_dropout", "no", "validation", "images;", "no",
                                 "complete", "epoch"]
+
+
+def test_version_names_what_tlgui_runs_on(capsys):
+    from importlib import metadata
+
+    from tlgui import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"tlgui {__version__} (Python ")
+    assert f"torch {metadata.version('torch')}" in line
+    assert f"torchvision {metadata.version('torchvision')}" in line and "PySide6 6." in line

@@ -363,3 +363,17 @@ def test_weights_download_shows_progress_and_can_be_cancelled(make_window, qtbot
     row = [i.name for i in pane.infos].index("mobilenet_v3_small")
     assert "cached" in pane.table.item(row, 5).text()
     assert pane.problems() == []
+
+
+def test_about_shows_the_versions_and_the_device(make_window):
+    from PySide6.QtCore import qVersion
+
+    from tlgui import __version__
+    from tlgui.gui.main_window import about_text
+
+    window = make_window()
+    text = about_text(window.backend)
+    assert f"tlgui {__version__}" in text and f"<td>Qt</td><td>&nbsp;{qVersion()}" in text
+    device, description = window.backend["devices"][0]
+    assert f"{device} — {description}" in text and "torchvision" in text
+    assert "PyTorch is still loading" in about_text(None)

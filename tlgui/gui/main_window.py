@@ -48,6 +48,30 @@ RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 TORCH_LOADING = "PyTorch is still loading; training starts when it is ready"
 
 
+def about_text(backend: dict | None) -> str:
+    """Help → About: what tlgui is, the versions it runs on (Qt's own as well as its Python
+    binding's) and the device it trains on."""
+    from html import escape
+
+    from PySide6.QtCore import qVersion
+
+    from ..versions import versions
+
+    (_, version), *others = versions()
+    rows = others + [("Qt", qVersion())]
+    if backend is None:
+        device = "PyTorch is still loading"
+    else:
+        devices = backend.get("devices") or [("cpu", "CPU")]
+        device = f"{devices[0][0]} — {devices[0][1]}"
+    rows.append(("Device", device))
+    table = "".join(f"<tr><td>{escape(name)}</td><td>&nbsp;{escape(value)}</td></tr>"
+                    for name, value in rows)
+    return (f"<b>tlgui {escape(version)}</b><p>Transfer learning on your own images: fine-tune "
+            f"an ImageNet-pretrained network and watch it train, with and without dropout.</p>"
+            f"<table>{table}</table>")
+
+
 def load_backend(emit, control) -> dict:
     """Import PyTorch and gather what the panes show (runs off the GUI thread at start-up)."""
     from ..core.heap import import_long_lived
@@ -561,11 +585,7 @@ class MainWindow(QMainWindow):
             self._errors = []
 
     def _about(self) -> None:
-        from .. import __version__
-
-        QMessageBox.about(self, "About tlgui", (
-            f"<b>tlgui {__version__}</b><p>Transfer learning on your own images: fine-tune an "
-            f"ImageNet-pretrained network and watch it train, with and without dropout.</p>"))
+        QMessageBox.about(self, "About tlgui", about_text(self.backend))
 
     # -- settings ----------------------------------------------------------------------------
     def _stored(self, key: str):
