@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone-lr-factor", type=positive_float, metavar="F",
                    help="backbone learning rate = F × head learning rate (default 0.1 with "
                         "pretrained weights, 1 with --weights none)")
+    p.add_argument("--target-precision", type=float_range(0, 1, low_open=True), default=0.95,
+                   metavar="P", help="predictions less sure than the confidence at which this "
+                                     "share of the validation images' predictions is right "
+                                     "are 'not sure' (default 0.95)")
     p.add_argument("--dropout", type=probability, default=0.5, metavar="P",
                    help="dropout probability in the new head (default 0.5)")
     p.add_argument("--hidden", type=non_negative_int, default=256,
@@ -367,6 +371,7 @@ def cmd_train(args) -> int:
         workers=args.workers,
         feature_cache=not args.no_feature_cache,
         allow_download=not args.no_download,
+        target_precision=args.target_precision,
     )
     from .core.registry import backbone_info
 

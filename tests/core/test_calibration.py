@@ -121,3 +121,18 @@ def test_a_stored_calibration_is_checked_value_by_value():
             cal.Calibration.from_dict({**c.to_dict(), key: value})
     with pytest.raises(ValueError, match="not a table"):
         cal.Calibration.from_dict([1, 2])
+
+
+def test_predictions_below_the_threshold_are_not_sure():
+    from tlgui.core.predictions import Predictions, rows_csv
+
+    p = Predictions(["cat", "cow", "dog"], ["a.jpg", "b.jpg", "c.jpg"], np.array([0, 1, 2]),
+                    np.array([0.4, 0.5, 0.9], np.float32), threshold=0.5)
+    assert p.answers().tolist() == ["not sure (cat?)", "cow", "dog"]
+    assert list(p)[0] == ("a.jpg", "not sure (cat?)", pytest.approx(0.4))
+    assert p.not_sure_count() == 1 and p.predicted_names().tolist() == ["cat", "cow", "dog"]
+    assert rows_csv(p).splitlines() == ["path,class,confidence,most_probable",
+                                        "a.jpg,not sure,0.4000,cat", "b.jpg,cow,0.5000,cow",
+                                        "c.jpg,dog,0.9000,dog"]
+    never = Predictions(["cat"], ["a.jpg"], np.array([0]), np.array([0.01], np.float32))
+    assert never.answers().tolist() == ["cat"]  # no threshold: every answer stands

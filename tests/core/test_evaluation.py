@@ -118,8 +118,15 @@ def test_predict_command_writes_a_csv(run, tmp_path, capsys):
     assert "empty file" in captured.err
     rows = list(csv.DictReader(table.open()))
     assert [r["path"].rsplit("/", 1)[-1] for r in rows] == ["0.png", "1.png"]
-    assert all(r["class"] in ("circle", "square", "star", "triangle") for r in rows)
+    classes = ("circle", "square", "star", "triangle")
+    assert all(r["most_probable"] in classes for r in rows)
     assert all(0 < float(r["confidence"]) <= 1 for r in rows)
+    threshold = json.loads((out / "summary.json").read_text())["runs"]["with_dropout"][
+        "calibration"]["threshold"]
+    for r in rows:  # below the run's threshold the answer is "not sure"
+        if abs(float(r["confidence"]) - threshold) > 1e-4:  # not rounded across it
+            sure = float(r["confidence"]) >= threshold
+            assert r["class"] == (r["most_probable"] if sure else "not sure")
 
 
 def test_evaluate_and_predict_take_a_device_and_a_batch_size(run, tmp_path, capsys):
@@ -209,6 +216,41 @@ def test_the_usage_snippet_predicts_what_the_app_predicts(run, tmp_path, fmt):
     expected, _ = prediction_rows(checkpoint, images)
     assert [g[0] for g in got] == [name for _, name, _ in expected]
     assert [float(g[1]) for g in got] == pytest.approx([p for _, _, p in expected], abs=2e-3)
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_the_usage_snippet_is_calibrated_and_not_sure_as_the_app_is(run, tmp_path, fmt):
+    """A checkpoint with a temperature and a threshold: the exported probabilities are the
+    calibrated ones, and the images under the threshold are "not sure" in both."""
+    if fmt == "onnx":
+        pytest.importorskip("onnx")
+        pytest.importorskip("onnxruntime")
+    out, data = run
+    checkpoint = torch.load(out / "with_dropout" / "best.pt", weights_only=True)
+    images = [str(p) for cls in ("star", "circle", "square") for p in
+              sorted((data / cls).glob("*.jpg"))[:2]]
+    plain, _ = prediction_rows(out / "with_dropout" / "best.pt", images)
+    checkpoint["calibration"] = {
+        "temperature": 3.0, "threshold": 0.0, "target_precision": None, "images": 10,
+        "ece_before": 0.1, "ece_after": 0.05, "not_sure": 0, "kept_accuracy": 0.5, "note": ""}
+    calibrated = tmp_path / "best.pt"
+    torch.save(checkpoint, calibrated)
+    flatter, _ = prediction_rows(calibrated, images)
+    assert all(f[2] < p[2] for f, p in zip(flatter, plain))  # T = 3 flattens them
+    confidences = sorted(c for _, _, c in flatter)
+    k = len(images) // 2  # halfway between two images: no rounding puts one on the other side
+    checkpoint["calibration"]["threshold"] = (confidences[k - 1] + confidences[k]) / 2
+    torch.save(checkpoint, calibrated)
+    expected, _ = prediction_rows(calibrated, images)
+    assert 0 < sum(name.startswith("not sure (") for _, name, _ in expected) < len(images)
+    suffix = "pt" if fmt == "torchscript" else "onnx"
+    _, usage = export(calibrated, tmp_path / f"m.{suffix}", fmt)
+    printed = subprocess.run([sys.executable, str(usage), *images], capture_output=True,
+                             text=True, check=True, cwd=tmp_path).stdout
+    got = [line.split("\t") for line in printed.splitlines()]
+    assert [g[0] for g in got] == [name for _, name, _ in expected]
+    assert [float(g[1]) for g in got] == pytest.approx([p for _, _, p in expected], abs=2e-3)
+    assert read_metadata(tmp_path / f"m.{suffix}")["temperature"] == 3.0
 
 
 def awkward_images(folder, source):

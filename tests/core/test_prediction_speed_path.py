@@ -285,13 +285,20 @@ def test_predictions_are_arrays_and_give_the_rows_and_csv_on_demand(saved_run, t
     assert result.paths == files and [p for p, _ in result.unreadable] == [str(bad)]
     assert result.predicted.dtype.kind == "i" and result.confidence.dtype == np.float32
     net, ckpt = load_trained(checkpoint)
+    calibration = ckpt["calibration"]  # fitted on the validation images as training ended
+    assert calibration["images"] > 0 and result.threshold == calibration["threshold"]
     # The same batches as above: a different batch size may change the last bits.
     _, probs, _ = predict_paths(net, PREPROCESSING.from_dict(ckpt["preprocessing"]), files,
-                                batch_size=2, workers=0)
+                                batch_size=2, workers=0,
+                                temperature=calibration["temperature"])
     assert result.predicted.tolist() == probs.argmax(1).tolist()
     classes = ckpt["classes"]
-    expected_rows = [(p, classes[int(row.argmax())], float(row.max()))
-                     for p, row in zip(files, probs)]
+    best = [classes[int(row.argmax())] for row in probs]
+    sure = [float(row.max()) >= calibration["threshold"] for row in probs]
+    expected_rows = [(p, name if ok else f"not sure ({name}?)", float(row.max()))
+                     for p, name, ok, row in zip(files, best, sure, probs)]
     assert len(result) == 3 and list(result) == expected_rows and result[1] == expected_rows[1]
-    assert result.predicted_names().tolist() == [name for _, name, _ in expected_rows]
-    assert rows_csv(result) == rows_csv(expected_rows)
+    assert result.predicted_names().tolist() == best
+    assert rows_csv(result).splitlines()[1:] == [
+        f"{p},{name if ok else 'not sure'},{c:.4f},{name}"
+        for (p, _, c), name, ok in zip(expected_rows, best, sure)]

@@ -325,9 +325,10 @@ def test_a_hundred_thousand_predictions_reach_the_table_as_arrays(pane, qtbot, t
         tab.save_csv(str(out))
     assert said.args == [f"saved {out}"]
     text = out.read_text()
-    assert text.startswith("path,class,confidence\n/photos/batch0/img000000.jpg,cat,0.3400\n")
-    assert text == rows_csv([(p, ["cat", "cow", "dog"][k], float(c))
-                             for p, k, c in zip(paths, predicted, confidence)])
+    assert text.startswith("path,class,confidence,most_probable\n"
+                           "/photos/batch0/img000000.jpg,cat,0.3400,cat\n")
+    assert text == rows_csv(predictions)
+    assert len(text.splitlines()) == n + 1
 
 
 def test_results_name_the_model_that_made_them_not_the_one_chosen_since(pane, trained, qtbot,

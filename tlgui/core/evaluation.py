@@ -115,8 +115,9 @@ def map_images(fn, preprocessing: Preprocessing, paths: Sequence[str], batch_siz
 
 
 def _predict(model, preprocessing: Preprocessing, paths: Sequence[str], batch_size: int,
-             device, workers: int, amp: bool, progress, cancel):
-    """``(indices of the images read, probabilities (N, C) float32, [(path, reason)])``."""
+             device, workers: int, amp: bool, progress, cancel, temperature: float = 1.0):
+    """``(indices of the images read, probabilities (N, C) float32, [(path, reason)])``;
+    the logits are divided by ``temperature`` first (a calibrated model's)."""
     device = select_device(device) if isinstance(device, str) else torch.device(device)
     tune_for(device)
     model = model.to(device, memory_format=memory_format(device)).eval()
@@ -125,7 +126,7 @@ def _predict(model, preprocessing: Preprocessing, paths: Sequence[str], batch_si
                                                 device, workers, amp, progress, cancel):
         failed.extend(unreadable)
         if logits is not None:
-            probabilities.append(torch.softmax(logits.float(), 1).cpu().numpy())
+            probabilities.append(torch.softmax(logits.float() / temperature, 1).cpu().numpy())
             indices.append(index)
     if not probabilities:
         return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), failed
@@ -134,7 +135,7 @@ def _predict(model, preprocessing: Preprocessing, paths: Sequence[str], batch_si
 
 def predict_paths(model, preprocessing: Preprocessing, paths: Sequence[str],
                   batch_size: int = 32, device: str | torch.device = "cpu", workers: int = -1,
-                  amp: bool = True, progress=None, cancel=None):
+                  amp: bool = True, progress=None, cancel=None, temperature: float = 1.0):
     """Class probabilities for each image that can be read, and the ones that cannot.
 
     The images are read by a DataLoader with ``workers`` processes (-1: see
@@ -146,10 +147,10 @@ def predict_paths(model, preprocessing: Preprocessing, paths: Sequence[str],
     raised once it is true, after the loader's worker processes have ended.
 
     Returns ``(kept paths, probabilities (N, C) float32 array, [(path, reason)])``, in the
-    order of ``paths``.
+    order of ``paths``; the probabilities are those of the logits divided by ``temperature``.
     """
     indices, probs, failed = _predict(model, preprocessing, paths, batch_size, device, workers,
-                                      amp, progress, cancel)
+                                      amp, progress, cancel, temperature)
     return [paths[i] for i in indices.tolist()], probs, failed
 
 

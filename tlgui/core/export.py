@@ -30,21 +30,25 @@ METADATA_KEY = "tlgui.json"
 
 
 class Probabilities(nn.Module):
-    """Pixels in [0, 1] -> normalised -> the network -> softmax."""
+    """Pixels in [0, 1] -> normalised -> the network -> logits ÷ temperature -> softmax: the
+    calibrated probabilities (see tlgui.core.calibration)."""
 
-    def __init__(self, net: nn.Module, mean, std):
+    def __init__(self, net: nn.Module, mean, std, temperature: float = 1.0):
         super().__init__()
         self.net = net
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("temperature", torch.tensor(float(temperature)))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.net((pixels - self.mean) / self.std), dim=1)
+        return torch.softmax(self.net((pixels - self.mean) / self.std) / self.temperature,
+                             dim=1)
 
 
 def metadata(checkpoint: dict) -> dict:
     """What an exported file carries about itself: class names, preprocessing, input/output."""
     p = Preprocessing.from_dict(checkpoint["preprocessing"])
+    calibration = checkpoint.get("calibration") or {}
     return {
         "classes": list(checkpoint["classes"]),
         "input_size": p.crop_size,
@@ -55,6 +59,10 @@ def metadata(checkpoint: dict) -> dict:
         "model": checkpoint["spec"]["name"],
         "input": "float32 RGB pixels in [0, 1], shape (N, 3, input_size, input_size)",
         "output": "class probabilities, shape (N, classes)",
+        # The probabilities are calibrated: the logits are divided by this first.
+        "temperature": float(calibration.get("temperature", 1.0)),
+        # A top probability below this is "not sure" (0: every answer stands).
+        "not_sure_below": float(calibration.get("threshold", 0.0)),
     }
 
 
@@ -78,7 +86,7 @@ def export(checkpoint_path, out_path, fmt: str) -> tuple[Path, Path]:
         _require_onnx()  # before any work
     net, checkpoint = load_trained(checkpoint_path)
     meta = metadata(checkpoint)
-    model = Probabilities(net, meta["mean"], meta["std"]).eval()
+    model = Probabilities(net, meta["mean"], meta["std"], meta["temperature"]).eval()
     example = torch.rand(1, 3, meta["input_size"], meta["input_size"])
     # The model is serialised in memory and written by Python: torch's own file writer can
     # abort the whole process when the disk fills up.
@@ -228,6 +236,9 @@ def _snippet(file_name: str, meta: dict, runtime: str, body: str) -> str:
             + f"METADATA_KEY = {METADATA_KEY!r}\n"
             + f"RESIZE, SIZE = {int(meta['resize_size'])!r}, {int(meta['input_size'])!r}\n"
             + f"INTERPOLATION = Image.Resampling[{str(meta['interpolation']).upper()!r}]\n"
+            + "# Below this probability the model is right less often than it was asked to be\n"
+            + "# on its validation images: its answer is \"not sure\".\n"
+            + f"NOT_SURE_BELOW = {float(meta.get('not_sure_below', 0.0))!r}\n"
             + _LOAD
             + body
             + """if len(sys.argv) < 2:
@@ -241,7 +252,9 @@ for path in sys.argv[1:]:
         continue
     probabilities = predict(pixels)[0]
     best = int(probabilities.argmax())
-    print(f"{classes[best]}\\t{float(probabilities[best]):.3f}\\t{path}")
+    p = float(probabilities[best])
+    answer = classes[best] if p >= NOT_SURE_BELOW else f"not sure ({classes[best]}?)"
+    print(f"{answer}\\t{p:.3f}\\t{path}")
     classified += 1
 sys.exit(0 if classified else 1)
 """)

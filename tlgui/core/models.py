@@ -14,6 +14,7 @@ from functools import cache
 import torch
 from torch import nn
 
+from .calibration import Calibration
 from .errors import one_line
 from .preprocess import Preprocessing
 from .registry import BACKBONES, backbone_info, classifier_prefix, unweighted_model
@@ -312,9 +313,9 @@ def load_trained(path) -> tuple[TransferNet, dict]:
     """A trained model from a tlgui ``best.pt`` (in eval mode), and the checkpoint's contents.
 
     Everything in the file is checked before use (it is read as data only, never as code):
-    the model description, the class names and the preprocessing, whose values later reach
-    transforms and generated scripts. Raises :class:`WeightsError` with one line naming the
-    file and the first problem.
+    the model description, the class names, the preprocessing and the calibration, whose
+    values later reach transforms and generated scripts. Raises :class:`WeightsError` with
+    one line naming the file and the first problem.
     """
 
     checkpoint = read_state_dict(path)
@@ -331,10 +332,13 @@ def load_trained(path) -> tuple[TransferNet, dict]:
         raise WeightsError(f"{path}: run: not a run name (up to 100 printable characters)")
     try:
         preprocessing = Preprocessing.from_dict(checkpoint.get("preprocessing"))
+        calibration = checkpoint.get("calibration")  # absent before training ends, or older
+        if calibration is not None:
+            calibration = Calibration.from_dict(calibration).to_dict()
     except ValueError as e:
         raise WeightsError(f"{path}: {e}") from e
     checkpoint = {**checkpoint, "spec": asdict(spec), "classes": list(classes),
-                  "preprocessing": preprocessing.to_dict()}
+                  "preprocessing": preprocessing.to_dict(), "calibration": calibration}
     tv_model = unweighted_model(spec.name)  # every weight comes from the file
     blocks, neck, dim = _split_backbone(spec.name, tv_model)
     with torch.device("meta"):

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .calibration import NOT_SURE
+
 
 @dataclass(frozen=True, eq=False)
 class Predictions(Sequence):
@@ -25,16 +27,19 @@ class Predictions(Sequence):
     predicted: np.ndarray  #: index into ``classes`` of each image's most probable class
     confidence: np.ndarray  #: that class's probability (float32)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  #: (path, reason)
+    #: Below this confidence a prediction is "not sure" (0: never; see core.calibration).
+    threshold: float = 0.0
 
     @classmethod
     def from_probabilities(cls, classes, paths, probabilities: np.ndarray,
-                           unreadable=()) -> Predictions:
+                           unreadable=(), threshold: float = 0.0) -> Predictions:
         """From class probabilities, ``(len(paths), len(classes))``."""
         if len(paths):
             predicted, confidence = probabilities.argmax(1), probabilities.max(1)
         else:
             predicted, confidence = np.zeros(0, np.int64), np.zeros(0, np.float32)
-        return cls(list(classes), list(paths), predicted, confidence, list(unreadable))
+        return cls(list(classes), list(paths), predicted, confidence, list(unreadable),
+                   threshold)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -42,16 +47,31 @@ class Predictions(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        return (self.paths[index], self.classes[int(self.predicted[index])],
-                float(self.confidence[index]))
+        return (self.paths[index], str(self.answers()[index]), float(self.confidence[index]))
 
     def __iter__(self):
-        names = self.predicted_names()
-        return zip(self.paths, names.tolist(), self.confidence.tolist())
+        return zip(self.paths, self.answers().tolist(), self.confidence.tolist())
 
     def predicted_names(self) -> np.ndarray:
-        """The predicted class name of each image (an object array, for a table column)."""
+        """The most probable class name of each image, sure or not (an object array)."""
         return np.asarray(self.classes, dtype=object)[self.predicted]
+
+    def not_sure(self) -> np.ndarray:
+        """Whether each prediction is below the threshold."""
+        return self.confidence < self.threshold
+
+    def not_sure_count(self) -> int:
+        return int(self.not_sure().sum())
+
+    def answers(self) -> np.ndarray:
+        """What the model answers for each image: its class, or "not sure (class?)" below the
+        threshold (an object array, for a table column)."""
+        names = self.predicted_names()
+        doubtful = self.not_sure()
+        if doubtful.any():
+            names = names.copy()
+            names[doubtful] = [f"{NOT_SURE} ({name}?)" for name in names[doubtful]]
+        return names
 
 
 def predict_files(checkpoint, paths, *, device="cpu", batch_size: int = 32, workers: int = -1,
@@ -67,10 +87,13 @@ def predict_files(checkpoint, paths, *, device="cpu", batch_size: int = 32, work
 
     net, ckpt = load_trained(checkpoint)
     files = image_files(paths)
+    calibration = ckpt.get("calibration") or {}  # none before a training's end
     kept, probs, failed = predict_paths(net, Preprocessing.from_dict(ckpt["preprocessing"]),
                                         files, batch_size=batch_size, device=device,
-                                        workers=workers, progress=progress, cancel=cancel)
-    return Predictions.from_probabilities(ckpt["classes"], kept, probs, failed)
+                                        workers=workers, progress=progress, cancel=cancel,
+                                        temperature=calibration.get("temperature", 1.0))
+    return Predictions.from_probabilities(ckpt["classes"], kept, probs, failed,
+                                          calibration.get("threshold", 0.0))
 
 
 def prediction_rows(checkpoint, paths, progress=None, cancel=None, **kwargs):
@@ -81,11 +104,15 @@ def prediction_rows(checkpoint, paths, progress=None, cancel=None, **kwargs):
     return predictions, predictions.unreadable
 
 
-def rows_csv(rows) -> str:
-    """The prediction table as CSV text: path, class, confidence (four decimals)."""
+def rows_csv(predictions: Predictions) -> str:
+    """The prediction table as CSV text: path, class ("not sure" below the threshold),
+    confidence (four decimals, calibrated where the model is), and the most probable class
+    whether sure or not."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["path", "class", "confidence"])
-    for path, name, p in rows:
-        writer.writerow([path, name, f"{p:.4f}"])
+    writer.writerow(["path", "class", "confidence", "most_probable"])
+    doubtful = predictions.not_sure().tolist()
+    for path, name, p, unsure in zip(predictions.paths, predictions.predicted_names().tolist(),
+                                     predictions.confidence.tolist(), doubtful):
+        writer.writerow([path, NOT_SURE if unsure else name, f"{p:.4f}", name])
     return out.getvalue()

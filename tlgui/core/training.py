@@ -28,9 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import calibration, verdicts
 from . import events as ev
-from . import verdicts
 from .advice import default_backbone_lr_factor
+from .calibration import DEFAULT_TARGET_PRECISION, Calibration, calibrate
 from .control import Cancelled, RunControl
 from .data import (
     DatasetError,
@@ -114,6 +115,9 @@ class TrainConfig:
     workers: int = -1
     feature_cache: bool = True
     allow_download: bool = True
+    #: The share of kept predictions that should be right: it sets the confidence below which
+    #: a prediction is "not sure" (see tlgui.core.calibration).
+    target_precision: float = DEFAULT_TARGET_PRECISION
 
     def __post_init__(self) -> None:
         if self.backbone_lr_factor is None:
@@ -139,6 +143,8 @@ class TrainConfig:
              f"image size must be at least {MIN_IMAGE_SIZE} px (the backbones halve it five "
              f"times; smaller images leave them nothing to see), not {self.image_size}"),
             (self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}"),
+            (0.0 < self.target_precision <= 1.0,
+             "target precision must be more than 0 and at most 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -208,6 +214,9 @@ class RunState:
     #: In a distributed training: the trainable part wrapped in DistributedDataParallel,
     #: which averages its gradients over the ranks.
     parallel: nn.Module | None = None
+    #: Its confidences calibrated on the validation images with the best weights, when the
+    #: training finished (see tlgui.core.calibration).
+    calibration: Calibration | None = None
 
 
 @dataclass
@@ -405,6 +414,8 @@ class Trainer:
             self._train(data_split.train, data_split.val, start_epoch, use_cache)
             if self.control.stop_requested:
                 status = "stopped"
+            else:
+                self._calibrate(data_split.val, use_cache)  # best.pt is written with it
         except Cancelled:
             status = "stopped"
         finally:
@@ -892,6 +903,7 @@ class Trainer:
         train_cache = val_cache = train_eval_cache = None
         if use_cache:
             val_cache = self._cache(val_items, "validation") if val_items else None
+            self._val_cache = val_cache  # calibration reads it at the end
             if not cfg.augment:
                 train_cache = self._cache(train_items, "training")
         eval_items = train_items if train_cache else train_eval_items(train_items)
@@ -1055,6 +1067,51 @@ class Trainer:
         return {name: (loss / seen, correct / seen, matrix.tolist())
                 for name, (loss, correct, matrix) in totals.items()}
 
+    def _calibrate(self, val_items: list[ImageItem], use_cache: bool) -> None:
+        """Calibrate each run's confidences on the validation images with its best weights
+        (which the model keeps from here on, as the test evaluation needs)."""
+        if not val_items:
+            return
+        for run in self.runs:
+            if run.best_state is not None:
+                run.model.load_state_dict(run.best_state, strict=False)
+        cache = getattr(self, "_val_cache", None)
+        if cache is None and use_cache:
+            cache = self._cache(val_items, "validation")
+        outputs = self._logits(self.runs, val_items, cache)
+        for run in self.runs:
+            logits, labels = outputs[run.name]
+            run.calibration = calibrate(logits, labels, self.config.target_precision)
+            run.best_unsaved = run.best_state is not None
+            self._log(f"{run.name}: {calibration.describe(run.calibration)}")
+
+    @torch.no_grad()
+    def _logits(self, runs, items, cache) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each run's logits (float32) and the labels, on ``items`` in evaluation mode (in a
+        distributed training, every rank's share, gathered)."""
+        for run in runs:
+            run.model.eval()
+        parts = {run.name: [] for run in runs}
+        labels = []
+        if cache is not None:
+            source = self._cached_batches(*cache, shuffle=False, epoch=0)
+        else:
+            source = self._stem_batches(self._share(items), train=False) \
+                if self._share(items) else iter(())
+        for z, y in source:
+            labels.append(y.cpu().numpy())
+            for run in runs:
+                with self._autocast():
+                    parts[run.name].append(run.model.from_stem(z).float().cpu().numpy())
+        k = len(self.report.classes)
+        mine = ({name: np.concatenate(p) if p else np.zeros((0, k), np.float32)
+                 for name, p in parts.items()},
+                np.concatenate(labels) if labels else np.zeros(0, np.int64))
+        gathered = self.processes.gather(mine)
+        every_label = np.concatenate([g[1] for g in gathered])
+        return {run.name: (np.concatenate([g[0][run.name] for g in gathered]), every_label)
+                for run in runs}
+
     def _track_best(self, run: RunState, record: EpochRecord) -> bool:
         acc = record.val_acc if not math.isnan(record.val_acc) else record.train_acc
         loss = record.val_loss if not math.isnan(record.val_loss) else record.train_loss
@@ -1102,6 +1159,7 @@ class Trainer:
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "val_acc": run.best_val_acc if self._has_validation() else None,
             "config": asdict(self.config),
+            "calibration": run.calibration.to_dict() if run.calibration else None,
         }
 
     def _save(self, run: RunState, epoch: int, improved: bool) -> None:
@@ -1194,6 +1252,9 @@ class Trainer:
                 "warnings": (verdicts.prediction_warnings(confusion, accuracy, classes)
                              if confusion else []),
                 "test_acc": run.test_acc,
+                "calibration": ({**run.calibration.to_dict(),
+                                 "text": calibration.describe(run.calibration)}
+                                if run.calibration else None),
                 "early_stopped": bool(run.stop_reason),
                 "checkpoint": str(best_pt) if best_pt and best_pt.is_file() else None,
             }

@@ -48,13 +48,13 @@ class ClassifiedImages:
 
     predictions: Predictions
     names: list[str]  #: each image's file name
-    classes: np.ndarray  #: each image's predicted class name
+    classes: np.ndarray  #: each image's answer: its class, or "not sure (class?)"
     model: str = ""  #: the model that classified them, "" when not known
 
     @classmethod
     def of(cls, predictions: Predictions, model: str = "") -> ClassifiedImages:
         return cls(predictions, [os.path.basename(p) for p in predictions.paths],
-                   predictions.predicted_names(), model)
+                   predictions.answers(), model)
 
     def summary(self) -> str:
         """``"5,000 images classified by 20261122-101500 · with dropout; 2 could not be read
@@ -63,6 +63,9 @@ class ClassifiedImages:
         text = f"{len(p):,} images classified"
         if self.model:  # the model chosen above may have changed since
             text += f" by {self.model}"
+        if p.not_sure_count():
+            text += (f"; {p.not_sure_count():,} not sure (below {p.threshold:.1%} confidence, "
+                     f"where it is right less often than asked)")
         if p.unreadable:
             text += (f"; {len(p.unreadable):,} could not be read (first: {p.unreadable[0][0]}: "
                      f"{p.unreadable[0][1]})")
