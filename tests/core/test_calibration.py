@@ -136,3 +136,26 @@ def test_predictions_below_the_threshold_are_not_sure():
                                         "c.jpg,dog,0.9000,dog"]
     never = Predictions(["cat"], ["a.jpg"], np.array([0]), np.array([0.01], np.float32))
     assert never.answers().tolist() == ["cat"]  # no threshold: every answer stands
+
+
+def test_an_evaluation_assesses_its_calibration():
+    from tlgui.core.metrics import Evaluation
+
+    e = Evaluation(["a", "b"], ["p0", "p1", "p2", "p3"], np.array([0, 0, 1, 1]),
+                   np.array([0, 1, 1, 1]), np.array([0.6, 0.7, 0.8, 0.9], np.float32),
+                   raw_confidence=np.array([0.9, 0.95, 0.97, 0.99], np.float32),
+                   calibration={"temperature": 2.0, "threshold": 0.75})
+    a = e.assessment()
+    assert a.images == 4 and a.not_sure == 2 and a.kept_accuracy == 1.0
+    # before: 0.9 alone in its bin (right: gap 0.1), 0.95-0.99 in the last (2 of 3 right)
+    assert a.before.ece == pytest.approx((0.1 + 3 * (0.97 - 2 / 3)) / 4, abs=1e-6)
+    # after: each in a bin of its own: gaps 0.4 (right), 0.7 (wrong), 0.2, 0.1
+    assert a.after.ece == pytest.approx((0.4 + 0.7 + 0.2 + 0.1) / 4, abs=1e-6)
+    text = cal.assessment_text(a, "validation images")
+    assert "on these 4 validation images: 25.3% as the network gives them, 35.0% after " \
+           "calibration (temperature 2.00)" in text
+    assert 'Below 75.0% confidence an answer is "not sure": 2 of 4 (50%); the others are ' \
+           "right 100.0% of the time." in text
+    assert e.assessment(threshold=0.0).not_sure == 0
+    plain = Evaluation(["a", "b"], ["p"], np.array([0]), np.array([0]), np.array([0.8]))
+    assert "(not calibrated: temperature 1)" in cal.assessment_text(plain.assessment())

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 
@@ -17,8 +18,10 @@ from tlgui.core.evaluation import (
     Evaluation,
     class_metrics,
     confusion_matrix,
+    evaluate_run,
     find_checkpoint,
     normalise_rows,
+    predict_paths,
 )
 from tlgui.core.export import export, read_metadata
 from tlgui.core.models import load_trained
@@ -342,3 +345,26 @@ def test_a_vision_transformer_exports_to_onnx(tmp_path):
         expected = torch.softmax(net((x - mean) / std), 1).numpy()
     got = onnxruntime.InferenceSession(str(model_file)).run(None, {"pixels": x.numpy()})[0]
     assert np.allclose(got, expected, atol=1e-4)
+
+
+def test_an_evaluation_keeps_the_confidences_before_and_after_calibration(run, tmp_path):
+    from tlgui.core.preprocess import Preprocessing
+
+    out, _ = run
+    run_dir = tmp_path / "run"  # a copy of the run whose model has a temperature of 3
+    shutil.copytree(out, run_dir)
+    checkpoint = run_dir / "with_dropout" / "best.pt"
+    saved = torch.load(checkpoint, weights_only=True)
+    saved["calibration"] = {
+        "temperature": 3.0, "threshold": 0.3, "target_precision": None, "images": 10,
+        "ece_before": 0.1, "ece_after": 0.05, "not_sure": 0, "kept_accuracy": 0.5, "note": ""}
+    torch.save(saved, checkpoint)
+    e = evaluate_run(checkpoint, "val", workers=0)
+    net, ckpt = load_trained(checkpoint)
+    _, plain, _ = predict_paths(net, Preprocessing.from_dict(ckpt["preprocessing"]), e.paths,
+                                workers=0)
+    assert e.raw_confidence == pytest.approx(plain.max(1), abs=1e-5)
+    assert (e.confidence < e.raw_confidence).all()  # T = 3 flattens every answer
+    assessment = e.assessment()
+    assert assessment.temperature == 3.0 and assessment.threshold == 0.3
+    assert assessment.not_sure == int((e.confidence < 0.3).sum())

@@ -355,3 +355,42 @@ def test_results_name_the_model_that_made_them_not_the_one_chosen_since(pane, tr
     release.set()
     qtbot.waitUntil(lambda: pane.evaluation is not None, timeout=30_000)
     assert f"Model: {label(evaluated)}." in pane.evaluate_tab.summary.text()
+
+
+def test_the_confidence_tab_shows_the_calibration_and_keeps_a_threshold(pane, trained, qtbot,
+                                                                       tmp_path):
+    import shutil
+
+    from tlgui.core.predictions import predict_files
+
+    run_dir = tmp_path / "run"  # this test changes the model: a copy of the run
+    shutil.copytree(trained[0], run_dir)
+    pane.set_runs([str(run_dir)])
+    tab = pane.evaluate_tab
+    pane.tabs.setCurrentWidget(tab)
+    pane.show()
+    tab.evaluate()
+    qtbot.waitUntil(lambda: tab.evaluation is not None, timeout=30_000)
+    view = tab.calibration
+    e = tab.evaluation
+    stored = e.calibration["threshold"]
+    assert view.threshold.value() == pytest.approx(stored * 100, abs=0.05)
+    assert view.text.text().startswith(f"Expected calibration error on these {len(e.paths)} "
+                                       f"validation images")
+    assert not view.keep.isEnabled()  # nothing changed yet
+    # Try a threshold above every confidence: all "not sure"
+    view.threshold.setValue(100.0)
+    assert f"{len(e.paths)} of {len(e.paths)} (100%); none is left." in view.text.text()
+    assert view.plot.threshold_line.isVisible()
+    view.threshold.setValue(0.0)
+    assert 'No answer is "not sure"' in view.text.text()
+    assert view.keep.isEnabled() == (stored > 0)
+    view.threshold.setValue(99.0)
+    assert view.keep.isEnabled()
+    checkpoint = tab.shown.checkpoint
+    with qtbot.waitSignal(view.threshold_saved, timeout=30_000):
+        view.keep.click()
+    assert not view.keep.isEnabled()  # kept: nothing to keep any more
+    predictions = predict_files(checkpoint, e.paths[:4], workers=0)
+    assert predictions.threshold == pytest.approx(0.99)
+    assert e.calibration["threshold"] == pytest.approx(0.99)

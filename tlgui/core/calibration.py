@@ -243,3 +243,73 @@ def describe(c: Calibration) -> str:
     return (f"{start} Below {c.threshold:.1%} confidence{aim}, a prediction is \"not sure\": "
             f"{c.not_sure} of {c.images} validation images ({c.not_sure / c.images:.0%}); the "
             f"others are right {c.kept_accuracy:.1%} of the time.")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """How calibrated a model's confidences are on some images, and what its threshold does
+    to them: what the Evaluate tab shows."""
+
+    images: int
+    before: Reliability  #: the confidences as the network gives them
+    after: Reliability  #: divided by the temperature
+    temperature: float
+    threshold: float
+    not_sure: int  #: images below the threshold
+    kept_accuracy: float | None  #: accuracy on the others (None when none is left)
+
+
+def assess(raw_confidence: np.ndarray, confidence: np.ndarray, correct: np.ndarray,
+           temperature: float, threshold: float) -> Assessment:
+    """The reliability before and after calibration of predictions with top probabilities
+    ``raw_confidence`` (before) and ``confidence`` (after), right where ``correct``, and the
+    images ``threshold`` makes "not sure"."""
+    correct = np.asarray(correct, dtype=bool)
+    not_sure, kept = _rejected(confidence, correct, threshold)
+    return Assessment(len(correct), reliability(raw_confidence, correct),
+                      reliability(confidence, correct), temperature, threshold, not_sure, kept)
+
+
+def assessment_text(a: Assessment, what: str = "images") -> str:
+    """The sentence beside the reliability diagram."""
+    if a.images == 0:
+        return "No image to measure the confidences on."
+    if a.temperature == 1.0:
+        start = (f"Expected calibration error on these {a.images:,} {what}: "
+                 f"{a.after.ece:.1%} (not calibrated: temperature 1).")
+    else:
+        start = (f"Expected calibration error on these {a.images:,} {what}: "
+                 f"{a.before.ece:.1%} as the network gives them, {a.after.ece:.1%} after "
+                 f"calibration (temperature {a.temperature:.2f}).")
+    if a.threshold <= 0:
+        return f"{start} No answer is \"not sure\" (no threshold)."
+    kept = ("none is left" if a.kept_accuracy is None
+            else f"the others are right {a.kept_accuracy:.1%} of the time")
+    return (f"{start} Below {a.threshold:.1%} confidence an answer is \"not sure\": "
+            f"{a.not_sure:,} of {a.images:,} ({a.not_sure / a.images:.0%}); {kept}.")
+
+
+def save_threshold(checkpoint_path, threshold: float, confidence: np.ndarray,
+                   correct: np.ndarray) -> Calibration:
+    """Set a run's "not sure" threshold by hand in its ``best.pt``, with its figures measured
+    on the validation images' calibrated ``confidence`` and ``correct``; the file is replaced
+    whole or not at all. Returns the calibration written."""
+    import torch
+
+    from .paths import atomic_torch_save
+
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"a threshold is a confidence from 0 to 1, not {threshold}")
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    stored = checkpoint.get("calibration") if isinstance(checkpoint, dict) else None
+    if stored is None:
+        raise ValueError(f"{checkpoint_path}: has no calibration (its training did not finish, "
+                         f"or an older tlgui wrote it)")
+    try:
+        calibration = Calibration.from_dict(stored)
+    except ValueError as e:
+        raise ValueError(f"{checkpoint_path}: {e}") from e
+    updated = calibration.with_threshold(threshold, confidence, correct)
+    checkpoint["calibration"] = updated.to_dict()
+    atomic_torch_save(checkpoint, checkpoint_path)
+    return updated

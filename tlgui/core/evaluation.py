@@ -156,17 +156,35 @@ def predict_paths(model, preprocessing: Preprocessing, paths: Sequence[str],
 
 def evaluate(model, preprocessing, classes, items: list[ImageItem], split: str = "", *,
              batch_size: int = 32, device: str | torch.device = "cpu", workers: int = -1,
-             amp: bool = True, progress=None, cancel=None) -> Evaluation:
+             amp: bool = True, progress=None, cancel=None,
+             calibration: dict | None = None) -> Evaluation:
     """Predict ``items`` and compare with their labels; ``split`` names what they are (see
-    :data:`SPLIT_LABELS`). The other arguments are those of :func:`predict_paths`."""
+    :data:`SPLIT_LABELS`). With a ``calibration`` (a checkpoint's), the confidences are
+    calibrated ones, and those before calibration are kept beside them. The other arguments
+    are those of :func:`predict_paths`."""
+    temperature = float((calibration or {}).get("temperature", 1.0))
     indices, probs, failed = _predict(model, preprocessing, [it.path for it in items],
-                                      batch_size, device, workers, amp, progress, cancel)
+                                      batch_size, device, workers, amp, progress, cancel,
+                                      temperature)
     kept = indices.tolist()
     pred = probs.argmax(1) if kept else np.zeros(0, int)
     confidence = probs.max(1) if kept else np.zeros(0, np.float32)
+    raw = None
+    if calibration is not None:
+        # softmax(T · log p_T) = softmax(z): the probabilities before calibration, from the
+        # calibrated ones (the constant log p_T differs from z / T by cancels out).
+        with np.errstate(divide="ignore"):
+            raw = _softmax_max(temperature * np.log(probs)) if kept else confidence.copy()
     true = np.array([items[i].label for i in kept], dtype=int)
     return Evaluation(list(classes), [items[i].path for i in kept], true, pred.astype(int),
-                      confidence, failed, split)
+                      confidence, failed, split, raw, calibration)
+
+
+def _softmax_max(logits: np.ndarray) -> np.ndarray:
+    """The largest softmax probability of each row (float32), for rows that may hold -inf."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (1.0 / e.sum(axis=1)).astype(np.float32)
 
 
 #: What :func:`evaluation_items` returns for each choice, as the result names it.
@@ -199,7 +217,8 @@ def evaluate_run(checkpoint, which: str, progress=None, cancel=None, stage=None,
                                       progress=progress, cancel=cancel, stage=begin)
     begin(EVALUATION_STAGES[2])
     return evaluate(net, Preprocessing.from_dict(ckpt["preprocessing"]), classes, items,
-                    split=SPLIT_LABELS[which], progress=progress, cancel=cancel, **kwargs)
+                    split=SPLIT_LABELS[which], progress=progress, cancel=cancel,
+                    calibration=ckpt.get("calibration"), **kwargs)
 
 
 def run_data(run_dir: str | os.PathLike, progress=None, cancel=None, stage=None):

@@ -104,6 +104,11 @@ class Evaluation:
     #: what was evaluated, as the window and the command line name it (a value of
     #: :data:`SPLIT_LABELS`), so the result keeps its label when the choice changes later
     split: str = ""
+    #: the probability of the predicted class before calibration (None: not calibrated, the
+    #: same as ``confidence``)
+    raw_confidence: np.ndarray | None = None
+    #: the model's calibration (temperature and threshold; see tlgui.core.calibration)
+    calibration: dict | None = None
 
     @property
     def accuracy(self) -> float | None:
@@ -117,6 +122,18 @@ class Evaluation:
     def metrics(self) -> list[ClassMetrics]:
         """Precision, recall and F1 of each class, in class order."""
         return class_metrics(self.matrix())
+
+    def assessment(self, threshold: float | None = None):
+        """How calibrated the confidences are on these images, and how many the model's
+        threshold (or ``threshold``) makes "not sure" (see tlgui.core.calibration)."""
+        from .calibration import assess
+
+        calibration = self.calibration or {}
+        if threshold is None:
+            threshold = float(calibration.get("threshold", 0.0))
+        raw = self.confidence if self.raw_confidence is None else self.raw_confidence
+        return assess(raw, self.confidence, self.true == self.pred,
+                      float(calibration.get("temperature", 1.0)), threshold)
 
     def cell(self, true_class: int, predicted_class: int) -> list[int]:
         """Indices of the images of ``true_class`` predicted as ``predicted_class``."""

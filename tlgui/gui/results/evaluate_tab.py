@@ -36,6 +36,7 @@ from ..busy import BusyIndicator
 from ..image_table import ImageTableView
 from ..plots import RUN_LABELS
 from ..workers import SHUTDOWN_WAIT_MS, TaskController
+from .calibration_view import CalibrationView
 from .matrix_view import ConfusionMatrixView
 from .preview import ImagePreview, hint_label
 
@@ -65,15 +66,16 @@ class EvaluatedImages:
     predicted_names: np.ndarray  #: each image's predicted class name
     index_of: dict[str, int]  #: path -> its place in the evaluation
     model: str = ""  #: the model evaluated (:func:`model_label`), "" when not known
+    checkpoint: str = ""  #: its best.pt, "" when not known
 
     @classmethod
-    def of(cls, e: Evaluation, model: str = "") -> EvaluatedImages:
+    def of(cls, e: Evaluation, model: str = "", checkpoint: str = "") -> EvaluatedImages:
         classes = np.asarray(e.classes, dtype=object)
         return cls(e, np.asarray(e.paths, dtype=object),
                    np.asarray([os.path.basename(p) for p in e.paths], dtype=object),
                    classes[np.asarray(e.true, dtype=int)],
                    classes[np.asarray(e.pred, dtype=int)],
-                   {p: i for i, p in enumerate(e.paths)}, model)
+                   {p: i for i, p in enumerate(e.paths)}, model, checkpoint)
 
     def rows(self, indices) -> tuple[list[str], list]:
         """The paths and the columns of :data:`IMAGE_HEADERS` of the images ``indices``."""
@@ -135,6 +137,10 @@ class EvaluateTab(QWidget):
         cell_layout.addWidget(self.cell_caption)
         cell_layout.addWidget(self.cell_images, 1)
         self.image_tabs.addTab(cell_tab, "Images of a cell")
+        self.calibration = CalibrationView()
+        self.calibration.message.connect(self.message)
+        self.calibration.error.connect(self.error)
+        self.image_tabs.addTab(self.calibration, "Confidence")
         self.image_tabs.currentChanged.connect(lambda _: self._preview())
         self.preview = ImagePreview()
         self.caption = QLabel()
@@ -206,7 +212,7 @@ class EvaluateTab(QWidget):
             evaluation = evaluate_run(
                 checkpoint, which, device=device, cancel=control, stage=begin,
                 progress=lambda d, t: emit(Progress(d, t, stage[0][:1].upper() + stage[0][1:])))
-            shown = EvaluatedImages.of(evaluation, model_label(checkpoint))
+            shown = EvaluatedImages.of(evaluation, model_label(checkpoint), checkpoint)
             settle(len(evaluation.paths))  # tens of thousands of rows: keep them out of the
             return shown  # collector's full passes, which the window's thread would wait on
 
@@ -250,6 +256,7 @@ class EvaluateTab(QWidget):
         self.cell_images.clear()
         self.cell_caption.setText("Click a cell of the matrix (or press Enter on it) to list "
                                   "its images.")
+        self.calibration.show_evaluation(e, shown.checkpoint or None)
         self.image_tabs.setCurrentIndex(0)
         if self.mistakes.row_count():
             self.mistakes.select_row(0)  # the most confident mistake, large
@@ -276,7 +283,7 @@ class EvaluateTab(QWidget):
             self.cell_images.select_row(0)
 
     def _visible_list(self) -> ImageTableView:
-        return self.mistakes if self.image_tabs.currentIndex() == 0 else self.cell_images
+        return self.cell_images if self.image_tabs.currentIndex() == 1 else self.mistakes
 
     def _preview(self, table: ImageTableView | None = None) -> None:
         """Show the selected image of the visible list, large, with what was predicted."""
@@ -312,7 +319,8 @@ class EvaluateTab(QWidget):
         self.mistakes.shutdown()
         self.cell_images.shutdown()
         self.preview.shutdown()
-        return self.worker.shutdown(timeout_ms)
+        saved = self.calibration.shutdown(timeout_ms)
+        return self.worker.shutdown(timeout_ms) and saved
 
 
 class _NumberItem(QTableWidgetItem):
