@@ -96,7 +96,7 @@ class CalibrationView(QWidget):
         self.threshold.setToolTip("Answers less confident than this are \"not sure\"")
         self.threshold.valueChanged.connect(self._threshold_changed)
         self.keep = QPushButton("Keep in the Model")
-        self.keep.setToolTip("Predictions, Play and exports use this threshold from now on")
+        self.keep.setToolTip("Predictions and exports use this threshold from now on")
         self.keep.clicked.connect(self.keep_threshold)
         self.saver = TaskController("threshold", self)
         row = QHBoxLayout()
