@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .core.errors import one_line
 from .core.predictions import prediction_rows, rows_csv
 
 
@@ -28,11 +29,16 @@ def add_parsers(sub) -> None:
     p.add_argument("--csv", metavar="FILE", help="also write the table to a CSV file")
     add_compute_options(p)
 
-    p = sub.add_parser("export", help="TorchScript or ONNX file of a run, with a usage snippet")
+    p = sub.add_parser("export", help="ExportedProgram, TorchScript or ONNX file of a run, with "
+                                      "a usage snippet, checked against the app")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a best.pt")
     p.add_argument("--run", help="with_dropout, without_dropout or model (default: the best)")
-    p.add_argument("--format", default="torchscript", choices=("torchscript", "onnx"))
-    p.add_argument("--out", metavar="FILE", help="default: <run>.pt or <run>.onnx here")
+    p.add_argument("--format", default="torchscript", choices=("exported", "torchscript", "onnx"),
+                   help="exported: torch.export's ExportedProgram (.pt2), the format PyTorch "
+                        "recommends; torchscript (.pt, the default); onnx")
+    p.add_argument("--out", metavar="FILE", help="default: <run>.pt2, .pt or .onnx here")
+    p.add_argument("--no-check", action="store_true",
+                   help="do not load the file back and compare its answers with the app's")
 
 
 def add_compute_options(parser) -> None:
@@ -151,4 +157,13 @@ def cmd_export(args) -> int:
     out = Path(args.out or default_name(checkpoint, args.format))
     model_file, usage = export(checkpoint, out, args.format)
     print(f"wrote {model_file}\nusage: {usage}")
+    if not args.no_check:
+        from .core.export import check_export, check_images
+
+        try:
+            images = check_images(checkpoint)
+        except (OSError, ValueError) as e:  # a best.pt away from its run folder, say
+            print(f"not checked: no validation images to check it on ({one_line(e)})")
+            return 0
+        print(check_export(model_file, usage, checkpoint, images).text())
     return 0

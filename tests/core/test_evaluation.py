@@ -19,6 +19,7 @@ from tlgui.core.evaluation import (
     class_metrics,
     confusion_matrix,
     evaluate_run,
+    evaluation_items,
     find_checkpoint,
     normalise_rows,
     predict_paths,
@@ -196,6 +197,46 @@ def test_export_command(run, tmp_path, capsys, monkeypatch):
     assert main(["export", str(out), "--run", "with_dropout"]) == 0
     assert (tmp_path / "with_dropout.pt").is_file()
     assert (tmp_path / "with_dropout.pt.usage.py").is_file()
+    printed = capsys.readouterr().out
+    images = len(evaluation_items(out, "val")[1])
+    assert (f"Checked: loaded back with torch.jit.load and run through the usage script on "
+            f"{images} validation images, it gives the same top class as tlgui on {images} of "
+            f"{images}") in printed
+
+
+def test_an_exported_program_is_checked_against_the_app(run, tmp_path, capsys, monkeypatch):
+    out, _ = run
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(out), "--run", "without_dropout", "--format", "exported"]) == 0
+    assert (tmp_path / "without_dropout.pt2").is_file()
+    assert "loaded back with torch.export.load" in capsys.readouterr().out
+    assert read_metadata(tmp_path / "without_dropout.pt2")["classes"] == [
+        "circle", "square", "star", "triangle"]
+
+
+def test_a_broken_export_is_caught(run, tmp_path):
+    """Two faults the check exists for: a file holding another model than the one checked,
+    and a usage script that prepares the images otherwise than the app."""
+    from tlgui.core.export import ExportMismatch, check_export, check_images
+
+    out, _ = run
+    checkpoint = out / "with_dropout" / "best.pt"
+    images = check_images(checkpoint)
+    model_file, usage = export(out / "without_dropout" / "best.pt", tmp_path / "m.pt",
+                               "torchscript")
+    with pytest.raises(ExportMismatch, match=r"m\.pt: the exported model does not answer as "
+                                             r"tlgui does .*do not use it"):
+        check_export(model_file, usage, checkpoint, images)
+    model_file, usage = export(checkpoint, tmp_path / "m.pt", "torchscript")
+    assert check_export(model_file, usage, checkpoint, images).agrees
+    text = usage.read_text()
+    usage.write_text(text.replace("RESIZE, SIZE = ", "RESIZE, SIZE = 3 * 32, 32  # ").replace(
+        "image.resize(size_wh, INTERPOLATION)", "image.resize(size_wh, Image.NEAREST)"))
+    with pytest.raises(ExportMismatch, match="probabilities up to"):
+        check_export(model_file, usage, checkpoint, images)
+    usage.write_text("import sys\nsys.exit('no runtime here')\n")
+    with pytest.raises(ExportMismatch, match=r"failed \(no runtime here\)"):
+        check_export(model_file, usage, checkpoint, images)
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])

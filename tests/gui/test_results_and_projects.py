@@ -79,6 +79,8 @@ def test_runs_evaluation_predictions_and_export(make_window, train_tiny, qtbot, 
     wait_idle(qtbot, pane)
     assert model_file.is_file() and (tmp_path / "model.pt.usage.py").is_file()
     assert "torch.jit.load" in pane.export_tab.snippet.toPlainText()
+    assert pane.export_tab.check.text().startswith(
+        "Checked: loaded back with torch.jit.load and run through the usage script on ")
 
 
 def test_project_save_and_reopen_restores_the_state(make_window, train_tiny, qtbot, tmp_path,

@@ -1,7 +1,9 @@
-"""Taking a trained model away: TorchScript and ONNX files that carry their class names and
-preprocessing, each with a usage snippet written beside it.
+"""Taking a trained model away: an ExportedProgram (``torch.export``, the exporter PyTorch
+recommends), TorchScript or ONNX file that carries its class names and preprocessing, with a
+usage snippet written beside it; and the check that the file, loaded back as a user would
+load it, answers as the app does.
 
-Both exported models take a batch of RGB images already resized and centre-cropped to the
+Every exported model takes a batch of RGB images already resized and centre-cropped to the
 input size, as float pixels in [0, 1] with shape (N, 3, S, S), and return class
 probabilities (N, classes): normalisation is inside the model.
 """
@@ -14,6 +16,7 @@ import io
 import json
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,7 +28,10 @@ from .models import load_trained
 from .paths import atomic_output
 from .preprocess import Preprocessing
 
-FORMATS = ("torchscript", "onnx")
+FORMATS = ("exported", "torchscript", "onnx")
+#: Each format's file name extension, and what the window calls it.
+EXTENSIONS = {"exported": "pt2", "torchscript": "pt", "onnx": "onnx"}
+FORMAT_NAMES = {"exported": "ExportedProgram", "torchscript": "TorchScript", "onnx": "ONNX"}
 METADATA_KEY = "tlgui.json"
 
 
@@ -90,7 +96,10 @@ def export(checkpoint_path, out_path, fmt: str) -> tuple[Path, Path]:
     example = torch.rand(1, 3, meta["input_size"], meta["input_size"])
     # The model is serialised in memory and written by Python: torch's own file writer can
     # abort the whole process when the disk fills up.
-    if fmt == "torchscript":
+    if fmt == "exported":
+        data = _exported_program_bytes(model, example, meta)
+        snippet = exported_program_snippet(out_path.name, meta)
+    elif fmt == "torchscript":
         data = _torchscript_bytes(model, example, meta)
         snippet = torchscript_snippet(out_path.name, meta)
     else:
@@ -114,6 +123,21 @@ def _write_synced(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _exported_program_bytes(model, example, meta: dict) -> bytes:
+    """The model as an ExportedProgram: its graph traced by ``torch.export`` for any batch
+    size, loadable with ``torch.export.load`` (no Python class of tlgui needed)."""
+    from torch.export import Dim, export, save
+
+    batch = Dim("batch", min=1, max=65_536)
+    # An example batch of two: with one, the exporter would take 1 for a constant.
+    pair = torch.cat([example, example])
+    with torch.no_grad():
+        program = export(model, (pair,), dynamic_shapes={"pixels": {0: batch}})
+    buffer = io.BytesIO()
+    save(program, buffer, extra_files={METADATA_KEY: json.dumps(meta)})
+    return buffer.getvalue()
 
 
 def _torchscript_bytes(model, example, meta: dict) -> bytes:
@@ -175,6 +199,9 @@ def read_metadata(path) -> dict:
         props = {p.key: p.value for p in onnx.load(path).metadata_props}
         return json.loads(props[METADATA_KEY])
     files = {METADATA_KEY: ""}
+    if path.endswith(".pt2"):
+        torch.export.load(path, extra_files=files)
+        return json.loads(files[METADATA_KEY])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         torch.jit.load(path, map_location="cpu", _extra_files=files)
@@ -221,12 +248,16 @@ def _snippet(file_name: str, meta: dict, runtime: str, body: str) -> str:
     Every value that comes from the model (sizes, the filter, the file name) is written as a
     Python literal with ``repr()``, so none of it can ever be read as code.
     """
-    stdlib = sorted(["json", "sys"] + (["warnings"] if runtime == "torch" else []))
+    stdlib = sorted(["json", "sys"] + (["warnings"] if "warnings." in body else []))
     third_party = ["import numpy as np", f"import {runtime}", "from PIL import Image, ImageOps"]
     return ('"""Classify images with the model in MODEL_FILE (beside this script), exported '
             'by tlgui.\n\n'
             f"Needs {runtime}, pillow and numpy. Run it with the images to classify:\n"
             "python THIS_SCRIPT IMAGE...\n"
+            "It prints the answer, its probability and the image, a line each. With --json\n"
+            "first it prints every class's probability as a JSON line per image; the image\n"
+            "- reads their paths from the standard input, one a line. Or import it and call\n"
+            "predict(load(path)).\n"
             '"""\n'
             + "".join(f"import {name}\n" for name in stdlib)
             + "from pathlib import Path\n\n"
@@ -241,22 +272,49 @@ def _snippet(file_name: str, meta: dict, runtime: str, body: str) -> str:
             + f"NOT_SURE_BELOW = {float(meta.get('not_sure_below', 0.0))!r}\n"
             + _LOAD
             + body
-            + """if len(sys.argv) < 2:
-    sys.exit(f"usage: python {Path(__file__).name} IMAGE...")
-classified = 0
-for path in sys.argv[1:]:
-    try:
-        pixels = load(path)
-    except Exception as e:  # not an image, unreadable, truncated: say so and go on
-        print(f"skipped {path}: {e}", file=sys.stderr)
-        continue
-    probabilities = predict(pixels)[0]
-    best = int(probabilities.argmax())
-    p = float(probabilities[best])
-    answer = classes[best] if p >= NOT_SURE_BELOW else f"not sure ({classes[best]}?)"
-    print(f"{answer}\\t{p:.3f}\\t{path}")
-    classified += 1
-sys.exit(0 if classified else 1)
+            + """def main(arguments):
+    as_json = arguments[:1] == ["--json"]
+    paths = arguments[1:] if as_json else arguments
+    if paths == ["-"]:
+        paths = [line.rstrip("\\n") for line in sys.stdin if line.strip()]
+    if not paths:
+        sys.exit(f"usage: python {Path(__file__).name} [--json] IMAGE... (or - to read them)")
+    classified = 0
+    for path in paths:
+        try:
+            pixels = load(path)
+        except Exception as e:  # not an image, unreadable, truncated: say so and go on
+            print(f"skipped {path}: {e}", file=sys.stderr)
+            continue
+        probabilities = predict(pixels)[0]
+        best = int(probabilities.argmax())
+        p = float(probabilities[best])
+        if as_json:
+            print(json.dumps({"path": path, "probabilities": probabilities.tolist()}))
+        else:
+            answer = classes[best] if p >= NOT_SURE_BELOW else f"not sure ({classes[best]}?)"
+            print(f"{answer}\\t{p:.3f}\\t{path}")
+        classified += 1
+    return 0 if classified else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def exported_program_snippet(file_name: str, meta: dict) -> str:
+    return _snippet(file_name, meta, "torch", """
+extra = {METADATA_KEY: ""}
+model = torch.export.load(str(HERE / MODEL_FILE), extra_files=extra).module()
+classes = json.loads(extra[METADATA_KEY])["classes"]
+
+
+def predict(pixels):
+    with torch.no_grad():
+        return model(torch.from_numpy(pixels)).numpy()
+
+
 """)
 
 
@@ -294,5 +352,138 @@ def default_name(checkpoint_path, fmt: str) -> str:
 
     The path is resolved first: ``best.pt`` given alone lies in a folder with a name too."""
     run = Path(checkpoint_path).resolve().parent.name or "model"
-    return f"{run}.{'pt' if fmt == 'torchscript' else 'onnx'}"
+    return f"{run}.{EXTENSIONS[fmt]}"
 
+
+
+# -- the check: the exported file, loaded back as a user would, against the app --------------
+#: At most this many of the run's validation images are classified by both.
+CHECK_IMAGES = 200
+#: Probabilities further apart than this are a broken export (float32 rounding differs by
+#: about a millionth; a wrong resize or normalisation by hundredths).
+CHECK_TOLERANCE = 1e-3
+#: Top classes closer than this in the app may swap places by rounding alone.
+TIE_MARGIN = 1e-4
+
+
+class ExportMismatch(UserError):
+    """The exported model does not answer as the app's does."""
+
+
+@dataclass(frozen=True)
+class ExportCheck:
+    """What the check of an exported file found."""
+
+    runtime: str  #: what loaded it back ("onnxruntime", "torch.export.load", …)
+    images: int  #: images both classified
+    same_answer: int  #: of them, those given the same top class by both
+    largest_difference: float  #: the largest difference between any class's probabilities
+    first_difference: str = ""  #: the first image answered differently, in words
+
+    @property
+    def agrees(self) -> bool:
+        return self.same_answer == self.images and self.largest_difference <= CHECK_TOLERANCE
+
+    def text(self) -> str:
+        return (f"Checked: loaded back with {self.runtime} and run through the usage script on "
+                f"{self.images} validation images, it gives the same top class as tlgui on "
+                f"{self.same_answer} of {self.images}; the largest probability difference is "
+                f"{self.largest_difference:.2g}.")
+
+
+RUNTIMES = {"exported": "torch.export.load", "torchscript": "torch.jit.load",
+            "onnx": "onnxruntime"}
+
+
+def check_images(checkpoint, limit: int = CHECK_IMAGES, progress=None, cancel=None
+                 ) -> list[str]:
+    """Up to ``limit`` of the validation images of the run ``checkpoint`` belongs to, spread
+    over all of them (its test folder's when it has no validation images). Raises
+    ``ValueError`` or ``OSError`` when its run folder or images cannot be read."""
+    from .evaluation import run_data
+
+    _, val, test = run_data(Path(checkpoint).parent.parent, progress=progress, cancel=cancel)
+    items = val or test or []
+    if len(items) > limit:
+        items = [items[i * len(items) // limit] for i in range(limit)]
+    return [it.path for it in items]
+
+
+def check_export(model_file, usage_file, checkpoint, images: list[str], cancel=None,
+                 timeout: float = 600.0) -> ExportCheck:
+    """Classify ``images`` with the exported ``model_file`` through its usage script, run as a
+    user runs it (``python USAGE --json -``, in a process of its own), and with the app's
+    model from ``checkpoint``; compare. Raises :class:`ExportMismatch` with one line when
+    they disagree."""
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+
+    from .control import Cancelled
+    from .evaluation import predict_paths
+
+    model_file, usage_file = Path(model_file), Path(usage_file)
+    fmt = next(f for f, ext in EXTENSIONS.items() if model_file.suffix == f".{ext}")
+    net, ckpt = load_trained(checkpoint)
+    temperature = float((ckpt.get("calibration") or {}).get("temperature", 1.0))
+    kept, app, _ = predict_paths(net, Preprocessing.from_dict(ckpt["preprocessing"]), images,
+                                 workers=0, amp=False, cancel=cancel, temperature=temperature)
+    if not kept:
+        raise UserError(f"{model_file}: no image to check the export on")
+    process = subprocess.Popen([sys.executable, str(usage_file), "--json", "-"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=usage_file.parent)
+    given, started = "\n".join(kept) + "\n", time.monotonic()
+    while True:
+        try:
+            out, err = process.communicate(given, timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            given = None  # sent already; asking again keeps what was read
+            if (cancel is not None and cancel.is_set()) or time.monotonic() - started > timeout:
+                process.kill()
+                process.communicate()
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled") from None
+                raise ExportMismatch(f"{usage_file}: classified nothing within "
+                                     f"{timeout:.0f} s") from None
+    answers = {}
+    for line in out.splitlines():
+        try:
+            record = json.loads(line)
+            answers[record["path"]] = np.asarray(record["probabilities"], dtype=np.float64)
+        except (ValueError, KeyError, TypeError):
+            continue
+    missing = [p for p in kept if p not in answers]
+    if process.returncode not in (0, None) and len(missing) == len(kept):
+        last = (err.strip().splitlines() or ["no message"])[-1]
+        raise ExportMismatch(f"{usage_file}: failed ({last})")
+    if missing:
+        raise ExportMismatch(f"{usage_file}: gave no answer for {len(missing)} of {len(kept)} "
+                             f"images (the first: {missing[0]})")
+    classes = ckpt["classes"]
+    same, largest, first = 0, 0.0, ""
+    for path, ours in zip(kept, app):
+        theirs = answers[path]
+        if theirs.shape != ours.shape:
+            raise ExportMismatch(f"{model_file}: gives {theirs.size} probabilities, the model "
+                                 f"has {ours.size} classes")
+        largest = max(largest, float(np.abs(theirs - ours).max()))
+        top = np.sort(ours)[-2:] if ours.size > 1 else ours
+        tie = ours.size > 1 and top[1] - top[0] < TIE_MARGIN
+        if int(theirs.argmax()) == int(ours.argmax()) or tie:
+            same += 1
+        elif not first:
+            first = (f"{path}: tlgui says {classes[int(ours.argmax())]} "
+                     f"({ours.max():.1%}), the export {classes[int(theirs.argmax())]} "
+                     f"({theirs.max():.1%})")
+    result = ExportCheck(RUNTIMES[fmt], len(kept), same, largest, first)
+    if not result.agrees:
+        where = f"; first: {first}" if first else ""
+        raise ExportMismatch(
+            f"{model_file}: the exported model does not answer as tlgui does (the same top "
+            f"class on {same} of {len(kept)} images, probabilities up to {largest:.2g} "
+            f"apart{where}): do not use it")
+    return result

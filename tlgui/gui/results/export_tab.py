@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.progress import Progress
 from ..busy import BusyIndicator
 from ..workers import SHUTDOWN_WAIT_MS, TaskController
 
@@ -39,6 +40,8 @@ class ExportTab(QWidget):
         self.busy.cancel_button.setVisible(False)
 
         self.format = QComboBox()
+        self.format.addItem("ExportedProgram (.pt2) — torch.export, PyTorch's recommended format",
+                            "exported")
         self.format.addItem("TorchScript (.pt) — PyTorch, C++, mobile", "torchscript")
         self.format.addItem("ONNX (.onnx) — ONNX Runtime, many languages", "onnx")
         self.export_button = QPushButton("Export…")
@@ -63,9 +66,13 @@ class ExportTab(QWidget):
                       "size, mean, standard deviation); it takes RGB pixels in [0, 1] and "
                       "returns class probabilities.")
         text.setWordWrap(True)
+        self.check = QLabel()
+        self.check.setWordWrap(True)
+        self.check.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addWidget(text)
+        layout.addWidget(self.check)
         layout.addWidget(self.snippet, 1)
         self._sync()
 
@@ -79,33 +86,45 @@ class ExportTab(QWidget):
         checkpoint, fmt = self.checkpoint, self.format.currentData()
         if not checkpoint:
             return
-        suffix = "TorchScript (*.pt)" if fmt == "torchscript" else "ONNX (*.onnx)"
+        from ...core.export import EXTENSIONS, FORMAT_NAMES
+
+        suffix = f"{FORMAT_NAMES[fmt]} (*.{EXTENSIONS[fmt]})"
         path, _ = QFileDialog.getSaveFileName(
             self, "Export the model", default_name(checkpoint, fmt), suffix)
         if path:
             self.export_to(path, fmt)
 
     def export_to(self, path: str, fmt: str) -> None:
-        """Export the chosen model to ``path`` as ``fmt`` ("torchscript" or "onnx"), in the
-        background."""
+        """Export the chosen model to ``path`` as ``fmt`` ("exported", "torchscript" or "onnx"),
+        in the background, then check the file: loaded back as a user would load it, through
+        its usage script, it must answer as the app does on the run's validation images."""
         checkpoint = self.checkpoint
         if not checkpoint:
             return
         self.format.setCurrentIndex(self.format.findData(fmt))
 
         def task(emit, control):
-            from ...core.export import export
+            from ...core.errors import one_line
+            from ...core.export import check_export, check_images, export
 
-            return export(checkpoint, path, fmt)
+            model_file, usage = export(checkpoint, path, fmt)
+            emit(Progress(0, 0, "Checking the export"))
+            try:
+                images = check_images(checkpoint, cancel=control)
+            except (OSError, ValueError) as e:  # a best.pt away from its run folder, say
+                return model_file, usage, f"Not checked: no validation images ({one_line(e)})."
+            return model_file, usage, check_export(model_file, usage, checkpoint, images,
+                                                   cancel=control).text()
 
         self.worker.start(task, on_succeeded=self._show_export, on_failed=self.error.emit)
         self._sync()
 
     def _show_export(self, value) -> None:
-        model_file, usage = value
+        model_file, usage, checked = value
         self.exported = model_file
         self.snippet.setPlainText(usage.read_text(encoding="utf-8"))
         self.location.setText(f"Wrote <b>{model_file}</b> and {usage.name}")
+        self.check.setText(checked)
         self.show_folder_button.setVisible(True)
         self.message.emit(f"exported {model_file} (usage: {usage})")
 
