@@ -10,7 +10,7 @@ from .core.predictions import prediction_rows, rows_csv
 
 
 def add_parsers(sub) -> None:
-    from .cli import non_negative_int
+    from .cli import float_range, non_negative_int
 
     p = sub.add_parser("evaluate", help="confusion matrix and per-class metrics of a run")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a best.pt")
@@ -27,6 +27,8 @@ def add_parsers(sub) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--run", help="with_dropout, without_dropout or model (default: the best)")
     p.add_argument("--csv", metavar="FILE", help="also write the table to a CSV file")
+    p.add_argument("--every", type=float_range(0.01, None), default=1.0, metavar="SECONDS",
+                   help="for a video file: classify one frame every SECONDS (default 1)")
     add_compute_options(p)
 
     p = sub.add_parser("export", help="ExportedProgram, TorchScript or ONNX file of a run, with "
@@ -130,13 +132,25 @@ def cmd_predict(args) -> int:
     if args.csv and not Path(args.csv).expanduser().parent.is_dir():
         # Checked before any work, and never created: a mistyped path is the likelier story.
         raise ValueError(f"{Path(args.csv).parent}: no such folder for the CSV file")
+    from .core.play import is_video, predict_video
+    from .core.predictions import Predictions
+
     checkpoint = find_checkpoint(args.run_dir, args.run)
-    stages = StagePrinter("classifying") if sys.stderr.isatty() else None
-    rows, failed = prediction_rows(checkpoint, args.images, device=args.device,
-                                   batch_size=args.batch_size,
-                                   progress=stages.progress if stages else None)
-    if stages:
-        stages.end()
+    videos = [p for p in args.images if is_video(p) and Path(p).is_file()]
+    images = [p for p in args.images if p not in videos]
+    parts = []
+    if images:
+        stages = StagePrinter("classifying") if sys.stderr.isatty() else None
+        rows, _ = prediction_rows(checkpoint, images, device=args.device,
+                                  batch_size=args.batch_size,
+                                  progress=stages.progress if stages else None)
+        if stages:
+            stages.end()
+        parts.append(rows)
+    for video in videos:  # one line per sampled frame: VIDEO#t=SECONDS
+        parts.append(predict_video(checkpoint, video, args.every, args.device))
+    rows = Predictions.joined(parts)
+    failed = rows.unreadable
     for path, name, p in rows:
         print(f"{p:6.1%}  {name:<20} {path}")
     for path, reason in failed:

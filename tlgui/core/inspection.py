@@ -198,11 +198,12 @@ def pretrained(name: str, weights: str = "imagenet", allow_download: bool = Fals
                         stages, cam, layouts, cam_layout)
 
 
-def fine_tuned(checkpoint_path) -> InspectModel:
-    """A model trained by tlgui, from its ``best.pt``."""
+def fine_tuned(checkpoint_path, loaded=None) -> InspectModel:
+    """A model trained by tlgui, from its ``best.pt`` (or from what :func:`load_trained`
+    returned for it, ``loaded``)."""
     from .models import block_names, load_trained
 
-    net, checkpoint = load_trained(checkpoint_path)
+    net, checkpoint = loaded if loaded is not None else load_trained(checkpoint_path)
     family = BACKBONES[net.name][0]
     if family == "vgg":
         layers = [layer for block in net.blocks for layer in block]

@@ -41,6 +41,15 @@ class Predictions(Sequence):
         return cls(list(classes), list(paths), predicted, confidence, list(unreadable),
                    threshold)
 
+    @classmethod
+    def joined(cls, parts: Sequence[Predictions]) -> Predictions:
+        """Predictions of the same model, one after the other."""
+        first = parts[0]
+        return cls(first.classes, [p for part in parts for p in part.paths],
+                   np.concatenate([part.predicted for part in parts]),
+                   np.concatenate([part.confidence for part in parts]).astype(np.float32),
+                   [u for part in parts for u in part.unreadable], first.threshold)
+
     def __len__(self) -> int:
         return len(self.paths)
 
