@@ -280,6 +280,7 @@ class MainWindow(QMainWindow):
         self.results_pane.runs_changed.connect(self._on_runs_changed)
         # Look inside shows the model Results shows; both run on the Train step's device.
         self.results_pane.checkpoint_changed.connect(self.inspect_pane.select_checkpoint)
+        self.results_pane.play_tab.look_inside.connect(self._look_inside_at)
         t.device.currentIndexChanged.connect(
             lambda: self.results_pane.set_device(t.device.currentData()))
         t.start_requested.connect(self.start_training)
@@ -512,6 +513,11 @@ class MainWindow(QMainWindow):
             self.check_pane.map_tab.stop_following()
         if state == "idle" and self._close_when_idle:
             QTimer.singleShot(0, self.close)
+
+    def _look_inside_at(self, path: str) -> None:
+        """A frame from Play, on the Look inside step."""
+        self.inspect_pane.set_image(path)
+        self.go_to(self.panes.index(self.inspect_pane))
 
     def _update_image_size(self) -> None:
         info = self.model_pane.backbone_info()

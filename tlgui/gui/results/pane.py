@@ -28,6 +28,7 @@ from ..pane import Pane
 from ..plots import RUN_LABELS
 from .evaluate_tab import EvaluateTab
 from .export_tab import ExportTab
+from .play_tab import PlayTab
 from .predict_tab import PredictTab
 from .runs_tab import RunsTab, run_rows
 
@@ -79,12 +80,14 @@ class ResultsPane(Pane):
         self.evaluate_tab = EvaluateTab()
         self.predict_tab = PredictTab()
         self.export_tab = ExportTab()
+        self.play_tab = PlayTab()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.runs_tab, "Runs")
         self.tabs.addTab(self.evaluate_tab, "Evaluate")
         self.tabs.addTab(self.predict_tab, "Predict")
+        self.tabs.addTab(self.play_tab, "Play")
         self.tabs.addTab(self.export_tab, "Export")
-        for tab in (self.evaluate_tab, self.predict_tab, self.export_tab):
+        for tab in (self.evaluate_tab, self.predict_tab, self.export_tab, self.play_tab):
             tab.message.connect(self.message)
             tab.error.connect(self.error)
         layout = QVBoxLayout(self)
@@ -102,7 +105,7 @@ class ResultsPane(Pane):
     def shutdown(self) -> None:
         """Cancel every job of the pane and wait for each a bounded time (an export that
         cannot stop is abandoned safely)."""
-        for tab in (self.evaluate_tab, self.predict_tab, self.export_tab):
+        for tab in (self.evaluate_tab, self.predict_tab, self.export_tab, self.play_tab):
             tab.shutdown()
 
     # -- runs --------------------------------------------------------------------------------
@@ -156,6 +159,7 @@ class ResultsPane(Pane):
         "auto", "cpu", "cuda:0", "mps")."""
         self.evaluate_tab.set_device(device)
         self.predict_tab.set_device(device)
+        self.play_tab.set_device(device)
 
     def _show_runs(self, select: str | None = None) -> None:
         """Fill the runs table and the model list; choose ``select``, else keep the current
@@ -185,6 +189,7 @@ class ResultsPane(Pane):
         self.evaluate_tab.set_model(checkpoint, run)
         self.predict_tab.set_model(checkpoint)
         self.export_tab.set_model(checkpoint)
+        self.play_tab.set_model(checkpoint)
         if checkpoint != self._announced:
             self._announced = checkpoint
             if checkpoint:
@@ -233,7 +238,8 @@ class ResultsPane(Pane):
     def busy(self) -> bool:
         """True while an evaluation, a prediction or an export runs."""
         return any(tab.worker.is_running()
-                   for tab in (self.evaluate_tab, self.predict_tab, self.export_tab))
+                   for tab in (self.evaluate_tab, self.predict_tab, self.export_tab,
+                               self.play_tab))
 
     def scrollable_tables(self) -> list[tuple[str, object]]:
         """The pane's image lists a user scrolls through, by name (their table views)."""
