@@ -40,6 +40,11 @@ class Parser(argparse.ArgumentParser):
     (the usage itself is one ``--help`` away)."""
 
     def error(self, message: str):
+        if _which_process():  # of the processes torchrun started, the first to fail says it
+            from .core.distributed import elect_first_failure
+
+            if not elect_first_failure(ValueError(message)):
+                self.exit(EXIT_USAGE)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
@@ -250,17 +255,27 @@ def _run(argv: list[str] | None) -> int:
     try:
         return handler(args)
     except KeyboardInterrupt:
-        print("tlgui: interrupted", file=sys.stderr)
+        if not _which_process() or os.environ.get("RANK") == "0":  # one line for them all
+            print("tlgui: interrupted", file=sys.stderr)
         return EXIT_STOPPED
     except BrokenPipeError:
         raise
     except Exception as e:
         if args.debug:
             raise
-        from .core.distributed import PeerFailed
+        from .core.distributed import PeerFailed, elect_first_failure, lost_peer, signalled
 
-        if not isinstance(e, PeerFailed):  # else the process that failed has said why
-            print(f"tlgui: error{_which_process()}: {one_line(e)}", file=sys.stderr)
+        if signalled():  # cut short by Ctrl+C or torchrun's signal: a stop, not a failure
+            if os.environ.get("RANK", "0") == "0" and not isinstance(e, PeerFailed):
+                print("tlgui: interrupted", file=sys.stderr)
+            return EXIT_STOPPED if not isinstance(e, PeerFailed) else EXIT_ERROR
+        # Of the processes torchrun started, the one that failed first says why; the others
+        # stop because it did (an error they all meet is said once).
+        if isinstance(e, PeerFailed) or not elect_first_failure(e):
+            return EXIT_ERROR
+        text = ("another process ended without a word (killed?); --resume continues from "
+                "the last complete epoch") if lost_peer(e) else one_line(e)
+        print(f"tlgui: error{_which_process()}: {text}", file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -377,6 +392,9 @@ def cmd_train(args) -> int:
 
     backbone_info(config.model)  # an unknown model fails here, before any work
     config.validate()  # and settings that cannot train, before the images are scanned
+    from .core.preprocess import preprocessing_for
+
+    preprocessing_for(config.model, config.image_size)  # a size the backbone cannot take
     from .core import distributed
 
     processes = distributed.SINGLE
@@ -385,10 +403,14 @@ def cmd_train(args) -> int:
             raise CliError("a distributed training needs --out RUN_DIR")
         processes, config.device = distributed.start(config.device)
 
-        def on_sigterm(signum, frame):  # torchrun ends every process when one fails
+        def on_signal(signum, frame):  # Ctrl+C; torchrun's SIGTERM when one process fails
+            distributed.note_signal(signum)
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
             raise distributed.Terminated("ended by torchrun")
 
-        signal.signal(signal.SIGTERM, on_sigterm)
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
     try:
         return _train(args, config, processes)
     finally:
@@ -473,7 +495,8 @@ class _TrainPrinter:
             cache = ("; backbone features computed once and reused every epoch"
                      if event.feature_cache else "")
             self._line(f"training {' and '.join(event.runs)}: {event.train_size} training and "
-                       f"{event.val_size} validation images, {event.epochs} epochs{cache}")
+                       f"{event.val_size} validation images, {event.epochs} "
+                       f"epoch{'s' if event.epochs != 1 else ''}{cache}")
         elif isinstance(event, ev.StageProgress):
             if self.tty:
                 eta = f", {_duration(event.eta_seconds)} left" if event.eta_seconds else ""
@@ -592,11 +615,15 @@ def cmd_models(args) -> int:
     from .core.registry import backbone_info, backbone_names
     from .core.weights import cached_path, is_cached
 
-    print(f"{'model':<20} {'params':>8} {'input':>5} {'top-1':>6} {'weights':>8}  cached")
+    print(f"{'model':<20} {'params':>8} {'input':>9} {'top-1':>6} {'weights':>8}  cached")
     for name in backbone_names():
         info = backbone_info(name)
         cached = "yes" if is_cached(name) else "no (download or import)"
-        print(f"{name:<20} {info.num_params / 1e6:>7.1f}M {info.crop_size:>5} "
+        # --image-size may go lower, except where the network cannot
+        size = (f"{info.crop_size} only" if info.fixed_size else
+                f"{info.crop_size} min" if info.min_size >= info.crop_size else
+                str(info.crop_size))
+        print(f"{name:<20} {info.num_params / 1e6:>7.1f}M {size:>9} "
               f"{info.imagenet_top1:>5.1f}% {info.weights_mb:>6.0f}MB  {cached}")
     print(f"\nweights cache: {cached_path(backbone_names()[0]).parent}")
     return 0

@@ -163,7 +163,8 @@ def test_processes_that_see_other_images_are_refused(place, tmp_path):
 def test_a_batch_is_dealt_out_in_equal_shares():
     _check_batch_split(16, 2)
     _check_batch_split(4, 2)
-    with pytest.raises(ValueError, match="batch size 30 does not split into 4 equal shares"):
+    with pytest.raises(ValueError, match="batch size 30 does not split into 4 equal shares "
+                                         ".one for each process."):
         _check_batch_split(30, 4)
     with pytest.raises(ValueError, match="choose a multiple of 4, 8 or more"):
         _check_batch_split(4, 4)
@@ -173,3 +174,74 @@ def test_a_batch_is_dealt_out_in_equal_shares():
     assert SINGLE.share([1, 2]) == [1, 2] and SINGLE.gather("x") == ["x"]
     assert SINGLE.broadcast(5) == 5 and SINGLE.explain_failure(ValueError()).__class__ is \
         ValueError
+
+
+def test_ctrl_c_stops_every_process_and_the_run_says_so(place):
+    """Ctrl+C reaches torchrun and every process at once: the run folder records a stop (its
+    summary, the event log's last event), one line says so, and --resume can continue."""
+    import signal
+
+    root, data, env = place
+    out = root / "interrupted"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", "2", "-m", "tlgui"] + cli_arguments(data, out, epochs=500)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        log = out / "events.jsonl"
+        while time.monotonic() < deadline and '"EpochFinished"' not in (
+                log.read_text() if log.is_file() else ""):
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl+C does
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    assert (out / "summary.json").is_file(), stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["runs"]["model"]["epochs_completed"] >= 1
+    last = events(out)[-1]
+    assert last["event"] == "TrainingFinished" and last["status"] == "stopped"
+    assert stderr.count("tlgui: interrupted") == 1 and "tlgui: error" not in stderr
+    assert not list((root / "tmp").glob("tlgui-*"))
+
+
+@pytest.mark.parametrize("arguments, line", [
+    (["--batch-size", "15"], "batch size 15 does not split into 2 equal shares"),
+    (["--image-size", "16"], "argument --image-size: must be at least 32"),
+])
+def test_an_error_every_process_meets_is_said_once(place, arguments, line):
+    root, data, _ = place
+    done = torchrun(place, cli_arguments(data, root / "refused") + arguments, timeout=120)
+    assert done.returncode != 0
+    errors = [x for x in done.stderr.splitlines() if x.startswith("tlgui") and ": error" in x]
+    assert len(errors) == 1 and line in errors[0], done.stderr[-3000:]
+
+
+def test_the_first_process_refusing_the_run_folder_is_the_only_line(place, reference):
+    root, data, _ = place
+    out = Path(reference["runs"]["model"]["checkpoint"]).parent.parent  # a finished run
+    done = torchrun(place, cli_arguments(data, out), timeout=120)
+    assert done.returncode != 0
+    errors = [x for x in done.stderr.splitlines() if "tlgui: error" in x]
+    assert errors == [f"tlgui: error (process 1 of 2): {out}: already holds a finished run; "
+                      f"choose another --out or --resume"], done.stderr[-3000:]
+
+
+def test_the_feature_store_of_a_killed_process_is_removed(tmp_path, monkeypatch):
+    from tlgui.core import training
+
+    monkeypatch.setattr(training.tempfile, "gettempdir", lambda: str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    dead = tmp_path / f"{training.PRIVATE_STORE_PREFIX}dead"
+    alive = tmp_path / f"{training.PRIVATE_STORE_PREFIX}alive"
+    starting = tmp_path / f"{training.PRIVATE_STORE_PREFIX}starting"  # no owner written yet
+    for folder, owner in ((dead, gone), (alive, str(os.getpid())), (starting, None)):
+        folder.mkdir()
+        if owner:
+            (folder / training.PRIVATE_STORE_OWNER).write_text(owner)
+    training._remove_stores_of_dead_processes()
+    assert not dead.exists() and alive.exists() and starting.exists()

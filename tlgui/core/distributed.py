@@ -29,8 +29,12 @@ from .errors import UserError, one_line
 TIMEOUT_MINUTES = 30
 
 
-#: Where a failing rank leaves its reason for the others, in the rendezvous store.
-FAILURE_KEY = "tlgui/failure/{rank}"
+#: In the rendezvous store: how many processes failed, and the first one's reason.
+FAILURES_KEY = "tlgui/failures"
+FIRST_FAILURE_KEY = "tlgui/first-failure"
+#: What a collective says when the process at the other end is gone (gloo, NCCL).
+LOST_PEER_SIGNS = ("Connection closed by peer", "Connection reset by peer", "Broken pipe",
+                   "remote process exited", "NCCL communicator was aborted")
 
 
 class DistributedError(ValueError):
@@ -112,26 +116,15 @@ class Processes:
 
     # -- failing together ----------------------------------------------------------------
     def explain_failure(self, error: BaseException) -> BaseException:
-        """What this rank's ``error`` means for the training: :class:`PeerFailed` with the
-        reason another rank left when that one failed first (this rank's error, a lost
-        connection or torchrun's signal, only follows from it); otherwise ``error`` itself,
-        whose reason is left for the others."""
+        """What this rank's ``error`` means for the training: ``error`` itself when this
+        rank failed first (its reason is left for the others); else :class:`PeerFailed`
+        with the first one's reason (this rank's error, a lost connection or a signal from
+        torchrun, only follows from it)."""
         if not self.distributed:
             return error
-        store = _rendezvous_store()
-        if store is None:
+        if elect_first_failure(error):
             return error
-        try:
-            for rank in range(self.world_size):
-                key = FAILURE_KEY.format(rank=rank)
-                if rank != self.rank and store.check([key]):
-                    reason = store.get(key).decode("utf-8", "replace")
-                    return PeerFailed(f"process {rank + 1} of {self.world_size} failed: "
-                                      f"{reason}")
-            store.set(FAILURE_KEY.format(rank=self.rank), one_line(error))
-        except Exception:  # the store went with the process that held it: nothing to add
-            pass
-        return error
+        return PeerFailed(first_failure() or "another process failed")
 
 
 #: The one process of an ordinary training.
@@ -157,6 +150,80 @@ def _rendezvous_store():
                         timeout=datetime.timedelta(seconds=5))
     except Exception:
         return None
+
+
+_signals: list[int] = []  #: the signals this process was sent to end (Ctrl+C, torchrun's)
+
+
+def note_signal(signum: int) -> None:
+    """Remember that this process was told to end: an error that follows (a write cut short
+    by the signal, a peer gone the same way) is part of the stop, not a failure."""
+    _signals.append(signum)
+
+
+def signalled() -> bool:
+    return bool(_signals)
+
+
+_election: list[bool] = []  #: this process's place among the failures, decided once
+
+
+def elect_first_failure(error: BaseException) -> bool:
+    """Whether this process is the first of the training's to fail (always, for a lone
+    process), deciding it on the first call and leaving this process's reason for the others;
+    later calls give the same answer. A process that only lost its peers (the connection
+    closed) and finds no reason left by another says so instead of the network's words."""
+    if _election:
+        return _election[0]
+    world, rank = _int_env("WORLD_SIZE", 1), _int_env("RANK", 0)
+    first = True
+    if world > 1:
+        store = _rendezvous_store()
+        if store is not None:
+            try:
+                first = store.add(FAILURES_KEY, 1) == 1
+                if first:
+                    reason = one_line(error)
+                    if any(sign in reason for sign in LOST_PEER_SIGNS):
+                        reason = ("another process ended without a word (killed?); "
+                                  "--resume continues from the last complete epoch")
+                    store.set(FIRST_FAILURE_KEY,
+                              f"process {rank + 1} of {world} failed: {reason}")
+            except Exception:  # the store went with the process that held it
+                first = True
+    _election.append(first)
+    return first
+
+
+def failure_elsewhere() -> str | None:
+    """The first failed process's reason when one failed (an interrupted process asks: a
+    signal that follows a failure is no stop of the user's), else None."""
+    if _int_env("WORLD_SIZE", 1) <= 1:
+        return None
+    store = _rendezvous_store()
+    try:
+        if store is None or not store.check([FAILURES_KEY]):
+            return None
+    except Exception:
+        return None
+    return first_failure()
+
+
+def first_failure() -> str | None:
+    """The first failed process's reason, as it left it (waiting a moment for it)."""
+    store = _rendezvous_store()
+    if store is None:
+        return None
+    try:
+        store.wait([FIRST_FAILURE_KEY], datetime.timedelta(seconds=3))
+        return store.get(FIRST_FAILURE_KEY).decode("utf-8", "replace")
+    except Exception:
+        return None
+
+
+def lost_peer(error: BaseException) -> bool:
+    """Whether ``error`` is a collective's word that another process is gone."""
+    return any(sign in str(error) for sign in LOST_PEER_SIGNS)
 
 
 def launched() -> bool:
@@ -196,9 +263,12 @@ def start(device_choice: str = "auto") -> tuple[Processes, str]:
     if wants_cuda:
         count = torch.cuda.device_count()
         if local >= count:
-            raise DistributedError(f"process {rank} has local rank {local}, but this machine "
-                                   f"has {count} GPU(s): start at most {count} processes "
-                                   "per machine (--nproc_per_node)")
+            if count == 0:
+                raise DistributedError(f"device '{device_choice}': this machine has no CUDA "
+                                       "GPU; train on the CPU with --device cpu")
+            raise DistributedError(f"process {rank + 1} of {world} is the machine's process "
+                                   f"{local + 1}, but it has {count} GPU(s): start at most "
+                                   f"{count} processes per machine (--nproc_per_node)")
         torch.cuda.set_device(local)
         backend, device = "nccl", f"cuda:{local}"
     else:

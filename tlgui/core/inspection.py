@@ -147,6 +147,12 @@ def _stages_of_torchvision(name: str, model: nn.Module):
         stages = [("stem", model.stem)] + [(f"block{i}", stage) for i, stage
                                            in enumerate(model.trunk_output, 1)]
         cam = model.trunk_output[-1]
+    elif family == "swin":
+        # As tlgui cuts it (see models): stage i is the i-th stage with the step that feeds
+        # it, named by its last module, so that a name means the same layer in every view.
+        features = list(model.features)
+        stages = [(f"stage{i}", features[2 * i + 1]) for i in range(len(features) // 2)]
+        cam = features[-1]
     elif family == "vit":
         layers = list(model.encoder.layers)
         stages = [("embed", model.conv_proj)] + [(f"layer{i}", layer) for i, layer

@@ -43,7 +43,14 @@ from .data import (
     without_files,
 )
 from .device import autocast_dtype, describe, memory_format, select_device, to_device, tune_for
-from .distributed import SINGLE, Processes
+from .distributed import (
+    SINGLE,
+    PeerFailed,
+    Processes,
+    Terminated,
+    failure_elsewhere,
+    signalled,
+)
 from .errors import one_line
 from .event_log import EventLogWriter, TrainingFailed
 from .feature_store import FeatureKey, FeatureStore, StoredFeatures, stored_features
@@ -357,7 +364,11 @@ class Trainer:
         """Train and return the summary (also written to ``summary.json``)."""
         try:
             return self._run()
+        except (KeyboardInterrupt, Terminated) as e:
+            self._interrupted(e)
         except Exception as e:
+            if self.processes.distributed and signalled():  # a write cut short by Ctrl+C
+                self._interrupted(e)
             # In a distributed training the rank that failed first names the reason; the
             # others stop because it did, and say so.
             explained = self.processes.explain_failure(e)
@@ -372,6 +383,30 @@ class Trainer:
             if self._private_store is not None:
                 shutil.rmtree(self._private_store, ignore_errors=True)
 
+    def _interrupted(self, e: BaseException):
+        """Ctrl+C, or torchrun ending the processes: a stop (raised on as KeyboardInterrupt),
+        unless another process failed first (then that is why: PeerFailed)."""
+        cause = failure_elsewhere() if self.processes.distributed else None
+        if cause is not None:
+            if self.event_log is not None:
+                self.event_log.write(TrainingFailed(cause))
+            raise PeerFailed(cause) from e
+        self._record_stop()
+        raise KeyboardInterrupt from e
+
+    def _record_stop(self) -> None:
+        """A training ended by Ctrl+C or a signal: its best weights and a summary that says
+        it stopped, as a stop asked for in the window leaves them (rank 0 writes)."""
+        if self.out_dir is None or getattr(self, "_data_split", None) is None:
+            return
+        try:
+            self._flush_best()
+            summary = self._summary("stopped", self._data_split)
+            atomic_write_json(self.out_dir / "summary.json", summary)
+            self.on_event(ev.TrainingFinished(status="stopped", summary=summary))
+        except Exception as e:  # a second fault on the way out: the stop is what to report
+            self._log(f"could not record the stop: {one_line(e)}")
+
     def _run(self) -> dict:
         cfg = self.config
         self._verify_images()
@@ -381,6 +416,7 @@ class Trainer:
             raise ValueError(f"{len(data_split.train)} training image(s) after the split: "
                              "training needs at least 2")
         self._val_size = len(data_split.val)
+        self._data_split = data_split
         if self.resume and self.processes.is_main:
             self._check_same_images(data_split)
         self._check_ranks_agree(data_split)
@@ -813,8 +849,9 @@ class Trainer:
         if not self.processes.distributed:
             return FeatureStore()
         if self._private_store is None:
-            self._private_store = Path(tempfile.mkdtemp(
-                prefix=f"tlgui-features-rank{self.processes.rank}-"))
+            _remove_stores_of_dead_processes()
+            self._private_store = Path(tempfile.mkdtemp(prefix=PRIVATE_STORE_PREFIX))
+            (self._private_store / PRIVATE_STORE_OWNER).write_text(str(os.getpid()))
         return FeatureStore(self._private_store)
 
     def _feature_key(self) -> FeatureKey:
@@ -1307,13 +1344,32 @@ class Trainer:
         self.on_event(ev.LogMessage(text))
 
 
+#: A distributed rank's own feature store: a temporary folder named so, holding the owning
+#: process's id (a process killed outright leaves it; the next distributed training removes
+#: it, see _remove_stores_of_dead_processes).
+PRIVATE_STORE_PREFIX = "tlgui-features-rank-"
+PRIVATE_STORE_OWNER = "owner.pid"
+
+
+def _remove_stores_of_dead_processes() -> None:
+    """Remove the private feature stores whose process is gone (killed before it could)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{PRIVATE_STORE_PREFIX}*"):
+        try:
+            pid = int((folder / PRIVATE_STORE_OWNER).read_text())
+            os.kill(pid, 0)  # raises when no such process
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):  # not ours to judge (no owner file yet, another user's)
+            continue
+
+
 def _check_batch_split(batch_size: int, world_size: int) -> None:
     """A batch is dealt out equally to the ranks, two images at least each (batch
     normalisation needs two)."""
     if batch_size % world_size or batch_size // world_size < 2:
         raise ValueError(
-            f"batch size {batch_size} does not split into {world_size} equal shares of at "
-            f"least 2 images (one per process): choose a multiple of {world_size}, "
+            f"batch size {batch_size} does not split into {world_size} equal shares (one for "
+            f"each process) of at least 2 images: choose a multiple of {world_size}, "
             f"{2 * world_size} or more")
 
 

@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None, sample: bool = False) -> int:
         window.dataset_pane.use_sample()
     elif window.last_folders():
         window.dataset_pane.load_folders(window.last_folders())
+    if os.environ.get(SMOKE_TEST_ENV):
+        _quit_when_ready(app, window)
     code = app.exec()
     from .workers import abandoned_threads
 
@@ -51,6 +53,33 @@ def main(argv: list[str] | None = None, sample: bool = False) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+#: Set, the window quits as soon as it is ready (PyTorch loaded, the data scanned), printing
+#: one line: how a built app is checked (packaging/smoke_test.sh).
+SMOKE_TEST_ENV = "TLGUI_SMOKE_TEST"
+
+
+def _quit_when_ready(app, window) -> None:
+    from PySide6.QtCore import QTimer
+
+    timer = QTimer(window)
+
+    def check() -> None:
+        report = window.dataset_pane.report
+        if window.backend is None or report is None:
+            return
+        timer.stop()
+        import torch
+
+        print(f"tlgui ready: {len(report.items)} images in {len(report.classes)} classes, "
+              f"torch {torch.__version__}, {len(window.model_pane.infos)} backbones",
+              flush=True)
+        window.setWindowModified(False)  # nothing of the user's to save: no question asked
+        app.quit()
+
+    timer.timeout.connect(check)
+    timer.start(200)
 
 
 def _display_available() -> bool:
