@@ -302,7 +302,7 @@ def test_a_right_model_on_a_validation_set_of_mostly_one_class_is_not_flagged():
 def test_accuracy_at_chance_is_warned_about():
     spread = [[7 if t == p else 6 for p in range(4)] for t in range(4)]
     warnings = prediction_warnings(spread, 0.28, CLASSES)
-    assert warnings == ["Its validation accuracy (28.0%) is no better than guessing among 4 "
+    assert warnings == ["Its validation accuracy (28.0%) cannot be told from guessing among 4 "
                         "classes (25.0%) on 100 validation images."]
     good = [[22 if t == p else 1 for p in range(4)] for t in range(4)]
     assert prediction_warnings(good, 0.88, CLASSES) == []
@@ -417,7 +417,7 @@ def test_a_model_that_predicts_one_class_is_warned_about_by_the_trainer(tiny):
     assert run["val_predictions"] == [0, 0, summary["val_size"], 0]
     assert run["warnings"][0].startswith("It predicts \u201cstar\u201d for 100% of the "
                                          "validation images")
-    assert "no better than guessing among 4 classes" in run["warnings"][1]
+    assert "cannot be told from guessing among 4 classes" in run["warnings"][1]
     assert summary["verdict"]["kind"] == "too_early"
 
 

@@ -275,7 +275,7 @@ def prediction_warnings(confusion: Sequence[Sequence[int]], accuracy: float,
             f"among them): it has not learnt to tell the classes apart.")
     if is_at_chance(accuracy, len(classes), images):
         warnings.append(
-            f"Its validation accuracy ({_pct(accuracy)}) is no better than guessing among "
+            f"Its validation accuracy ({_pct(accuracy)}) cannot be told from guessing among "
             f"{len(classes)} classes ({_pct(chance_accuracy(len(classes)))}) on {images} "
             f"validation image{'s' if images != 1 else ''}.")
     return warnings
