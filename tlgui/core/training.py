@@ -1106,9 +1106,10 @@ class Trainer:
 
     def _calibrate(self, val_items: list[ImageItem], use_cache: bool) -> None:
         """Calibrate each run's confidences on the validation images with its best weights
-        (which the model keeps from here on, as the test evaluation needs)."""
+        (the model keeps its last epoch's afterwards)."""
         if not val_items:
             return
+        last = {run.name: _trainable_state(run.model) for run in self.runs}
         for run in self.runs:
             if run.best_state is not None:
                 run.model.load_state_dict(run.best_state, strict=False)
@@ -1117,6 +1118,7 @@ class Trainer:
             cache = self._cache(val_items, "validation")
         outputs = self._logits(self.runs, val_items, cache)
         for run in self.runs:
+            run.model.load_state_dict(last[run.name], strict=False)
             logits, labels = outputs[run.name]
             run.calibration = calibrate(logits, labels, self.config.target_precision)
             run.best_unsaved = run.best_state is not None
