@@ -77,6 +77,22 @@ def data_with_bad_files() -> Path:
     return data
 
 
+def shapes_video(folder: Path, path: Path) -> Path:
+    """A video of the test images, each shown for a second: what Play is shown."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 8.0, (320, 240))
+    for image_path in sorted(folder.glob("*/*.jpg")):
+        frame = np.zeros((240, 320, 3), np.uint8)
+        frame[:, 40:280] = np.asarray(Image.open(image_path).convert("RGB").resize((240, 240)))
+        for _ in range(8):
+            writer.write(frame[:, :, ::-1])
+    writer.release()
+    return path
+
+
 def main() -> None:
     photo = sys.argv[1] if len(sys.argv) > 1 else None
     window = MainWindow(QSettings(str(WORK / "settings.ini"), QSettings.Format.IniFormat))
@@ -132,13 +148,26 @@ def main() -> None:
     window.go_to(window.panes.index(r))
     r.runs_table.selectAll()
     shoot(window, "results_runs")
-    r.tabs.setCurrentIndex(1)
+    r.tabs.setCurrentWidget(r.evaluate_tab)
     r.evaluate()
     shoot_when_done(window, r.evaluate_tab.worker, "results_evaluate", 1.5)
-    r.tabs.setCurrentIndex(2)
+    r.evaluate_tab.image_tabs.setCurrentWidget(r.evaluate_tab.calibration)
+    shoot(window, "results_confidence", 1.0)
+    r.evaluate_tab.image_tabs.setCurrentIndex(0)
+    r.tabs.setCurrentWidget(r.predict_tab)
     r.predict([str(test / "star"), str(test / "circle")])
     shoot_when_done(window, r.predict_tab.worker, "results_predict", 1.5)
-    r.tabs.setCurrentIndex(3)
+    r.tabs.setCurrentWidget(r.play_tab)
+    play = r.play_tab
+    play.video_path.setText(str(shapes_video(test, WORK / "shapes.avi")))
+    play.video_radio.setChecked(True)
+    play.gradcam.setChecked(True)
+    play.start()
+    wait(lambda: play.shown is not None and play.shown.index >= 20)
+    shoot(window, "results_play", 0.2)
+    play.stop()
+    wait(lambda: not play.worker.is_running())
+    r.tabs.setCurrentWidget(r.export_tab)
     (WORK / "export").mkdir()
     r.export_to(str(WORK / "export" / "shapes.onnx"), "onnx")
     shoot_when_done(window, r.export_tab.worker, "results_export")
