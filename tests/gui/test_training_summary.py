@@ -63,6 +63,11 @@ def test_the_summary_shows_the_core_sentences_for_known_cases():
     assert "equally well" not in text
     assert "without dropout: " + html.escape(one_class) in text
     assert "train–validation gap +55.0 points (train in eval mode)" in text
+    # the calibration's sentence, for each run that has one (escaped: it comes from a file)
+    calibrated = run(1.0, 0.45)
+    calibrated["calibration"] = {"text": 'Below 40.0% a prediction is "not sure" <b>'}
+    text = summary_html({"runs": {"model": calibrated}})
+    assert "model: Below 40.0% a prediction is &quot;not sure&quot; &lt;b&gt;" in text
 
 
 def test_a_training_stopped_before_its_first_epoch_says_only_that():

@@ -444,6 +444,9 @@ def summary_html(summary: dict, warning: str = "#b00020") -> str:
         for warning in run.get("warnings", []):
             parts.append(f"<span style='color:{warning}'>⚠ {RUN_LABELS.get(name, name)}: "
                          f"{html.escape(warning)}</span>")
+        calibration = run.get("calibration")
+        if isinstance(calibration, dict) and isinstance(calibration.get("text"), str):
+            parts.append(f"{RUN_LABELS.get(name, name)}: {html.escape(calibration['text'])}")
     verdict = summary.get("verdict")
     if verdict:
         parts.append(html.escape(verdict["text"]))
