@@ -351,7 +351,8 @@ def test_results_name_the_model_that_made_them_not_the_one_chosen_since(pane, tr
     assert label(chosen) != label(evaluated)
     pane.predict([str(data / "star")])
     qtbot.waitUntil(lambda: pane.predictions is not None, timeout=30_000)
-    assert pane.predict_tab.summary.text() == f"6 images classified by {label(chosen)}"
+    assert pane.predict_tab.summary.text().startswith(
+        f"6 images classified by {label(chosen)}")  # then how many are "not sure", if any
     release.set()
     qtbot.waitUntil(lambda: pane.evaluation is not None, timeout=30_000)
     assert f"Model: {label(evaluated)}." in pane.evaluate_tab.summary.text()
