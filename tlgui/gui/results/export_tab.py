@@ -62,9 +62,10 @@ class ExportTab(QWidget):
         row.addWidget(self.location, 1)
         row.addWidget(self.show_folder_button)
         row.addWidget(self.busy, 1)
-        text = QLabel("The exported model carries the class names and the preprocessing (input "
-                      "size, mean, standard deviation); it takes RGB pixels in [0, 1] and "
-                      "returns class probabilities.")
+        text = QLabel("The exported model carries the class names, the preprocessing (input "
+                      "size, mean, standard deviation) and the \"not sure\" threshold; it takes "
+                      "RGB pixels in [0, 1] and returns calibrated class probabilities. After "
+                      "writing it, tlgui loads it back and checks its answers against its own.")
         text.setWordWrap(True)
         self.check = QLabel()
         self.check.setWordWrap(True)
