@@ -132,7 +132,7 @@ def cmd_predict(args) -> int:
     if args.csv and not Path(args.csv).expanduser().parent.is_dir():
         # Checked before any work, and never created: a mistyped path is the likelier story.
         raise ValueError(f"{Path(args.csv).parent}: no such folder for the CSV file")
-    from .core.play import is_video, predict_video
+    from .core.play import SourceError, is_video, predict_video
     from .core.predictions import Predictions
 
     checkpoint = find_checkpoint(args.run_dir, args.run)
@@ -147,10 +147,18 @@ def cmd_predict(args) -> int:
         if stages:
             stages.end()
         parts.append(rows)
+    unreadable_videos = []
     for video in videos:  # one line per sampled frame: VIDEO#t=SECONDS
-        parts.append(predict_video(checkpoint, video, args.every, args.device))
+        try:
+            parts.append(predict_video(checkpoint, video, args.every, args.device))
+        except SourceError as e:  # skipped with the reason, as an unreadable image is
+            unreadable_videos.append((video, str(e).removeprefix(f"{video}: ")))
+    if not parts:
+        raise ValueError("no image or video could be read" + (
+            f" (first: {unreadable_videos[0][0]}: {unreadable_videos[0][1]})"
+            if unreadable_videos else ""))
     rows = Predictions.joined(parts)
-    failed = rows.unreadable
+    failed = rows.unreadable + unreadable_videos
     for path, name, p in rows:
         print(f"{p:6.1%}  {name:<20} {path}")
     for path, reason in failed:
@@ -177,7 +185,7 @@ def cmd_export(args) -> int:
         try:
             images = check_images(checkpoint)
         except (OSError, ValueError) as e:  # a best.pt away from its run folder, say
-            print(f"not checked: no validation images to check it on ({one_line(e)})")
+            print(f"not checked: no images to check it on ({one_line(e)})")
             return 0
-        print(check_export(model_file, usage, checkpoint, images).text())
+        print(check_export(model_file, usage, checkpoint, images, fmt=args.format).text())
     return 0

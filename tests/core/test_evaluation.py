@@ -409,3 +409,22 @@ def test_an_evaluation_keeps_the_confidences_before_and_after_calibration(run, t
     assessment = e.assessment()
     assert assessment.temperature == 3.0 and assessment.threshold == 0.3
     assert assessment.not_sure == int((e.confidence < 0.3).sum())
+
+
+def test_the_check_takes_any_file_name_and_a_relative_path(run, tmp_path, monkeypatch, capsys):
+    """A relative --out in a folder, and names without the format's own ending: the check
+    runs the script where it is and loads the file as its format says."""
+    out, _ = run
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ex").mkdir()
+    assert main(["export", str(out), "--out", "ex/m.pt"]) == 0
+    assert "loaded back with torch.jit.load" in capsys.readouterr().out
+    assert main(["export", str(out), "--format", "onnx", "--out", "ex/model.bin"]) == 0
+    assert "loaded back with onnxruntime" in capsys.readouterr().out
+    printed = subprocess.run(
+        [sys.executable, "ex/model.bin.usage.py", "--json", "-"], capture_output=True,
+        text=True, input=str(next((out.parent / "shapes" / "star").glob("*.jpg"))) + "\n",
+        check=True).stdout
+    record = json.loads(printed)
+    assert record["classes"] == ["circle", "square", "star", "triangle"]
+    assert record["most_probable"] in record["classes"] and len(record["probabilities"]) == 4

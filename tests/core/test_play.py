@@ -155,3 +155,19 @@ def test_predict_takes_a_video_a_line_per_sampled_frame(video, checkpoint, capsy
     lines = [line for line in capsys.readouterr().out.splitlines() if "#t=" in line]
     assert len(lines) == 6 and lines[1].endswith(f"{video}#t=0.50")
     assert len(table.read_text().splitlines()) == 7
+
+
+def test_every_samples_by_time_and_an_unreadable_video_is_skipped(video, checkpoint, capsys,
+                                                                  tmp_path):
+    source = FrameSource(str(video))
+    from tlgui.core.play import sampled_frames
+
+    times = [round(s, 2) for _, s, _ in sampled_frames(source, 0.25)][:5]
+    source.close()
+    assert times == [0.0, 0.3, 0.5, 0.8, 1.0]  # the first frame at or after each quarter
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video")
+    assert main(["predict", str(checkpoint), str(fake), str(video)]) == 0
+    captured = capsys.readouterr()
+    assert f"skipped {fake}: not a video OpenCV can read" in captured.err
+    assert sum("#t=" in line for line in captured.out.splitlines()) == 3

@@ -395,3 +395,15 @@ def test_the_confidence_tab_shows_the_calibration_and_keeps_a_threshold(pane, tr
     predictions = predict_files(checkpoint, e.paths[:4], workers=0)
     assert predictions.threshold == pytest.approx(0.99)
     assert e.calibration["threshold"] == pytest.approx(0.99)
+    import json  # the run's summary says so too (the Train step shows its sentence)
+    from pathlib import Path
+
+    from tlgui.core.calibration import Calibration, describe
+
+    def kept_calibration(d):
+        return Calibration.from_dict({k: v for k, v in d.items() if k != "text"})
+
+    variant = Path(checkpoint).parent.name
+    kept = json.loads((run_dir / "summary.json").read_text())["runs"][variant]["calibration"]
+    assert kept["threshold"] == pytest.approx(0.99)
+    assert kept["text"] == describe(kept_calibration(kept))

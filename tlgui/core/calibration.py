@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -211,7 +212,9 @@ def calibrate(logits: np.ndarray, labels: np.ndarray,
     temperature = 1.0 if note else fit_temperature(logits, labels)
     before = softmax(logits).max(1) if n else np.zeros(0)
     after = softmax(logits, temperature).max(1) if n else np.zeros(0)
-    threshold = threshold_for_precision(after, correct, target_precision)
+    # A threshold chosen on a handful of images would claim a precision it cannot know.
+    threshold = (0.0 if n < MIN_IMAGES
+                 else threshold_for_precision(after, correct, target_precision))
     not_sure, kept = _rejected(after, correct, threshold)
     return Calibration(temperature, min(threshold, 1.0), target_precision, n,
                        reliability(before, correct).ece, reliability(after, correct).ece,
@@ -225,10 +228,14 @@ def describe(c: Calibration) -> str:
     if c.note:
         start = f"Confidences not calibrated: {c.note}."
     else:
+        edge = any(abs(c.temperature - t) / t < 1e-3 for t in TEMPERATURE_RANGE)
         start = (f"Confidences calibrated on {c.images} validation images (temperature "
-                 f"{c.temperature:.2f}): the expected calibration error went from "
-                 f"{c.ece_before:.1%} to {c.ece_after:.1%}.")
+                 f"{c.temperature:.2f}{', the end of the range tried' if edge else ''}): the "
+                 f"expected calibration error went from {c.ece_before:.1%} to "
+                 f"{c.ece_after:.1%}.")
     if c.threshold <= 0:
+        if c.images < MIN_IMAGES:
+            return f"{start} No prediction is \"not sure\": too few images to choose when."
         rule = "No prediction is \"not sure\"" + (
             f": the model is right {c.target_precision:.0%} of the time or more on all of "
             f"them." if c.target_precision else ".")
@@ -312,4 +319,23 @@ def save_threshold(checkpoint_path, threshold: float, confidence: np.ndarray,
     updated = calibration.with_threshold(threshold, confidence, correct)
     checkpoint["calibration"] = updated.to_dict()
     atomic_torch_save(checkpoint, checkpoint_path)
+    _update_summary(Path(checkpoint_path), updated)
     return updated
+
+
+def _update_summary(checkpoint_path: Path, calibration: Calibration) -> None:
+    """The run folder's summary.json says what best.pt now holds (its calibration there is
+    what the Train step shows); a summary that cannot be read is left as it is."""
+    import json
+
+    from .paths import atomic_write_json
+
+    summary_path = checkpoint_path.parent.parent / "summary.json"
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        run = summary["runs"][checkpoint_path.parent.name]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if isinstance(run, dict):  # the run of that name in the folder holding best.pt's run
+        run["calibration"] = {**calibration.to_dict(), "text": describe(calibration)}
+        atomic_write_json(summary_path, summary)

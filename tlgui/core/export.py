@@ -273,10 +273,14 @@ def _snippet(file_name: str, meta: dict, runtime: str, body: str) -> str:
             + _LOAD
             + body
             + """def main(arguments):
-    as_json = arguments[:1] == ["--json"]
-    paths = arguments[1:] if as_json else arguments
-    if paths == ["-"]:
-        paths = [line.rstrip("\\n") for line in sys.stdin if line.strip()]
+    if "--help" in arguments or "-h" in arguments:
+        print(__doc__)
+        return 0
+    as_json = "--json" in arguments
+    paths = [a for a in arguments if a != "--json"]
+    if "-" in paths:  # the paths from the standard input, one a line
+        paths = [p for p in paths if p != "-"] + [
+            line.rstrip("\\n") for line in sys.stdin if line.strip()]
     if not paths:
         sys.exit(f"usage: python {Path(__file__).name} [--json] IMAGE... (or - to read them)")
     classified = 0
@@ -290,7 +294,9 @@ def _snippet(file_name: str, meta: dict, runtime: str, body: str) -> str:
         best = int(probabilities.argmax())
         p = float(probabilities[best])
         if as_json:
-            print(json.dumps({"path": path, "probabilities": probabilities.tolist()}))
+            print(json.dumps({"path": path, "answer": classes[best] if p >= NOT_SURE_BELOW
+                              else "not sure", "most_probable": classes[best],
+                              "classes": classes, "probabilities": probabilities.tolist()}))
         else:
             answer = classes[best] if p >= NOT_SURE_BELOW else f"not sure ({classes[best]}?)"
             print(f"{answer}\\t{p:.3f}\\t{path}")
@@ -404,13 +410,15 @@ def check_images(checkpoint, limit: int = CHECK_IMAGES, progress=None, cancel=No
 
     _, val, test = run_data(Path(checkpoint).parent.parent, progress=progress, cancel=cancel)
     items = val or test or []
+    if not items:
+        raise ValueError("the run has neither validation nor test images")
     if len(items) > limit:
         items = [items[i * len(items) // limit] for i in range(limit)]
     return [it.path for it in items]
 
 
 def check_export(model_file, usage_file, checkpoint, images: list[str], cancel=None,
-                 timeout: float = 600.0) -> ExportCheck:
+                 timeout: float = 600.0, fmt: str | None = None) -> ExportCheck:
     """Classify ``images`` with the exported ``model_file`` through its usage script, run as a
     user runs it (``python USAGE --json -``, in a process of its own), and with the app's
     model from ``checkpoint``; compare. Raises :class:`ExportMismatch` with one line when
@@ -424,8 +432,10 @@ def check_export(model_file, usage_file, checkpoint, images: list[str], cancel=N
     from .control import Cancelled
     from .evaluation import predict_paths
 
-    model_file, usage_file = Path(model_file), Path(usage_file)
-    fmt = next(f for f, ext in EXTENSIONS.items() if model_file.suffix == f".{ext}")
+    model_file, usage_file = Path(model_file).resolve(), Path(usage_file).resolve()
+    if fmt is None:  # from the file's ending, where it is a format's own
+        fmt = next((f for f, ext in EXTENSIONS.items() if model_file.suffix == f".{ext}"),
+                   "torchscript")
     net, ckpt = load_trained(checkpoint)
     temperature = float((ckpt.get("calibration") or {}).get("temperature", 1.0))
     kept, app, _ = predict_paths(net, Preprocessing.from_dict(ckpt["preprocessing"]), images,

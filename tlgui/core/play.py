@@ -27,6 +27,11 @@ class SourceError(ValueError):
 
 
 def _cv2():
+    import os
+
+    # FFmpeg's own messages about a file it cannot read ("moov atom not found") would come
+    # before tlgui's one line that says so.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         import cv2
     except ImportError as e:  # pragma: no cover - a dependency; said clearly all the same
@@ -275,16 +280,19 @@ def play(source: FrameSource, classify: Callable[[np.ndarray], tuple],
 
 
 def sampled_frames(source: FrameSource, every_seconds: float = 1.0):
-    """``(frame index, seconds, frame)`` of a video file, one every ``every_seconds`` (the
-    first frame included), read in order without waiting: for ``tlgui predict``."""
-    step = max(1, round(every_seconds * source.fps))
-    index = 0
+    """``(frame index, seconds, frame)`` of a video file: the first frame at or after each
+    multiple of ``every_seconds`` (the first frame included), read in order without waiting:
+    for ``tlgui predict``. The seconds are the frame's own."""
+    index, due = 0, 0.0
     while True:
         frame = source.read()
         if frame is None:
             return
-        if index % step == 0:
-            yield index, index / source.fps, frame
+        seconds = index / source.fps
+        if seconds >= due - 1e-9:
+            yield index, seconds, frame
+            while due <= seconds + 1e-9:
+                due += every_seconds
         index += 1
 
 

@@ -113,9 +113,9 @@ class ExportTab(QWidget):
             try:
                 images = check_images(checkpoint, cancel=control)
             except (OSError, ValueError) as e:  # a best.pt away from its run folder, say
-                return model_file, usage, f"Not checked: no validation images ({one_line(e)})."
+                return model_file, usage, f"Not checked: no images to check it on ({one_line(e)})."
             return model_file, usage, check_export(model_file, usage, checkpoint, images,
-                                                   cancel=control).text()
+                                                   cancel=control, fmt=fmt).text()
 
         self.worker.start(task, on_succeeded=self._show_export, on_failed=self.error.emit)
         self._sync()
