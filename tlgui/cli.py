@@ -413,6 +413,10 @@ def cmd_train(args) -> int:
         signal.signal(signal.SIGTERM, on_signal)
     try:
         return _train(args, config, processes)
+    except Exception as e:
+        if processes.distributed:  # decided before leaving the group: leaving it is what the
+            distributed.elect_first_failure(e)  # others see, and they must not speak first
+        raise
     finally:
         distributed.stop()
 
