@@ -163,18 +163,19 @@ class FrameClassifier:
         self.model.model.to(self.device)
         self.top = max(1, min(top, len(self.classes)))
         self._torch = torch
+        from torchvision import transforms as T
+
+        p = self.model.preprocessing  # made once: it runs for every frame
+        self._transform = T.Compose([
+            T.Resize(p.resize_size, interpolation=T.InterpolationMode(p.interpolation),
+                     antialias=True),
+            T.CenterCrop(p.crop_size), T.ToTensor()])
 
     def tensor(self, frame: np.ndarray):
         """The frame resized and centre-cropped as the model expects: (1, 3, S, S) in [0, 1]."""
         from PIL import Image
-        from torchvision import transforms as T
 
-        p = self.model.preprocessing
-        transform = T.Compose([
-            T.Resize(p.resize_size, interpolation=T.InterpolationMode(p.interpolation),
-                     antialias=True),
-            T.CenterCrop(p.crop_size), T.ToTensor()])
-        return transform(Image.fromarray(frame)).unsqueeze(0).to(self.device)
+        return self._transform(Image.fromarray(frame)).unsqueeze(0).to(self.device)
 
     def classify(self, frame: np.ndarray, gradcam: bool = False
                  ) -> tuple[list[tuple[str, float]], str, np.ndarray | None]:
